@@ -1,0 +1,223 @@
+//! Audio preparation: any sample rate and channel count → mono at the model's rate, and the
+//! rule that places the fixed analysis window on a clip.
+//!
+//! Window rule (one function, used by the trainer and the page alike): leading and trailing
+//! silence is trimmed by frame energy ([`TRIM_TOP_DB`] below the loudest frame), then the
+//! window is centred on what remains: longer speech loses equal parts at both ends, shorter
+//! speech is zero-padded equally on both sides. RAVDESS clips start with about a second of
+//! silence, so without trimming a 3-s window would hold little speech.
+
+use rubato::{FftFixedIn, Resampler};
+use std::fmt;
+
+/// Lowest and highest input sample rates accepted.
+pub const MIN_RATE: u32 = 8_000;
+pub const MAX_RATE: u32 = 192_000;
+/// Frames quieter than this many dB below the loudest frame count as silence when trimming.
+pub const TRIM_TOP_DB: f32 = 40.0;
+const TRIM_FRAME: usize = 2048;
+const TRIM_HOP: usize = 512;
+
+/// Why audio could not be prepared.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AudioError {
+    NoChannels,
+    Empty,
+    ChannelLengthsDiffer,
+    UnsupportedRate(u32),
+    NonFinite,
+    Resample(String),
+}
+
+impl fmt::Display for AudioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AudioError::NoChannels => write!(f, "the audio has no channels"),
+            AudioError::Empty => write!(f, "the audio holds no samples"),
+            AudioError::ChannelLengthsDiffer => write!(f, "the channels have different lengths"),
+            AudioError::UnsupportedRate(r) => write!(
+                f,
+                "sample rate {r} Hz is not supported (accepted: {MIN_RATE}–{MAX_RATE} Hz)"
+            ),
+            AudioError::NonFinite => write!(f, "the audio contains NaN or infinite samples"),
+            AudioError::Resample(e) => write!(f, "resampling failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for AudioError {}
+
+/// Averages the channels into one.
+pub fn to_mono(channels: &[&[f32]]) -> Result<Vec<f32>, AudioError> {
+    let first = channels.first().ok_or(AudioError::NoChannels)?;
+    if channels.iter().any(|c| c.len() != first.len()) {
+        return Err(AudioError::ChannelLengthsDiffer);
+    }
+    if channels.len() == 1 {
+        return Ok(first.to_vec());
+    }
+    let scale = 1.0 / channels.len() as f32;
+    Ok((0..first.len())
+        .map(|i| channels.iter().map(|c| c[i]).sum::<f32>() * scale)
+        .collect())
+}
+
+/// Resamples mono audio from `from` Hz to `to` Hz (FFT resampler, delay compensated, length
+/// `ceil(len · to / from)`).
+pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, AudioError> {
+    if from == to {
+        return Ok(samples.to_vec());
+    }
+    let err = |e: &dyn fmt::Display| AudioError::Resample(e.to_string());
+    let mut resampler =
+        FftFixedIn::<f32>::new(from as usize, to as usize, 1024, 2, 1).map_err(|e| err(&e))?;
+    let wanted = (samples.len() as u64 * to as u64).div_ceil(from as u64) as usize;
+    let delay = resampler.output_delay();
+    let mut out = Vec::with_capacity(wanted + delay + 2048);
+    let mut pos = 0;
+    while pos + resampler.input_frames_next() <= samples.len() {
+        let n = resampler.input_frames_next();
+        let chunk = resampler
+            .process(&[&samples[pos..pos + n]], None)
+            .map_err(|e| err(&e))?;
+        out.extend_from_slice(&chunk[0]);
+        pos += n;
+    }
+    let rest = &samples[pos..];
+    let chunk = resampler
+        .process_partial(Some(&[rest]), None)
+        .map_err(|e| err(&e))?;
+    out.extend_from_slice(&chunk[0]);
+    // Flush the filter's delay line until the whole signal is out.
+    while out.len() < wanted + delay {
+        let chunk = resampler
+            .process_partial::<&[f32]>(None, None)
+            .map_err(|e| err(&e))?;
+        if chunk[0].is_empty() {
+            break;
+        }
+        out.extend_from_slice(&chunk[0]);
+    }
+    out.drain(..delay.min(out.len()));
+    out.resize(wanted, 0.0);
+    Ok(out)
+}
+
+/// Checks the input and turns it into mono samples at `target_rate`.
+pub fn prepare_mono(
+    channels: &[&[f32]],
+    rate: u32,
+    target_rate: u32,
+) -> Result<Vec<f32>, AudioError> {
+    if !(MIN_RATE..=MAX_RATE).contains(&rate) {
+        return Err(AudioError::UnsupportedRate(rate));
+    }
+    let mono = to_mono(channels)?;
+    if mono.is_empty() {
+        return Err(AudioError::Empty);
+    }
+    if mono.iter().any(|s| !s.is_finite()) {
+        return Err(AudioError::NonFinite);
+    }
+    resample(&mono, rate, target_rate)
+}
+
+/// The span `[start, end)` of `samples` left after trimming leading and trailing silence.
+/// All-silent audio keeps its full span.
+pub fn speech_span(samples: &[f32]) -> (usize, usize) {
+    let frames = samples.len().saturating_sub(TRIM_FRAME) / TRIM_HOP + 1;
+    let energy: Vec<f32> = (0..frames)
+        .map(|i| {
+            let start = i * TRIM_HOP;
+            let frame = &samples[start..(start + TRIM_FRAME).min(samples.len())];
+            frame.iter().map(|s| s * s).sum::<f32>() / TRIM_FRAME as f32
+        })
+        .collect();
+    let max = energy.iter().cloned().fold(0.0f32, f32::max);
+    if max <= 0.0 {
+        return (0, samples.len());
+    }
+    let threshold = max * 10f32.powf(-TRIM_TOP_DB / 10.0);
+    let first = energy.iter().position(|&e| e >= threshold).unwrap_or(0);
+    let last = energy.iter().rposition(|&e| e >= threshold).unwrap_or(frames - 1);
+    (
+        first * TRIM_HOP,
+        (last * TRIM_HOP + TRIM_FRAME).min(samples.len()),
+    )
+}
+
+/// Places the analysis window of `len` samples on a clip (see the module docs for the rule).
+pub fn analysis_window(samples: &[f32], len: usize) -> Vec<f32> {
+    let (start, end) = speech_span(samples);
+    let speech = &samples[start..end];
+    if speech.len() >= len {
+        let offset = (speech.len() - len) / 2;
+        speech[offset..offset + len].to_vec()
+    } else {
+        let pad = (len - speech.len()) / 2;
+        let mut out = vec![0.0; len];
+        out[pad..pad + speech.len()].copy_from_slice(speech);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(rate: u32, secs: f32, hz: f32) -> Vec<f32> {
+        (0..(rate as f32 * secs) as usize)
+            .map(|i| (2.0 * std::f32::consts::PI * hz * i as f32 / rate as f32).sin() * 0.5)
+            .collect()
+    }
+
+    #[test]
+    fn resampling_keeps_length_and_frequency() {
+        let x = tone(48_000, 1.0, 440.0);
+        let y = resample(&x, 48_000, 22_050).unwrap();
+        assert_eq!(y.len(), 22_050);
+        // Compare with the ideal tone at the new rate, away from the edges.
+        let ideal = tone(22_050, 1.0, 440.0);
+        let err = (2000..20000).map(|i| (y[i] - ideal[i]).abs()).fold(0.0, f32::max);
+        assert!(err < 0.01, "max error {err}");
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        assert_eq!(prepare_mono(&[], 22_050, 22_050), Err(AudioError::NoChannels));
+        assert_eq!(
+            prepare_mono(&[&[0.0; 10]], 4_000, 22_050),
+            Err(AudioError::UnsupportedRate(4_000))
+        );
+        assert_eq!(prepare_mono(&[&[]], 22_050, 22_050), Err(AudioError::Empty));
+        assert_eq!(
+            prepare_mono(&[&[0.0, f32::NAN]], 22_050, 22_050),
+            Err(AudioError::NonFinite)
+        );
+        assert_eq!(
+            prepare_mono(&[&[0.0; 3], &[0.0; 2]], 22_050, 22_050),
+            Err(AudioError::ChannelLengthsDiffer)
+        );
+    }
+
+    #[test]
+    fn stereo_is_averaged() {
+        let m = to_mono(&[&[1.0, 0.0], &[0.0, 1.0]]).unwrap();
+        assert_eq!(m, vec![0.5, 0.5]);
+    }
+
+    #[test]
+    fn window_is_centred_on_speech() {
+        // 1 s silence, 1 s tone, 2 s silence at 22.05 kHz; window 3 s.
+        let rate = 22_050;
+        let mut x = vec![0.0; rate];
+        x.extend(tone(rate as u32, 1.0, 300.0));
+        x.extend(vec![0.0; 2 * rate]);
+        let w = analysis_window(&x, 3 * rate);
+        assert_eq!(w.len(), 3 * rate);
+        let first = w.iter().position(|s| s.abs() > 1e-3).unwrap();
+        let last = w.iter().rposition(|s| s.abs() > 1e-3).unwrap();
+        let centre = (first + last) / 2;
+        assert!((centre as i64 - (3 * rate / 2) as i64).abs() < 1200, "centre {centre}");
+    }
+}

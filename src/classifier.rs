@@ -1,0 +1,142 @@
+//! From audio to a prediction: the one path shared by `trainer predict` and the page.
+
+use crate::audio::{AudioError, analysis_window, prepare_mono};
+use crate::features::LogMel;
+use crate::model::EmotionNet;
+use crate::weights::{Header, Normalization, WeightsError, WeightsFile};
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use serde::Serialize;
+
+/// What the model says about one clip.
+#[derive(Debug, Clone, Serialize)]
+pub struct Prediction {
+    /// The most probable label.
+    pub label: String,
+    /// One probability per label, in the weights file's label order.
+    pub probabilities: Vec<f32>,
+    /// Attention over the LSTM's time steps (sums to 1).
+    pub attention: Vec<f32>,
+}
+
+/// Turns a prepared mono window into the normalised model input.
+pub fn normalise(features: &mut [f32], norm: Normalization) {
+    for v in features.iter_mut() {
+        *v = (*v - norm.mean) / norm.std;
+    }
+}
+
+/// Audio at any rate and channel count → log-mel dB features (`n_mels × n_frames`, not
+/// normalised) of the clip's analysis window. The trainer and the page both come through here.
+pub fn clip_features(
+    logmel: &LogMel,
+    channels: &[&[f32]],
+    rate: u32,
+) -> Result<Vec<f32>, AudioError> {
+    let config = logmel.config();
+    let mono = prepare_mono(channels, rate, config.sample_rate)?;
+    let window = analysis_window(&mono, config.window_samples);
+    Ok(logmel.compute(&window))
+}
+
+/// A loaded model with its front end, ready to classify audio.
+pub struct Classifier {
+    header: Header,
+    model: EmotionNet,
+    logmel: LogMel,
+    device: Device,
+}
+
+impl Classifier {
+    pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<Self, WeightsError> {
+        let file = WeightsFile::from_bytes(bytes)?;
+        let model = file.model(device)?;
+        Ok(Self::new(file.header, model, device))
+    }
+
+    pub fn new(header: Header, model: EmotionNet, device: &Device) -> Self {
+        Self {
+            logmel: LogMel::new(&header.features),
+            header,
+            model,
+            device: device.clone(),
+        }
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    pub fn labels(&self) -> &[String] {
+        &self.header.labels
+    }
+
+    /// Log-mel dB features (`n_mels × n_frames`, not normalised) of the clip's analysis window.
+    pub fn features(&self, channels: &[&[f32]], rate: u32) -> Result<Vec<f32>, AudioError> {
+        clip_features(&self.logmel, channels, rate)
+    }
+
+    fn input(&self, features: &[Vec<f32>]) -> Tensor<3> {
+        let config = self.logmel.config();
+        let mut flat = Vec::with_capacity(features.len() * config.n_mels * config.n_frames);
+        for f in features {
+            flat.extend_from_slice(f);
+        }
+        normalise(&mut flat, self.header.normalization);
+        Tensor::from_data(
+            TensorData::new(flat, [features.len(), config.n_mels, config.n_frames]),
+            &self.device,
+        )
+    }
+
+    fn run(&self, features: &[Vec<f32>]) -> (Tensor<2>, Tensor<2>) {
+        let out = self.model.forward(self.input(features));
+        (softmax(out.logits, 1), out.attention)
+    }
+
+    fn predictions(&self, probs: Vec<f32>, attention: Vec<f32>, n: usize) -> Vec<Prediction> {
+        let classes = self.header.labels.len();
+        let steps = attention.len() / n.max(1);
+        (0..n)
+            .map(|i| {
+                let p = probs[i * classes..(i + 1) * classes].to_vec();
+                let best = p
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map_or(0, |(i, _)| i);
+                Prediction {
+                    label: self.header.labels[best].clone(),
+                    probabilities: p,
+                    attention: attention[i * steps..(i + 1) * steps].to_vec(),
+                }
+            })
+            .collect()
+    }
+
+    /// Classifies a batch of feature maps (synchronous read-back: CPU backends).
+    pub fn classify_features(&self, features: &[Vec<f32>]) -> Vec<Prediction> {
+        let (p, a) = self.run(features);
+        let p = p.into_data().try_to_vec::<f32>().expect("f32 output");
+        let a = a.into_data().try_to_vec::<f32>().expect("f32 output");
+        self.predictions(p, a, features.len())
+    }
+
+    /// Classifies a batch of feature maps, reading results back asynchronously (WebGPU).
+    pub async fn classify_features_async(&self, features: &[Vec<f32>]) -> Vec<Prediction> {
+        let (p, a) = self.run(features);
+        let p = p.into_data_async().await.expect("read back probabilities");
+        let a = a.into_data_async().await.expect("read back attention");
+        self.predictions(
+            p.try_to_vec::<f32>().expect("f32 output"),
+            a.try_to_vec::<f32>().expect("f32 output"),
+            features.len(),
+        )
+    }
+
+    /// Classifies one clip given as channels of samples at `rate` Hz.
+    pub fn classify(&self, channels: &[&[f32]], rate: u32) -> Result<Prediction, AudioError> {
+        let f = self.features(channels, rate)?;
+        Ok(self.classify_features(&[f]).remove(0))
+    }
+}

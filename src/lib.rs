@@ -1,0 +1,26 @@
+//! speech-emotion: speech emotion recognition that runs the same code natively and in the browser.
+//!
+//! The pipeline reads top to bottom:
+//! [`audio`] (any rate, any channels → mono 22.05 kHz, 3-s window) →
+//! [`features`] (128×128 log-mel, librosa-compatible) →
+//! [`model`] (CNN + BiLSTM + temporal attention in Burn) →
+//! [`classifier`] (normalise, run, softmax → 8 probabilities).
+//! [`weights`] is the one file format that carries a trained model, and [`labels`] the emotions.
+//! The trainer and the WebAssembly facade ([`wasm`], browser only) both call these modules.
+
+pub mod audio;
+pub mod classifier;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod decode;
+pub mod features;
+pub mod labels;
+pub mod model;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
+pub mod weights;
+
+pub use classifier::{Classifier, Prediction};
+pub use features::FeatureConfig;
+pub use labels::EMOTIONS;
+pub use model::{EmotionNet, ModelConfig};
+pub use weights::{WeightsError, WeightsFile};

@@ -1,0 +1,142 @@
+//! The network: a small CNN over the log-mel image, a BiLSTM over its time steps and temporal
+//! attention that pools them, then a linear classifier. One definition, every backend.
+
+use burn::nn::{
+    BatchNorm, BatchNormConfig, BiLstm, BiLstmConfig, Dropout, DropoutConfig, Linear,
+    LinearConfig, PaddingConfig2d,
+    conv::{Conv2d, Conv2dConfig},
+    pool::{MaxPool2d, MaxPool2dConfig},
+};
+use burn::prelude::*;
+use burn::tensor::activation::{relu, softmax, tanh};
+use serde::{Deserialize, Serialize};
+
+/// Shape of the network. Stored in the weights file so a loader can rebuild it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    pub n_mels: usize,
+    pub n_frames: usize,
+    /// Output channels of each conv block; every block halves both axes.
+    pub channels: Vec<usize>,
+    /// Width of the per-time-step projection fed to the BiLSTM.
+    pub d_model: usize,
+    /// Hidden size of each LSTM direction.
+    pub lstm_hidden: usize,
+    pub attention_hidden: usize,
+    pub n_classes: usize,
+    pub dropout: f64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            n_mels: 128,
+            n_frames: 128,
+            channels: vec![16, 32, 64],
+            d_model: 128,
+            lstm_hidden: 64,
+            attention_hidden: 64,
+            n_classes: 8,
+            dropout: 0.3,
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct ConvBlock {
+    conv: Conv2d,
+    norm: BatchNorm,
+    pool: MaxPool2d,
+}
+
+impl ConvBlock {
+    fn new(c_in: usize, c_out: usize, device: &Device) -> Self {
+        Self {
+            conv: Conv2dConfig::new([c_in, c_out], [3, 3])
+                .with_padding(PaddingConfig2d::Same)
+                .with_bias(false)
+                .init(device),
+            norm: BatchNormConfig::new(c_out).init(device),
+            pool: MaxPool2dConfig::new([2, 2]).init(),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.pool.forward(relu(self.norm.forward(self.conv.forward(x))))
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct EmotionNet {
+    blocks: Vec<ConvBlock>,
+    project: Linear,
+    lstm: BiLstm,
+    attention_hidden: Linear,
+    attention_score: Linear,
+    dropout: Dropout,
+    classify: Linear,
+}
+
+/// The logits and the attention weights over time steps (`[batch, steps]`).
+pub struct Output {
+    pub logits: Tensor<2>,
+    pub attention: Tensor<2>,
+}
+
+impl ModelConfig {
+    /// Time steps the LSTM sees after the conv blocks.
+    pub fn steps(&self) -> usize {
+        self.n_frames >> self.channels.len()
+    }
+
+    pub fn init(&self, device: &Device) -> EmotionNet {
+        let mut c_in = 1;
+        let blocks = self
+            .channels
+            .iter()
+            .map(|&c| {
+                let b = ConvBlock::new(c_in, c, device);
+                c_in = c;
+                b
+            })
+            .collect();
+        let freq = self.n_mels >> self.channels.len();
+        EmotionNet {
+            blocks,
+            project: LinearConfig::new(c_in * freq, self.d_model).init(device),
+            lstm: BiLstmConfig::new(self.d_model, self.lstm_hidden, true).init(device),
+            attention_hidden: LinearConfig::new(2 * self.lstm_hidden, self.attention_hidden)
+                .init(device),
+            attention_score: LinearConfig::new(self.attention_hidden, 1).init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            classify: LinearConfig::new(2 * self.lstm_hidden, self.n_classes).init(device),
+        }
+    }
+}
+
+impl EmotionNet {
+    /// `input`: normalised log-mels `[batch, n_mels, n_frames]`.
+    pub fn forward(&self, input: Tensor<3>) -> Output {
+        let mut x = input.unsqueeze_dim::<4>(1);
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        // [batch, channels, freq, time] → [batch, time, channels·freq]
+        let [batch, channels, freq, time] = x.dims();
+        let x = x
+            .permute([0, 3, 1, 2])
+            .reshape([batch, time, channels * freq]);
+        let x = self.dropout.forward(relu(self.project.forward(x)));
+        let (h, _) = self.lstm.forward(x, None);
+        // Additive attention: one score per time step, softmax over time, weighted sum.
+        let scores = self
+            .attention_score
+            .forward(tanh(self.attention_hidden.forward(h.clone())))
+            .squeeze_dim::<2>(2);
+        let attention = softmax(scores, 1);
+        let pooled = (h * attention.clone().unsqueeze_dim::<3>(2)).sum_dim(1);
+        let pooled = pooled.squeeze_dim::<2>(1);
+        let logits = self.classify.forward(self.dropout.forward(pooled));
+        Output { logits, attention }
+    }
+}

@@ -1,0 +1,199 @@
+//! The weights file: one self-describing file per trained model.
+//!
+//! Layout: the magic `SPEMOTW\0`, the format version (u32 LE), the header length (u32 LE), a
+//! JSON [`Header`] (feature configuration, model shape, labels, normalisation statistics,
+//! window rule, training provenance), then the parameters as a burnpack record.
+//! A file is only accepted when its format version and feature configuration are the ones this
+//! build computes; the error says what differs.
+
+use crate::audio::TRIM_TOP_DB;
+use crate::features::FeatureConfig;
+use crate::model::{EmotionNet, ModelConfig};
+use burn::module::Module;
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+pub const MAGIC: &[u8; 8] = b"SPEMOTW\0";
+/// Bumped whenever the layout or the meaning of a field changes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// How the analysis window is placed; part of the compatibility check.
+pub fn window_rule() -> String {
+    format!("trim-{TRIM_TOP_DB}dB-centre")
+}
+
+/// Train-set statistics used to normalise log-mels: `(x - mean) / std`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Normalization {
+    pub mean: f32,
+    pub std: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    pub format_version: u32,
+    pub features: FeatureConfig,
+    pub window_rule: String,
+    pub model: ModelConfig,
+    pub labels: Vec<String>,
+    pub normalization: Normalization,
+    /// Free-form provenance written by the trainer (data, protocol, date, licence).
+    #[serde(default)]
+    pub training: serde_json::Value,
+}
+
+/// A decoded weights file: its header and the model's parameter record.
+pub struct WeightsFile {
+    pub header: Header,
+    pub record: ModuleRecord,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WeightsError {
+    NotAWeightsFile,
+    Truncated,
+    Version { file: u32, supported: u32 },
+    Header(String),
+    Incompatible(Vec<String>),
+    Record(String),
+}
+
+impl fmt::Display for WeightsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WeightsError::NotAWeightsFile => {
+                write!(f, "not a speech-emotion weights file (wrong magic bytes)")
+            }
+            WeightsError::Truncated => write!(f, "the weights file is truncated"),
+            WeightsError::Version { file, supported } => write!(
+                f,
+                "weights file format version {file} is not supported: this build reads version {supported}"
+            ),
+            WeightsError::Header(e) => write!(f, "the weights file header is invalid: {e}"),
+            WeightsError::Incompatible(diffs) => write!(
+                f,
+                "the weights file was made for another configuration: {}",
+                diffs.join("; ")
+            ),
+            WeightsError::Record(e) => write!(f, "the model parameters do not load: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for WeightsError {}
+
+impl Header {
+    pub fn new(model: ModelConfig, labels: Vec<String>, normalization: Normalization) -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            features: FeatureConfig::default(),
+            window_rule: window_rule(),
+            model,
+            labels,
+            normalization,
+            training: serde_json::Value::Null,
+        }
+    }
+
+    /// What differs between this header and what this build computes.
+    pub fn differences(&self) -> Vec<String> {
+        let mut diffs = Vec::new();
+        let ours = serde_json::to_value(FeatureConfig::default()).expect("serialisable");
+        let theirs = serde_json::to_value(&self.features).expect("serialisable");
+        if let (Some(o), Some(t)) = (ours.as_object(), theirs.as_object()) {
+            for (k, v) in o {
+                if t.get(k) != Some(v) {
+                    let got = t.get(k).map_or("missing".to_string(), |x| x.to_string());
+                    diffs.push(format!("features.{k}: file has {got}, this build uses {v}"));
+                }
+            }
+        }
+        if self.window_rule != window_rule() {
+            diffs.push(format!(
+                "window rule: file has {}, this build uses {}",
+                self.window_rule,
+                window_rule()
+            ));
+        }
+        if self.model.n_mels != self.features.n_mels || self.model.n_frames != self.features.n_frames
+        {
+            diffs.push("model input shape does not match the feature shape".into());
+        }
+        if self.labels.len() != self.model.n_classes {
+            diffs.push(format!(
+                "{} labels for a model with {} outputs",
+                self.labels.len(),
+                self.model.n_classes
+            ));
+        }
+        if !(self.normalization.std.is_finite() && self.normalization.std > 0.0) {
+            diffs.push("normalisation std is not a positive number".into());
+        }
+        diffs
+    }
+}
+
+impl WeightsFile {
+    /// Serialises a model and its header.
+    pub fn to_bytes(header: &Header, model: EmotionNet) -> Result<Vec<u8>, WeightsError> {
+        let json = serde_json::to_vec(header).map_err(|e| WeightsError::Header(e.to_string()))?;
+        let record = model
+            .into_record()
+            .into_bytes()
+            .map_err(|e| WeightsError::Record(format!("{e:?}")))?;
+        let mut out = Vec::with_capacity(16 + json.len() + record.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&header.format_version.to_le_bytes());
+        out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        out.extend_from_slice(&json);
+        out.extend_from_slice(&record);
+        Ok(out)
+    }
+
+    /// Parses and checks a weights file.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, WeightsError> {
+        if bytes.len() < 8 || &bytes[..8] != MAGIC {
+            return Err(WeightsError::NotAWeightsFile);
+        }
+        let u32_at = |at: usize| -> Result<u32, WeightsError> {
+            let b = bytes.get(at..at + 4).ok_or(WeightsError::Truncated)?;
+            Ok(u32::from_le_bytes(b.try_into().expect("4 bytes")))
+        };
+        let version = u32_at(8)?;
+        if version != FORMAT_VERSION {
+            return Err(WeightsError::Version {
+                file: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let len = u32_at(12)? as usize;
+        let json = bytes.get(16..16 + len).ok_or(WeightsError::Truncated)?;
+        let header: Header =
+            serde_json::from_slice(json).map_err(|e| WeightsError::Header(e.to_string()))?;
+        if header.format_version != version {
+            return Err(WeightsError::Header(
+                "the header's format version disagrees with the file's".into(),
+            ));
+        }
+        let diffs = header.differences();
+        if !diffs.is_empty() {
+            return Err(WeightsError::Incompatible(diffs));
+        }
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes[16 + len..].to_vec()))
+            .map_err(|e| WeightsError::Record(format!("{e:?}")))?;
+        Ok(Self { header, record })
+    }
+
+    /// Builds the model on `device` with these parameters, in inference mode.
+    pub fn model(&self, device: &Device) -> Result<EmotionNet, WeightsError> {
+        self.header
+            .model
+            .init(device)
+            .try_load_record(self.record.clone())
+            .map(|m| m.valid())
+            .map_err(|e| WeightsError::Record(format!("{e:?}")))
+    }
+}

@@ -1,0 +1,209 @@
+//! Reading a corpus: RAVDESS file names → labelled clips → log-mel features.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use speech_emotion::classifier::clip_features;
+use speech_emotion::decode::decode_file;
+use speech_emotion::features::{FeatureConfig, LogMel};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// Extensions read as audio; anything else in the tree is ignored silently.
+pub const AUDIO_EXTENSIONS: [&str; 4] = ["wav", "flac", "mp3", "ogg"];
+
+/// What a RAVDESS file name says: `Modality-Channel-Emotion-Intensity-Statement-Repetition-Actor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RavdessName {
+    pub song: bool,
+    /// 0-based index into the label list (RAVDESS code − 1).
+    pub emotion: usize,
+    pub strong: bool,
+    pub statement: u8,
+    pub repetition: u8,
+    pub actor: u8,
+}
+
+/// Parses a RAVDESS file stem such as `03-01-05-02-01-01-12`. Only audio-only files (modality
+/// 03) are accepted.
+pub fn parse_ravdess_name(stem: &str) -> Result<RavdessName, String> {
+    let parts: Vec<&str> = stem.split('-').collect();
+    if parts.len() != 7 || parts.iter().any(|p| p.len() != 2) {
+        return Err("not of the form MM-CC-EE-II-SS-RR-AA".into());
+    }
+    let n: Vec<u8> = parts
+        .iter()
+        .map(|p| p.parse::<u8>().map_err(|_| format!("'{p}' is not a number")))
+        .collect::<Result<_, _>>()?;
+    let in_range = |v: u8, lo: u8, hi: u8, what: &str| {
+        if (lo..=hi).contains(&v) {
+            Ok(v)
+        } else {
+            Err(format!("{what} {v:02} is outside {lo:02}..{hi:02}"))
+        }
+    };
+    if n[0] != 3 {
+        return Err(format!("modality {:02} is not audio-only (03)", n[0]));
+    }
+    Ok(RavdessName {
+        song: in_range(n[1], 1, 2, "vocal channel")? == 2,
+        emotion: in_range(n[2], 1, 8, "emotion")? as usize - 1,
+        strong: in_range(n[3], 1, 2, "intensity")? == 2,
+        statement: in_range(n[4], 1, 2, "statement")?,
+        repetition: in_range(n[5], 1, 2, "repetition")?,
+        actor: in_range(n[6], 1, 24, "actor")?,
+    })
+}
+
+/// A labelled recording.
+#[derive(Debug, Clone)]
+pub struct Clip {
+    pub path: PathBuf,
+    pub label: usize,
+    /// Speaker identity (RAVDESS actor number).
+    pub speaker: u8,
+    pub song: bool,
+}
+
+/// The result of scanning a directory: usable clips and what was left out, with reasons.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub clips: Vec<Clip>,
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let path = e.path();
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if path
+            .extension()
+            .and_then(|x| x.to_str())
+            .is_some_and(|x| AUDIO_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()))
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Finds RAVDESS clips anywhere under `dir`. Song clips are kept only with `with_song`. The same
+/// recording found twice (a FLAC copy beside the original WAV) is read once.
+pub fn scan_ravdess(dir: &Path, with_song: bool) -> Result<Scan, String> {
+    let mut files = Vec::new();
+    walk(dir, &mut files).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let mut scan = Scan::default();
+    let mut seen = HashSet::new();
+    for path in files {
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        match parse_ravdess_name(stem) {
+            Err(why) => scan.skipped.push((path, format!("name not RAVDESS: {why}"))),
+            Ok(name) if name.song && !with_song => {}
+            Ok(_) if !seen.insert(stem.to_string()) => {
+                scan.skipped.push((path, "another copy of a recording already read".into()))
+            }
+            Ok(name) => scan.clips.push(Clip {
+                path,
+                label: name.emotion,
+                speaker: name.actor,
+                song: name.song,
+            }),
+        }
+    }
+    Ok(scan)
+}
+
+/// Clips with their log-mel features; unreadable files are reported in `failed`.
+pub struct FeatureSet {
+    pub clips: Vec<Clip>,
+    pub features: Vec<Vec<f32>>,
+    pub failed: Vec<(PathBuf, String)>,
+}
+
+/// Decodes every clip and computes its features on all cores, with a progress bar.
+pub fn extract_features(clips: Vec<Clip>, config: &FeatureConfig) -> FeatureSet {
+    let logmel = LogMel::new(config);
+    let bar = ProgressBar::new(clips.len() as u64).with_style(
+        ProgressStyle::with_template("features {bar:40} {pos}/{len} {elapsed}").expect("template"),
+    );
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = clips.len().div_ceil(workers).max(1);
+    let results: Vec<Result<Vec<f32>, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = clips
+            .chunks(chunk)
+            .map(|part| {
+                let (logmel, bar) = (&logmel, &bar);
+                s.spawn(move || {
+                    part.iter()
+                        .map(|clip| {
+                            let r = decode_file(&clip.path).and_then(|d| {
+                                clip_features(logmel, &d.channel_slices(), d.sample_rate)
+                                    .map_err(|e| e.to_string())
+                            });
+                            bar.inc(1);
+                            r
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("feature worker"))
+            .collect()
+    });
+    bar.finish_and_clear();
+    let mut set = FeatureSet {
+        clips: Vec::new(),
+        features: Vec::new(),
+        failed: Vec::new(),
+    };
+    for (clip, r) in clips.into_iter().zip(results) {
+        match r {
+            Ok(f) => {
+                set.clips.push(clip);
+                set.features.push(f);
+            }
+            Err(e) => set.failed.push((clip.path, e)),
+        }
+    }
+    set
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ravdess_names() {
+        let n = parse_ravdess_name("03-01-05-02-01-01-12").unwrap();
+        assert_eq!(
+            n,
+            RavdessName {
+                song: false,
+                emotion: 4,
+                strong: true,
+                statement: 1,
+                repetition: 1,
+                actor: 12
+            }
+        );
+        assert!(parse_ravdess_name("03-02-08-01-02-02-24").unwrap().song);
+    }
+
+    #[test]
+    fn rejects_other_names() {
+        for bad in [
+            "recording",
+            "03-01-05-02-01-01",
+            "03-01-09-02-01-01-12",
+            "03-01-05-02-01-01-25",
+            "01-01-05-02-01-01-12",
+            "03-01-0x-02-01-01-12",
+            "03-01-05-02-01-01-12-01",
+        ] {
+            assert!(parse_ravdess_name(bad).is_err(), "{bad}");
+        }
+    }
+}
