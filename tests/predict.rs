@@ -1,0 +1,71 @@
+//! The shipped model on real RAVDESS audio, through the same path as `trainer predict`.
+
+mod common;
+
+use burn::prelude::Device;
+use speech_emotion::Classifier;
+use speech_emotion::decode::decode_file;
+
+fn classifier() -> Classifier {
+    Classifier::from_bytes(&common::shipped_weights(), &Device::flex()).unwrap()
+}
+
+#[test]
+fn original_48k_stereo_wav_and_22k_flac_agree() {
+    // Actor 05's stereo original (48 kHz, FLLR chunk, left = right) against the corpus FLAC.
+    let c = classifier();
+    let name = "03-01-02-01-02-02-05";
+    let root = common::ravdess();
+    let wav = decode_file(&root.join(format!("original-wav/Actor_05/{name}.wav"))).unwrap();
+    assert_eq!(wav.sample_rate, 48_000);
+    assert_eq!(wav.channels.len(), 2, "the stereo original");
+    let flac = decode_file(&root.join(format!("speech/Actor_05/{name}.flac"))).unwrap();
+    let a = c.classify(&wav.channel_slices(), wav.sample_rate).unwrap();
+    let b = c.classify(&flac.channel_slices(), flac.sample_rate).unwrap();
+    assert_eq!(a.probabilities.len(), 8);
+    let worst = a
+        .probabilities
+        .iter()
+        .zip(&b.probabilities)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
+    // Two resamplers (sox for the FLAC, ours for the WAV) give slightly different audio.
+    assert!(worst < 0.05, "probabilities differ by {worst}: {a:?} vs {b:?}");
+}
+
+#[test]
+fn shipped_model_beats_chance_on_held_out_actors() {
+    // Actors 21–24 are the shipped model's test actors: never trained on.
+    let c = classifier();
+    let (mut right, mut total) = (0, 0);
+    for actor in 21..=24 {
+        let dir = common::ravdess().join(format!("speech/Actor_{actor:02}"));
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
+            let truth: usize = stem.split('-').nth(2).unwrap().parse::<usize>().unwrap() - 1;
+            let audio = decode_file(&path).unwrap();
+            let p = c.classify(&audio.channel_slices(), audio.sample_rate).unwrap();
+            total += 1;
+            right += usize::from(p.label == c.labels()[truth]);
+        }
+    }
+    let accuracy = right as f64 / total as f64;
+    println!("held-out actors 21-24: {right}/{total} = {accuracy:.3}");
+    assert_eq!(total, 240);
+    // Chance is 1/8; the shipped model's report says well above 0.4.
+    assert!(accuracy > 0.35, "accuracy {accuracy}");
+}
+
+#[test]
+fn bad_audio_gets_a_clear_error() {
+    let c = classifier();
+    let err = c.classify(&[&[]], 22_050).unwrap_err().to_string();
+    assert!(err.contains("no samples"), "{err}");
+    let err = c.classify(&[&[0.0; 100]], 1_000).unwrap_err().to_string();
+    assert!(err.contains("not supported"), "{err}");
+    let not_audio = std::env::temp_dir().join("speech-emotion-not-audio.wav");
+    std::fs::write(&not_audio, b"this is text, not audio").unwrap();
+    let err = decode_file(&not_audio).err().unwrap();
+    assert!(err.contains("not a readable audio file"), "{err}");
+}
