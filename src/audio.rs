@@ -139,7 +139,10 @@ pub fn speech_span(samples: &[f32]) -> (usize, usize) {
     }
     let threshold = max * 10f32.powf(-TRIM_TOP_DB / 10.0);
     let first = energy.iter().position(|&e| e >= threshold).unwrap_or(0);
-    let last = energy.iter().rposition(|&e| e >= threshold).unwrap_or(frames - 1);
+    let last = energy
+        .iter()
+        .rposition(|&e| e >= threshold)
+        .unwrap_or(frames - 1);
     (
         first * TRIM_HOP,
         (last * TRIM_HOP + TRIM_FRAME).min(samples.len()),
@@ -178,13 +181,18 @@ mod tests {
         assert_eq!(y.len(), 22_050);
         // Compare with the ideal tone at the new rate, away from the edges.
         let ideal = tone(22_050, 1.0, 440.0);
-        let err = (2000..20000).map(|i| (y[i] - ideal[i]).abs()).fold(0.0, f32::max);
+        let err = (2000..20000)
+            .map(|i| (y[i] - ideal[i]).abs())
+            .fold(0.0, f32::max);
         assert!(err < 0.01, "max error {err}");
     }
 
     #[test]
     fn rejects_bad_input() {
-        assert_eq!(prepare_mono(&[], 22_050, 22_050), Err(AudioError::NoChannels));
+        assert_eq!(
+            prepare_mono(&[], 22_050, 22_050),
+            Err(AudioError::NoChannels)
+        );
         assert_eq!(
             prepare_mono(&[&[0.0; 10]], 4_000, 22_050),
             Err(AudioError::UnsupportedRate(4_000))
@@ -218,6 +226,9 @@ mod tests {
         let first = w.iter().position(|s| s.abs() > 1e-3).unwrap();
         let last = w.iter().rposition(|s| s.abs() > 1e-3).unwrap();
         let centre = (first + last) / 2;
-        assert!((centre as i64 - (3 * rate / 2) as i64).abs() < 1200, "centre {centre}");
+        assert!(
+            (centre as i64 - (3 * rate / 2) as i64).abs() < 1200,
+            "centre {centre}"
+        );
     }
 }

@@ -194,7 +194,10 @@ fn mel_filterbank(c: &FeatureConfig) -> Vec<MelFilter> {
                 })
                 .collect();
             let start = weights.iter().position(|&w| w > 0.0).unwrap_or(0);
-            let end = weights.iter().rposition(|&w| w > 0.0).map_or(start, |e| e + 1);
+            let end = weights
+                .iter()
+                .rposition(|&w| w > 0.0)
+                .map_or(start, |e| e + 1);
             MelFilter {
                 start,
                 weights: weights[start..end].to_vec(),

@@ -2,8 +2,8 @@
 //! attention that pools them, then a linear classifier. One definition, every backend.
 
 use burn::nn::{
-    BatchNorm, BatchNormConfig, BiLstm, BiLstmConfig, Dropout, DropoutConfig, Linear,
-    LinearConfig, PaddingConfig2d,
+    BatchNorm, BatchNormConfig, BiLstm, BiLstmConfig, Dropout, DropoutConfig, Linear, LinearConfig,
+    PaddingConfig2d,
     conv::{Conv2d, Conv2dConfig},
     pool::{MaxPool2d, MaxPool2dConfig},
 };
@@ -62,7 +62,8 @@ impl ConvBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.pool.forward(relu(self.norm.forward(self.conv.forward(x))))
+        self.pool
+            .forward(relu(self.norm.forward(self.conv.forward(x))))
     }
 }
 

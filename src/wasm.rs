@@ -63,7 +63,8 @@ impl Engine {
     /// browser gives an adapter, otherwise CPU). Rejects with a readable message.
     pub fn create(weights: Vec<u8>, backend: String) -> Promise {
         future_to_promise(async move {
-            let file = WeightsFile::from_bytes(&weights).map_err(|e| JsError::new(&e.to_string()))?;
+            let file =
+                WeightsFile::from_bytes(&weights).map_err(|e| JsError::new(&e.to_string()))?;
             let (device, name, webgpu_error) = match backend.as_str() {
                 "cpu" => (Device::flex(), "cpu", None),
                 "webgpu" => (
@@ -82,7 +83,9 @@ impl Engine {
                     .into());
                 }
             };
-            let model = file.model(&device).map_err(|e| JsError::new(&e.to_string()))?;
+            let model = file
+                .model(&device)
+                .map_err(|e| JsError::new(&e.to_string()))?;
             Ok(Engine {
                 classifier: Rc::new(Classifier::new(file.header, model, &device)),
                 backend: name.into(),

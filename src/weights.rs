@@ -118,7 +118,8 @@ impl Header {
                 window_rule()
             ));
         }
-        if self.model.n_mels != self.features.n_mels || self.model.n_frames != self.features.n_frames
+        if self.model.n_mels != self.features.n_mels
+            || self.model.n_frames != self.features.n_frames
         {
             diffs.push("model input shape does not match the feature shape".into());
         }

@@ -59,8 +59,18 @@ fn log_mel_matches_librosa() {
             .zip(&theirs)
             .map(|(a, b)| (a - b).abs())
             .enumerate()
-            .fold((0.0f32, 0), |acc, (i, d)| if d > acc.0 { (d, i) } else { acc });
-        println!("{name}: max |ours - librosa| = {worst:.5} dB at mel {} frame {}", at / 128, at % 128);
-        assert!(worst <= TOLERANCE_DB, "{name}: {worst} dB > {TOLERANCE_DB} dB");
+            .fold(
+                (0.0f32, 0),
+                |acc, (i, d)| if d > acc.0 { (d, i) } else { acc },
+            );
+        println!(
+            "{name}: max |ours - librosa| = {worst:.5} dB at mel {} frame {}",
+            at / 128,
+            at % 128
+        );
+        assert!(
+            worst <= TOLERANCE_DB,
+            "{name}: {worst} dB > {TOLERANCE_DB} dB"
+        );
     }
 }

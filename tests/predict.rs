@@ -21,7 +21,9 @@ fn original_48k_stereo_wav_and_22k_flac_agree() {
     assert_eq!(wav.channels.len(), 2, "the stereo original");
     let flac = decode_file(&root.join(format!("speech/Actor_05/{name}.flac"))).unwrap();
     let a = c.classify(&wav.channel_slices(), wav.sample_rate).unwrap();
-    let b = c.classify(&flac.channel_slices(), flac.sample_rate).unwrap();
+    let b = c
+        .classify(&flac.channel_slices(), flac.sample_rate)
+        .unwrap();
     assert_eq!(a.probabilities.len(), 8);
     let worst = a
         .probabilities
@@ -30,7 +32,10 @@ fn original_48k_stereo_wav_and_22k_flac_agree() {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max);
     // Two resamplers (sox for the FLAC, ours for the WAV) give slightly different audio.
-    assert!(worst < 0.05, "probabilities differ by {worst}: {a:?} vs {b:?}");
+    assert!(
+        worst < 0.05,
+        "probabilities differ by {worst}: {a:?} vs {b:?}"
+    );
 }
 
 #[test]
@@ -45,7 +50,9 @@ fn shipped_model_beats_chance_on_held_out_actors() {
             let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
             let truth: usize = stem.split('-').nth(2).unwrap().parse::<usize>().unwrap() - 1;
             let audio = decode_file(&path).unwrap();
-            let p = c.classify(&audio.channel_slices(), audio.sample_rate).unwrap();
+            let p = c
+                .classify(&audio.channel_slices(), audio.sample_rate)
+                .unwrap();
             total += 1;
             right += usize::from(p.label == c.labels()[truth]);
         }

@@ -28,7 +28,11 @@ fn file_bytes() -> (Header, Vec<u8>, Device) {
         },
     );
     let model = config.init(&device);
-    (header.clone(), WeightsFile::to_bytes(&header, model).unwrap(), device)
+    (
+        header.clone(),
+        WeightsFile::to_bytes(&header, model).unwrap(),
+        device,
+    )
 }
 
 fn test_clip() -> Vec<f32> {
@@ -71,8 +75,14 @@ fn other_format_version_is_refused_with_both_versions_named() {
         }
     );
     let msg = err.to_string();
-    assert!(msg.contains(&format!("version {}", FORMAT_VERSION + 1)), "{msg}");
-    assert!(msg.contains(&format!("reads version {FORMAT_VERSION}")), "{msg}");
+    assert!(
+        msg.contains(&format!("version {}", FORMAT_VERSION + 1)),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("reads version {FORMAT_VERSION}")),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -81,7 +91,10 @@ fn other_feature_configuration_is_refused_with_the_difference() {
     let mut header = Header::new(
         small_config(),
         default_labels(),
-        Normalization { mean: 0.0, std: 1.0 },
+        Normalization {
+            mean: 0.0,
+            std: 1.0,
+        },
     );
     header.features = FeatureConfig {
         n_mels: 64,
@@ -89,7 +102,10 @@ fn other_feature_configuration_is_refused_with_the_difference() {
     };
     let bytes = WeightsFile::to_bytes(&header, small_config().init(&device)).unwrap();
     let msg = WeightsFile::from_bytes(&bytes).err().unwrap().to_string();
-    assert!(msg.contains("features.n_mels: file has 64, this build uses 128"), "{msg}");
+    assert!(
+        msg.contains("features.n_mels: file has 64, this build uses 128"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -103,6 +119,8 @@ fn garbage_and_truncated_files_are_refused() {
         WeightsFile::from_bytes(&bytes[..20]).err(),
         Some(WeightsError::Truncated)
     );
-    let cut = WeightsFile::from_bytes(&bytes[..bytes.len() / 2]).err().unwrap();
+    let cut = WeightsFile::from_bytes(&bytes[..bytes.len() / 2])
+        .err()
+        .unwrap();
     assert!(matches!(cut, WeightsError::Record(_)), "{cut:?}");
 }

@@ -31,7 +31,13 @@ impl Default for AugmentConfig {
 }
 
 /// Augments one normalised `n_mels × n_frames` map in place.
-pub fn augment(x: &mut [f32], n_mels: usize, n_frames: usize, c: &AugmentConfig, rng: &mut impl Rng) {
+pub fn augment(
+    x: &mut [f32],
+    n_mels: usize,
+    n_frames: usize,
+    c: &AugmentConfig,
+    rng: &mut impl Rng,
+) {
     let floor = x.iter().cloned().fold(f32::INFINITY, f32::min);
     if c.max_shift > 0 && rng.random_bool(c.probability) {
         let shift = rng.random_range(-(c.max_shift as i64)..=c.max_shift as i64);

@@ -31,7 +31,10 @@ pub fn parse_ravdess_name(stem: &str) -> Result<RavdessName, String> {
     }
     let n: Vec<u8> = parts
         .iter()
-        .map(|p| p.parse::<u8>().map_err(|_| format!("'{p}' is not a number")))
+        .map(|p| {
+            p.parse::<u8>()
+                .map_err(|_| format!("'{p}' is not a number"))
+        })
         .collect::<Result<_, _>>()?;
     let in_range = |v: u8, lo: u8, hi: u8, what: &str| {
         if (lo..=hi).contains(&v) {
@@ -60,7 +63,6 @@ pub struct Clip {
     pub label: usize,
     /// Speaker identity (RAVDESS actor number).
     pub speaker: u8,
-    pub song: bool,
 }
 
 /// The result of scanning a directory: usable clips and what was left out, with reasons.
@@ -98,16 +100,17 @@ pub fn scan_ravdess(dir: &Path, with_song: bool) -> Result<Scan, String> {
     for path in files {
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
         match parse_ravdess_name(stem) {
-            Err(why) => scan.skipped.push((path, format!("name not RAVDESS: {why}"))),
+            Err(why) => scan
+                .skipped
+                .push((path, format!("name not RAVDESS: {why}"))),
             Ok(name) if name.song && !with_song => {}
-            Ok(_) if !seen.insert(stem.to_string()) => {
-                scan.skipped.push((path, "another copy of a recording already read".into()))
-            }
+            Ok(_) if !seen.insert(stem.to_string()) => scan
+                .skipped
+                .push((path, "another copy of a recording already read".into())),
             Ok(name) => scan.clips.push(Clip {
                 path,
                 label: name.emotion,
                 speaker: name.actor,
-                song: name.song,
             }),
         }
     }

@@ -22,7 +22,10 @@ use std::process::ExitCode;
 const SHIPPED_WEIGHTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/speech-emotion.sew");
 
 #[derive(Parser)]
-#[command(version, about = "Train and run the speech-emotion model (RAVDESS, 8 emotions)")]
+#[command(
+    version,
+    about = "Train and run the speech-emotion model (RAVDESS, 8 emotions)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -209,7 +212,10 @@ fn run_train(
             data_dir.display()
         ));
     }
-    eprintln!("{} clips found; computing log-mel features", scan.clips.len());
+    eprintln!(
+        "{} clips found; computing log-mel features",
+        scan.clips.len()
+    );
     let features = FeatureConfig::default();
     let set = data::extract_features(scan.clips, &features);
     for (path, why) in &set.failed {
@@ -232,7 +238,14 @@ fn run_train(
     );
     let names = default_labels();
     let model_config = ModelConfig::default();
-    let trained = train::train(&set.features, &labels, &names, &split, &model_config, config);
+    let trained = train::train(
+        &set.features,
+        &labels,
+        &names,
+        &split,
+        &model_config,
+        config,
+    );
 
     let device = burn::prelude::Device::flex();
     let shape = (model_config.n_mels, model_config.n_frames);
@@ -266,7 +279,8 @@ fn run_train(
     let bytes = WeightsFile::to_bytes(&header, trained.model)
         .map_err(|e| format!("cannot serialise the model: {e}"))?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     std::fs::write(out, &bytes).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     let metrics = json!({

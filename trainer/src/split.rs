@@ -52,12 +52,7 @@ pub fn by_speakers(clips: &[Clip], test: &[u8], validation: &[u8]) -> Result<Spl
 
 /// Stratified split: `test_fraction` of each class to test, then `validation_fraction` of the
 /// rest of each class to validation.
-pub fn random(
-    clips: &[Clip],
-    test_fraction: f64,
-    validation_fraction: f64,
-    seed: u64,
-) -> Split {
+pub fn random(clips: &[Clip], test_fraction: f64, validation_fraction: f64, seed: u64) -> Split {
     let mut rng = StdRng::seed_from_u64(seed);
     let classes = clips.iter().map(|c| c.label).max().map_or(0, |m| m + 1);
     let mut s = Split {
@@ -69,7 +64,9 @@ pub fn random(
         validation_speakers: vec![],
     };
     for class in 0..classes {
-        let mut idx: Vec<usize> = (0..clips.len()).filter(|&i| clips[i].label == class).collect();
+        let mut idx: Vec<usize> = (0..clips.len())
+            .filter(|&i| clips[i].label == class)
+            .collect();
         idx.shuffle(&mut rng);
         let n_test = (idx.len() as f64 * test_fraction).round() as usize;
         let n_val = ((idx.len() - n_test) as f64 * validation_fraction).round() as usize;

@@ -186,7 +186,12 @@ pub fn train(
     let train_device = device.clone().autodiff();
     let shape = (model_config.n_mels, model_config.n_frames);
     let norm = train_statistics(features, &split.train);
-    let weights = class_weights(labels, &split.train, model_config.n_classes, config.surprise_boost);
+    let weights = class_weights(
+        labels,
+        &split.train,
+        model_config.n_classes,
+        config.surprise_boost,
+    );
     let mut rng = StdRng::seed_from_u64(config.seed);
     burn::tensor::Device::seed(&train_device, config.seed);
     let mut model = model_config.init(&train_device);
@@ -281,7 +286,10 @@ pub fn train(
             since_best += 1;
             since_lr += 1;
             if since_best >= config.patience {
-                eprintln!("early stop: no better validation UA for {} epochs", config.patience);
+                eprintln!(
+                    "early stop: no better validation UA for {} epochs",
+                    config.patience
+                );
                 break;
             }
             if since_lr >= config.lr_patience {
