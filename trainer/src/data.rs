@@ -174,6 +174,56 @@ pub fn extract_features(clips: Vec<Clip>, config: &FeatureConfig) -> FeatureSet 
     set
 }
 
+/// A labelled corpus with its features, ready to split and train on.
+pub struct Dataset {
+    pub clips: Vec<Clip>,
+    pub features: Vec<Vec<f32>>,
+    pub labels: Vec<usize>,
+    pub label_names: Vec<String>,
+    pub skipped: usize,
+    pub unreadable: Vec<(PathBuf, String)>,
+}
+
+impl Dataset {
+    /// Scans `dir` for RAVDESS clips and computes their features, reporting on stderr what was
+    /// skipped and what could not be read.
+    pub fn load_ravdess(
+        dir: &Path,
+        with_song: bool,
+        config: &FeatureConfig,
+    ) -> Result<Self, String> {
+        let scan = scan_ravdess(dir, with_song)?;
+        for (path, why) in &scan.skipped {
+            eprintln!("skipped {}: {why}", path.display());
+        }
+        if scan.clips.is_empty() {
+            return Err(format!(
+                "no RAVDESS clips found under {} (expected names like 03-01-05-02-01-01-12.wav)",
+                dir.display()
+            ));
+        }
+        eprintln!(
+            "{} clips found; computing log-mel features",
+            scan.clips.len()
+        );
+        let set = extract_features(scan.clips, config);
+        for (path, why) in &set.failed {
+            eprintln!("unreadable {}: {why}", path.display());
+        }
+        if set.clips.is_empty() {
+            return Err("none of the clips could be read".into());
+        }
+        Ok(Self {
+            labels: set.clips.iter().map(|c| c.label).collect(),
+            clips: set.clips,
+            features: set.features,
+            label_names: speech_emotion::labels::default_labels(),
+            skipped: scan.skipped.len(),
+            unreadable: set.failed,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

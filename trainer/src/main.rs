@@ -1,18 +1,19 @@
-//! `trainer`: train the speech-emotion model on RAVDESS, and classify files with a weights file.
+//! `trainer`: train the speech-emotion model on RAVDESS, evaluate it under speaker-independent
+//! protocols, and classify files with a weights file.
 
 mod augment;
 mod data;
+mod evaluate;
 mod metrics;
 mod split;
 mod train;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use metrics::{Metrics, confusion};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use data::Dataset;
 use serde_json::json;
 use speech_emotion::classifier::Classifier;
 use speech_emotion::decode::decode_file;
 use speech_emotion::features::FeatureConfig;
-use speech_emotion::labels::default_labels;
 use speech_emotion::model::ModelConfig;
 use speech_emotion::weights::{Header, WeightsFile};
 use std::path::{Path, PathBuf};
@@ -39,13 +40,62 @@ enum SplitKind {
     Random,
 }
 
+/// Where the data is and how to train; shared by `train` and `evaluate`.
+#[derive(Args)]
+struct TrainArgs {
+    /// Directory searched recursively for RAVDESS files (WAV as downloaded, or FLAC).
+    #[arg(long)]
+    data: PathBuf,
+    /// Also train on song clips found under --data.
+    #[arg(long)]
+    with_song: bool,
+    #[arg(long, default_value_t = 40)]
+    epochs: usize,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 0.1)]
+    label_smoothing: f32,
+    /// Extra weight for the surprised class on top of balanced class weights (seeds: 1.5).
+    #[arg(long, default_value_t = 1.0)]
+    surprise_boost: f32,
+    /// Epochs without a better validation UA before stopping.
+    #[arg(long, default_value_t = 10)]
+    patience: usize,
+    #[arg(long)]
+    no_augment: bool,
+    /// Seeds the split (--split random), initialisation, shuffling and augmentation.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+impl TrainArgs {
+    fn config(&self) -> train::TrainConfig {
+        train::TrainConfig {
+            max_epochs: self.epochs,
+            batch_size: self.batch_size,
+            learning_rate: self.lr,
+            label_smoothing: self.label_smoothing,
+            surprise_boost: self.surprise_boost,
+            patience: self.patience,
+            seed: self.seed,
+            augment: (!self.no_augment).then(augment::AugmentConfig::default),
+            ..Default::default()
+        }
+    }
+
+    fn dataset(&self) -> Result<Dataset, String> {
+        Dataset::load_ravdess(&self.data, self.with_song, &FeatureConfig::default())
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Train on a RAVDESS directory and write a weights file and a metrics JSON.
+    /// Train one model and write a weights file and a metrics JSON.
     Train {
-        /// Directory searched recursively for RAVDESS files (WAV as downloaded, or FLAC).
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        args: TrainArgs,
         /// Weights file to write.
         #[arg(long)]
         out: PathBuf,
@@ -60,26 +110,23 @@ enum Command {
         /// Actors used for early stopping, never trained on (--split actors).
         #[arg(long, value_delimiter = ',', default_value = "19,20")]
         val_actors: Vec<u8>,
-        /// Also train on song clips found under --data.
+    },
+    /// Train one model per fold or seed and report mean ± sd: actor k-fold (default) or the
+    /// seeds' random split repeated over several seeds.
+    Evaluate {
+        #[command(flatten)]
+        args: TrainArgs,
+        /// Report JSON to write.
         #[arg(long)]
-        with_song: bool,
-        #[arg(long, default_value_t = 40)]
-        epochs: usize,
-        #[arg(long, default_value_t = 32)]
-        batch_size: usize,
-        #[arg(long, default_value_t = 1e-3)]
-        lr: f64,
-        #[arg(long, default_value_t = 0.1)]
-        label_smoothing: f32,
-        /// Extra weight for the surprised class on top of balanced class weights (seeds: 1.5).
-        #[arg(long, default_value_t = 1.0)]
-        surprise_boost: f32,
-        #[arg(long, default_value_t = 10)]
-        patience: usize,
-        #[arg(long)]
-        no_augment: bool,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
+        report: PathBuf,
+        #[arg(long, value_enum, default_value = "actors")]
+        split: SplitKind,
+        /// Number of gender-balanced actor folds (--split actors).
+        #[arg(long, default_value_t = 6)]
+        folds: usize,
+        /// Seeds, one run each (--split random).
+        #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+        seeds: Vec<u64>,
     },
     /// Print each file's emotion and its 8 probabilities.
     Predict {
@@ -102,45 +149,23 @@ fn main() -> ExitCode {
             files,
         } => predict(weights.as_deref(), json, &files),
         Command::Train {
-            data,
+            args,
             out,
             report,
             split,
             test_actors,
             val_actors,
-            with_song,
-            epochs,
-            batch_size,
-            lr,
-            label_smoothing,
-            surprise_boost,
-            patience,
-            no_augment,
-            seed,
         } => {
-            let config = train::TrainConfig {
-                max_epochs: epochs,
-                batch_size,
-                learning_rate: lr,
-                label_smoothing,
-                surprise_boost,
-                patience,
-                seed,
-                augment: (!no_augment).then(augment::AugmentConfig::default),
-                ..Default::default()
-            };
             let report = report.unwrap_or_else(|| out.with_extension("metrics.json"));
-            run_train(
-                &data,
-                &out,
-                &report,
-                split,
-                &test_actors,
-                &val_actors,
-                with_song,
-                &config,
-            )
+            run_train(&args, &out, &report, split, &test_actors, &val_actors)
         }
+        Command::Evaluate {
+            args,
+            report,
+            split,
+            folds,
+            seeds,
+        } => run_evaluate(&args, &report, split, folds, &seeds),
     };
     match result {
         Ok(code) => code,
@@ -191,40 +216,31 @@ fn predict(weights: Option<&Path>, json: bool, files: &[PathBuf]) -> Result<Exit
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    std::fs::write(
+        path,
+        serde_json::to_string_pretty(value).expect("serialisable") + "\n",
+    )
+    .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
 fn run_train(
-    data_dir: &Path,
+    args: &TrainArgs,
     out: &Path,
     report: &Path,
     split_kind: SplitKind,
     test_actors: &[u8],
     val_actors: &[u8],
-    with_song: bool,
-    config: &train::TrainConfig,
 ) -> Result<ExitCode, String> {
-    let scan = data::scan_ravdess(data_dir, with_song)?;
-    for (path, why) in &scan.skipped {
-        eprintln!("skipped {}: {why}", path.display());
-    }
-    if scan.clips.is_empty() {
-        return Err(format!(
-            "no RAVDESS clips found under {} (expected names like 03-01-05-02-01-01-12.wav)",
-            data_dir.display()
-        ));
-    }
-    eprintln!(
-        "{} clips found; computing log-mel features",
-        scan.clips.len()
-    );
-    let features = FeatureConfig::default();
-    let set = data::extract_features(scan.clips, &features);
-    for (path, why) in &set.failed {
-        eprintln!("unreadable {}: {why}", path.display());
-    }
-    let labels: Vec<usize> = set.clips.iter().map(|c| c.label).collect();
+    let config = args.config();
+    let data = args.dataset()?;
     let split = match split_kind {
-        SplitKind::Actors => split::by_speakers(&set.clips, test_actors, val_actors)?,
-        SplitKind::Random => split::random(&set.clips, 0.2, 0.1, config.seed),
+        SplitKind::Actors => split::by_speakers(&data.clips, test_actors, val_actors)?,
+        SplitKind::Random => split::random(&data.clips, 0.2, 0.1, config.seed),
     };
     if split.validation.is_empty() {
         return Err("the validation set is empty: choose --val-actors present in the data".into());
@@ -236,37 +252,16 @@ fn run_train(
         split.validation.len(),
         split.test.len()
     );
-    let names = default_labels();
     let model_config = ModelConfig::default();
-    let trained = train::train(
-        &set.features,
-        &labels,
-        &names,
-        &split,
-        &model_config,
-        config,
-    );
+    let (trained, test) = evaluate::run(&data, &split, &model_config, &config);
 
-    let device = burn::prelude::Device::flex();
-    let shape = (model_config.n_mels, model_config.n_frames);
-    let (pred, _) = train::predict(
-        &trained.model,
-        &set.features,
-        &labels,
-        &split.test,
+    let mut header = Header::new(
+        model_config.clone(),
+        data.label_names.clone(),
         trained.normalization,
-        shape,
-        &device,
     );
-    let truth: Vec<usize> = split.test.iter().map(|&i| labels[i]).collect();
-    let test = Metrics::from_confusion(confusion(&truth, &pred, names.len()), &names);
-    eprintln!(
-        "test ({}): UA {:.3}  accuracy {:.3}  macro-F1 {:.3}  weighted-F1 {:.3}  ({} clips)",
-        split.protocol, test.ua, test.accuracy, test.macro_f1, test.weighted_f1, test.n
-    );
-
-    let provenance = json!({
-        "data": data_dir.file_name().map(|n| n.to_string_lossy().to_string()),
+    header.training = json!({
+        "data": args.data.file_name().map(|n| n.to_string_lossy().to_string()),
         "corpus": "RAVDESS (Livingstone & Russo 2018), CC BY-NC-SA 4.0",
         "protocol": split.protocol,
         "test_actors": split.test_speakers,
@@ -274,8 +269,8 @@ fn run_train(
         "best_epoch": trained.best_epoch,
         "test_ua": test.ua,
     });
-    let mut header = Header::new(model_config.clone(), names.clone(), trained.normalization);
-    header.training = provenance;
+    let seconds = trained.seconds;
+    let (best_epoch, history) = (trained.best_epoch, trained.history.clone());
     let bytes = WeightsFile::to_bytes(&header, trained.model)
         .map_err(|e| format!("cannot serialise the model: {e}"))?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -288,35 +283,63 @@ fn run_train(
         "test_actors": split.test_speakers,
         "validation_actors": split.validation_speakers,
         "clips": {"train": split.train.len(), "validation": split.validation.len(), "test": split.test.len()},
-        "skipped_files": scan.skipped.len(),
-        "unreadable_files": set.failed.iter().map(|(p, e)| json!({"path": p, "error": e})).collect::<Vec<_>>(),
+        "skipped_files": data.skipped,
+        "unreadable_files": data.unreadable.iter().map(|(p, e)| json!({"path": p, "error": e})).collect::<Vec<_>>(),
         "accuracy": test.accuracy,
         "ua": test.ua,
         "macro_f1": test.macro_f1,
         "weighted_f1": test.weighted_f1,
         "per_class": test.per_class,
         "confusion_matrix": test.confusion,
-        "labels": names,
-        "training_seconds": trained.seconds,
-        "best_epoch": trained.best_epoch,
-        "epochs_run": trained.history.len(),
-        "history": trained.history,
+        "labels": data.label_names,
+        "training_seconds": seconds,
+        "best_epoch": best_epoch,
+        "epochs_run": history.len(),
+        "history": history,
         "train_config": config,
         "model_config": model_config,
         "weights_bytes": bytes.len(),
         "threads": std::thread::available_parallelism().map_or(1, |n| n.get()),
     });
-    std::fs::write(
-        report,
-        serde_json::to_string_pretty(&metrics).expect("serialisable") + "\n",
-    )
-    .map_err(|e| format!("cannot write {}: {e}", report.display()))?;
+    write_json(report, &metrics)?;
     eprintln!(
-        "wrote {} ({} bytes) and {} in {:.0} s",
+        "wrote {} ({} bytes) and {} in {seconds:.0} s",
         out.display(),
         bytes.len(),
         report.display(),
-        trained.seconds
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_evaluate(
+    args: &TrainArgs,
+    report: &Path,
+    split_kind: SplitKind,
+    folds: usize,
+    seeds: &[u64],
+) -> Result<ExitCode, String> {
+    let config = args.config();
+    let model_config = ModelConfig::default();
+    // Check the arguments before spending minutes on features.
+    if let SplitKind::Actors = split_kind {
+        evaluate::actor_folds(folds)?;
+    }
+    let data = args.dataset()?;
+    let value = match split_kind {
+        SplitKind::Actors => evaluate::kfold(&data, folds, &model_config, &config)?,
+        SplitKind::Random => evaluate::random_splits(&data, seeds, &model_config, &config),
+    };
+    eprintln!(
+        "{}: UA {:.3} ± {:.3}, accuracy {:.3} ± {:.3}, macro-F1 {:.3} ± {:.3}",
+        value["protocol"].as_str().unwrap_or(""),
+        value["ua_mean"].as_f64().unwrap_or(f64::NAN),
+        value["ua_sd"].as_f64().unwrap_or(f64::NAN),
+        value["accuracy_mean"].as_f64().unwrap_or(f64::NAN),
+        value["accuracy_sd"].as_f64().unwrap_or(f64::NAN),
+        value["macro_f1_mean"].as_f64().unwrap_or(f64::NAN),
+        value["macro_f1_sd"].as_f64().unwrap_or(f64::NAN),
+    );
+    write_json(report, &value)?;
+    eprintln!("wrote {}", report.display());
     Ok(ExitCode::SUCCESS)
 }

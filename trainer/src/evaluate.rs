@@ -1,0 +1,270 @@
+//! Evaluation protocols that train several models: actor k-fold cross-validation (the
+//! headline, speaker-independent) and repeated random stratified splits (the seeds' protocol,
+//! for comparison).
+
+use crate::data::Dataset;
+use crate::metrics::{Metrics, confusion};
+use crate::split::{self, Split};
+use crate::train::{self, TrainConfig};
+use serde::Serialize;
+use serde_json::{Value, json};
+use speech_emotion::model::ModelConfig;
+
+/// RAVDESS actors: odd numbers are male, even female.
+const ACTORS: u8 = 24;
+
+/// `k` disjoint groups of actors, each with as many men as women: fold `i` takes the
+/// `i`-th share of the male actors and of the female actors, in actor order.
+pub fn actor_folds(k: usize) -> Result<Vec<Vec<u8>>, String> {
+    let per_gender = ACTORS as usize / 2;
+    if k < 2 || per_gender % k != 0 {
+        return Err(format!(
+            "--folds {k}: gender-balanced folds need a divisor of {per_gender} of at least 2 (2, 3, 4, 6 or 12)"
+        ));
+    }
+    let men: Vec<u8> = (1..=ACTORS).filter(|a| a % 2 == 1).collect();
+    let women: Vec<u8> = (1..=ACTORS).filter(|a| a % 2 == 0).collect();
+    let share = per_gender / k;
+    Ok((0..k)
+        .map(|i| {
+            let mut fold: Vec<u8> = men[i * share..(i + 1) * share].to_vec();
+            fold.extend_from_slice(&women[i * share..(i + 1) * share]);
+            fold.sort();
+            fold
+        })
+        .collect())
+}
+
+/// Validation actors for a fold: one man and one woman from the next fold, so they are always
+/// training actors of this fold, never its test actors.
+pub fn validation_actors(folds: &[Vec<u8>], fold: usize) -> Vec<u8> {
+    let next = &folds[(fold + 1) % folds.len()];
+    let man = next.iter().find(|a| *a % 2 == 1).copied();
+    let woman = next.iter().find(|a| *a % 2 == 0).copied();
+    man.into_iter().chain(woman).collect()
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    pub test_actors: Vec<u8>,
+    pub validation_actors: Vec<u8>,
+    pub seed: u64,
+    pub ua: f64,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    pub weighted_f1: f64,
+    pub best_epoch: usize,
+    pub training_seconds: f64,
+    pub confusion_matrix: Vec<Vec<usize>>,
+    pub history: Vec<train::EpochStats>,
+}
+
+/// Trains on `split` and measures the best model on its test part.
+pub fn run(
+    data: &Dataset,
+    split: &Split,
+    model_config: &ModelConfig,
+    config: &TrainConfig,
+) -> (train::Trained, Metrics) {
+    let trained = train::train(
+        &data.features,
+        &data.labels,
+        &data.label_names,
+        split,
+        model_config,
+        config,
+    );
+    let (pred, _) = train::predict(
+        &trained.model,
+        &data.features,
+        &data.labels,
+        &split.test,
+        trained.normalization,
+        (model_config.n_mels, model_config.n_frames),
+        &burn::prelude::Device::flex(),
+    );
+    let truth: Vec<usize> = split.test.iter().map(|&i| data.labels[i]).collect();
+    let metrics = Metrics::from_confusion(
+        confusion(&truth, &pred, data.label_names.len()),
+        &data.label_names,
+    );
+    eprintln!(
+        "test ({}): UA {:.3}  accuracy {:.3}  macro-F1 {:.3}  weighted-F1 {:.3}  ({} clips)",
+        split.protocol,
+        metrics.ua,
+        metrics.accuracy,
+        metrics.macro_f1,
+        metrics.weighted_f1,
+        metrics.n
+    );
+    (trained, metrics)
+}
+
+fn result(split: &Split, seed: u64, trained: &train::Trained, m: &Metrics) -> RunResult {
+    RunResult {
+        test_actors: split.test_speakers.clone(),
+        validation_actors: split.validation_speakers.clone(),
+        seed,
+        ua: m.ua,
+        accuracy: m.accuracy,
+        macro_f1: m.macro_f1,
+        weighted_f1: m.weighted_f1,
+        best_epoch: trained.best_epoch,
+        training_seconds: trained.seconds,
+        confusion_matrix: m.confusion.clone(),
+        history: trained.history.clone(),
+    }
+}
+
+/// Mean and sample standard deviation.
+pub fn mean_sd(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+/// The summary both protocols report: mean ± sd of each figure and the summed confusion matrix.
+fn summary(
+    protocol: String,
+    runs: &[RunResult],
+    labels: &[String],
+) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    out.insert("protocol".into(), json!(protocol));
+    type Field = fn(&RunResult) -> f64;
+    let fields: [(&str, Field); 4] = [
+        ("ua", |r| r.ua),
+        ("accuracy", |r| r.accuracy),
+        ("macro_f1", |r| r.macro_f1),
+        ("weighted_f1", |r| r.weighted_f1),
+    ];
+    for (name, get) in fields {
+        let (mean, sd) = mean_sd(&runs.iter().map(get).collect::<Vec<_>>());
+        out.insert(format!("{name}_mean"), json!(mean));
+        out.insert(format!("{name}_sd"), json!(sd));
+    }
+    let k = labels.len();
+    let mut summed = vec![vec![0usize; k]; k];
+    for r in runs {
+        for (row, add) in summed.iter_mut().zip(&r.confusion_matrix) {
+            for (a, b) in row.iter_mut().zip(add) {
+                *a += b;
+            }
+        }
+    }
+    let pooled = Metrics::from_confusion(summed, labels);
+    out.insert("labels".into(), json!(labels));
+    out.insert("confusion_matrix".into(), json!(pooled.confusion));
+    out.insert("pooled_per_class".into(), json!(pooled.per_class));
+    out.insert(
+        "training_seconds_total".into(),
+        json!(runs.iter().map(|r| r.training_seconds).sum::<f64>()),
+    );
+    out
+}
+
+/// Actor k-fold cross-validation.
+pub fn kfold(
+    data: &Dataset,
+    k: usize,
+    model_config: &ModelConfig,
+    config: &TrainConfig,
+) -> Result<Value, String> {
+    let folds = actor_folds(k)?;
+    let mut runs = Vec::new();
+    for (i, test) in folds.iter().enumerate() {
+        let val = validation_actors(&folds, i);
+        eprintln!(
+            "fold {}/{k}: test actors {test:?}, validation actors {val:?}",
+            i + 1
+        );
+        let split = split::by_speakers(&data.clips, test, &val)?;
+        let (trained, m) = run(data, &split, model_config, config);
+        runs.push(result(&split, config.seed, &trained, &m));
+    }
+    let mut out = summary(
+        format!(
+            "actor {k}-fold cross-validation, gender-balanced folds, validation actors from the training side"
+        ),
+        &runs,
+        &data.label_names,
+    );
+    out.insert("folds".into(), json!(runs));
+    out.insert("seed".into(), json!(config.seed));
+    out.insert("train_config".into(), json!(config));
+    out.insert("model_config".into(), json!(model_config));
+    Ok(Value::Object(out))
+}
+
+/// The seeds' protocol: stratified random 80/20 over clips, once per seed.
+pub fn random_splits(
+    data: &Dataset,
+    seeds: &[u64],
+    model_config: &ModelConfig,
+    config: &TrainConfig,
+) -> Value {
+    let mut runs = Vec::new();
+    for &seed in seeds {
+        eprintln!("random split, seed {seed}");
+        let split = split::random(&data.clips, 0.2, 0.1, seed);
+        let config = TrainConfig {
+            seed,
+            ..config.clone()
+        };
+        let (trained, m) = run(data, &split, model_config, &config);
+        runs.push(result(&split, seed, &trained, &m));
+    }
+    let mut out = summary(
+        "random stratified 80/20 over clips (same actors and sentences on both sides; comparison only)".into(),
+        &runs,
+        &data.label_names,
+    );
+    out.insert("seeds".into(), json!(seeds));
+    out.insert("runs".into(), json!(runs));
+    out.insert("train_config".into(), json!(config));
+    out.insert("model_config".into(), json!(model_config));
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn six_folds_are_disjoint_balanced_and_cover_all_actors() {
+        let folds = actor_folds(6).unwrap();
+        assert_eq!(folds.len(), 6);
+        let mut all: Vec<u8> = folds.iter().flatten().copied().collect();
+        all.sort();
+        assert_eq!(all, (1..=24).collect::<Vec<u8>>());
+        for (i, f) in folds.iter().enumerate() {
+            assert_eq!(f.len(), 4);
+            assert_eq!(f.iter().filter(|a| *a % 2 == 1).count(), 2, "fold {f:?}");
+            let val = validation_actors(&folds, i);
+            assert_eq!(val.len(), 2);
+            assert!(
+                val.iter().all(|a| !f.contains(a)),
+                "validation {val:?} in test {f:?}"
+            );
+        }
+        assert_eq!(folds[0], vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn unbalanced_fold_counts_are_refused() {
+        assert!(actor_folds(5).is_err());
+        assert!(actor_folds(1).is_err());
+        assert!(actor_folds(12).is_ok());
+    }
+
+    #[test]
+    fn mean_and_sample_sd() {
+        let (m, s) = mean_sd(&[1.0, 2.0, 3.0]);
+        assert!((m - 2.0).abs() < 1e-12 && (s - 1.0).abs() < 1e-12);
+    }
+}
