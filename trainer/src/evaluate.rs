@@ -17,7 +17,7 @@ const ACTORS: u8 = 24;
 /// `i`-th share of the male actors and of the female actors, in actor order.
 pub fn actor_folds(k: usize) -> Result<Vec<Vec<u8>>, String> {
     let per_gender = ACTORS as usize / 2;
-    if k < 2 || per_gender % k != 0 {
+    if k < 2 || !per_gender.is_multiple_of(k) {
         return Err(format!(
             "--folds {k}: gender-balanced folds need a divisor of {per_gender} of at least 2 (2, 3, 4, 6 or 12)"
         ));
