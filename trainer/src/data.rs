@@ -259,4 +259,36 @@ mod tests {
             assert!(parse_ravdess_name(bad).is_err(), "{bad}");
         }
     }
+
+    #[test]
+    fn odd_names_are_skipped_and_unreadable_files_reported() {
+        let dir = std::env::temp_dir().join(format!("se-scan-{}", std::process::id()));
+        let actor = dir.join("Actor_03");
+        std::fs::create_dir_all(&actor).unwrap();
+        // A broken "recording" with a valid name, a stray file with an odd name, and a copy of a
+        // real clip from the corpus when it is there.
+        std::fs::write(actor.join("03-01-04-01-01-01-03.wav"), b"not really audio").unwrap();
+        std::fs::write(actor.join("my voice memo.wav"), b"x").unwrap();
+        std::fs::write(actor.join("README.txt"), b"ignored: not audio by extension").unwrap();
+        let corpus = std::env::var_os("RAVDESS_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/ravdess")
+            });
+        let real = corpus.join("speech/Actor_03/03-01-05-01-01-01-03.flac");
+        let have_real = std::fs::copy(&real, actor.join("03-01-05-01-01-01-03.flac")).is_ok();
+
+        let scan = scan_ravdess(&dir, false).unwrap();
+        assert_eq!(scan.skipped.len(), 1, "{:?}", scan.skipped);
+        assert!(scan.skipped[0].1.contains("name not RAVDESS"));
+        let set = extract_features(scan.clips, &FeatureConfig::default());
+        assert_eq!(set.failed.len(), 1, "the broken file is reported");
+        assert!(set.failed[0].0.ends_with("03-01-04-01-01-01-03.wav"));
+        assert_eq!(set.clips.len(), usize::from(have_real));
+        if have_real {
+            assert_eq!(set.clips[0].label, 4);
+            assert_eq!(set.clips[0].speaker, 3);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
