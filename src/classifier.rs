@@ -19,7 +19,7 @@ pub struct Prediction {
     pub attention: Vec<f32>,
 }
 
-/// Turns a prepared mono window into the normalised model input.
+/// Applies the train-set normalisation to log-mel features in place.
 pub fn normalise(features: &mut [f32], norm: Normalization) {
     for v in features.iter_mut() {
         *v = (*v - norm.mean) / norm.std;
