@@ -216,11 +216,17 @@ fn predict(weights: Option<&Path>, json: bool, files: &[PathBuf]) -> Result<Exit
     })
 }
 
-fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), String> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+/// Creates the folder a file is about to be written to.
+fn create_parent(path: &Path) -> Result<(), String> {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display())),
+        None => Ok(()),
     }
+}
+
+fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), String> {
+    create_parent(path)?;
     std::fs::write(
         path,
         serde_json::to_string_pretty(value).expect("serialisable") + "\n",
@@ -273,10 +279,7 @@ fn run_train(
     let (best_epoch, history) = (trained.best_epoch, trained.history.clone());
     let bytes = WeightsFile::to_bytes(&header, trained.model)
         .map_err(|e| format!("cannot serialise the model: {e}"))?;
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
+    create_parent(out)?;
     std::fs::write(out, &bytes).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     let metrics = json!({
         "protocol": split.protocol,
