@@ -168,15 +168,33 @@ fn summary(
     out
 }
 
-/// Actor k-fold cross-validation.
+/// Actor k-fold cross-validation. `progress` gets the report so far after every fold, so a
+/// run that is cut off still leaves the folds it finished.
 pub fn kfold(
     data: &Dataset,
     k: usize,
     model_config: &ModelConfig,
     config: &TrainConfig,
+    progress: &mut dyn FnMut(&Value) -> Result<(), String>,
 ) -> Result<Value, String> {
     let folds = actor_folds(k)?;
     let mut runs = Vec::new();
+    let report = |runs: &[RunResult]| {
+        let mut out = summary(
+            format!(
+                "actor {k}-fold cross-validation, gender-balanced folds, validation actors from the training side"
+            ),
+            runs,
+            &data.label_names,
+        );
+        out.insert("folds_done".into(), json!(runs.len()));
+        out.insert("folds_planned".into(), json!(k));
+        out.insert("folds".into(), json!(runs));
+        out.insert("seed".into(), json!(config.seed));
+        out.insert("train_config".into(), json!(config));
+        out.insert("model_config".into(), json!(model_config));
+        Value::Object(out)
+    };
     for (i, test) in folds.iter().enumerate() {
         let val = validation_actors(&folds, i);
         eprintln!(
@@ -186,29 +204,34 @@ pub fn kfold(
         let split = split::by_speakers(&data.clips, test, &val)?;
         let (trained, m) = run(data, &split, model_config, config);
         runs.push(result(&split, config.seed, &trained, &m));
+        progress(&report(&runs))?;
     }
-    let mut out = summary(
-        format!(
-            "actor {k}-fold cross-validation, gender-balanced folds, validation actors from the training side"
-        ),
-        &runs,
-        &data.label_names,
-    );
-    out.insert("folds".into(), json!(runs));
-    out.insert("seed".into(), json!(config.seed));
-    out.insert("train_config".into(), json!(config));
-    out.insert("model_config".into(), json!(model_config));
-    Ok(Value::Object(out))
+    Ok(report(&runs))
 }
 
-/// The seeds' protocol: stratified random 80/20 over clips, once per seed.
+/// The seeds' protocol: stratified random 80/20 over clips, once per seed. `progress` as for
+/// [`kfold`].
 pub fn random_splits(
     data: &Dataset,
     seeds: &[u64],
     model_config: &ModelConfig,
     config: &TrainConfig,
-) -> Value {
+    progress: &mut dyn FnMut(&Value) -> Result<(), String>,
+) -> Result<Value, String> {
     let mut runs = Vec::new();
+    let report = |runs: &[RunResult]| {
+        let mut out = summary(
+            "random stratified 80/20 over clips (same actors and sentences on both sides; comparison only)".into(),
+            runs,
+            &data.label_names,
+        );
+        out.insert("seeds".into(), json!(seeds));
+        out.insert("seeds_done".into(), json!(runs.len()));
+        out.insert("runs".into(), json!(runs));
+        out.insert("train_config".into(), json!(config));
+        out.insert("model_config".into(), json!(model_config));
+        Value::Object(out)
+    };
     for &seed in seeds {
         eprintln!("random split, seed {seed}");
         let split = split::random(&data.clips, 0.2, 0.1, seed);
@@ -218,17 +241,9 @@ pub fn random_splits(
         };
         let (trained, m) = run(data, &split, model_config, &config);
         runs.push(result(&split, seed, &trained, &m));
+        progress(&report(&runs))?;
     }
-    let mut out = summary(
-        "random stratified 80/20 over clips (same actors and sentences on both sides; comparison only)".into(),
-        &runs,
-        &data.label_names,
-    );
-    out.insert("seeds".into(), json!(seeds));
-    out.insert("runs".into(), json!(runs));
-    out.insert("train_config".into(), json!(config));
-    out.insert("model_config".into(), json!(model_config));
-    Value::Object(out)
+    Ok(report(&runs))
 }
 
 #[cfg(test)]

@@ -328,9 +328,12 @@ fn run_evaluate(
         evaluate::actor_folds(folds)?;
     }
     let data = args.dataset()?;
+    let mut progress = |partial: &serde_json::Value| write_json(report, partial);
     let value = match split_kind {
-        SplitKind::Actors => evaluate::kfold(&data, folds, &model_config, &config)?,
-        SplitKind::Random => evaluate::random_splits(&data, seeds, &model_config, &config),
+        SplitKind::Actors => evaluate::kfold(&data, folds, &model_config, &config, &mut progress)?,
+        SplitKind::Random => {
+            evaluate::random_splits(&data, seeds, &model_config, &config, &mut progress)?
+        }
     };
     eprintln!(
         "{}: UA {:.3} ± {:.3}, accuracy {:.3} ± {:.3}, macro-F1 {:.3} ± {:.3}",
