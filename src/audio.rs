@@ -152,16 +152,29 @@ pub fn speech_span(samples: &[f32]) -> (usize, usize) {
 /// Places the analysis window of `len` samples on a clip (see the module docs for the rule).
 pub fn analysis_window(samples: &[f32], len: usize) -> Vec<f32> {
     let (start, end) = speech_span(samples);
-    let speech = &samples[start..end];
-    if speech.len() >= len {
-        let offset = (speech.len() - len) / 2;
-        speech[offset..offset + len].to_vec()
+    window_at(&samples[start..end], len, 0)
+}
+
+/// A window of `len` samples centred on `speech` (already trimmed), moved `shift` samples later
+/// (negative: earlier); whatever falls outside `speech` is zero. The trainer shifts windows to
+/// augment; the page always uses shift 0.
+pub fn window_at(speech: &[f32], len: usize, shift: isize) -> Vec<f32> {
+    // Start of the window in `speech` coordinates; negative means leading zeros. Odd
+    // remainders go to the end, both when cutting and when padding.
+    let centred = if speech.len() >= len {
+        ((speech.len() - len) / 2) as isize
     } else {
-        let pad = (len - speech.len()) / 2;
-        let mut out = vec![0.0; len];
-        out[pad..pad + speech.len()].copy_from_slice(speech);
-        out
+        -(((len - speech.len()) / 2) as isize)
+    };
+    let start = centred + shift;
+    let mut out = vec![0.0; len];
+    for (i, v) in out.iter_mut().enumerate() {
+        let j = start + i as isize;
+        if j >= 0 && (j as usize) < speech.len() {
+            *v = speech[j as usize];
+        }
     }
+    out
 }
 
 #[cfg(test)]
@@ -230,5 +243,19 @@ mod tests {
             (centre as i64 - (3 * rate / 2) as i64).abs() < 1200,
             "centre {centre}"
         );
+    }
+
+    #[test]
+    fn windows_cut_long_speech_and_pad_short_speech_and_shift() {
+        let speech: Vec<f32> = (1..=6).map(|v| v as f32).collect();
+        assert_eq!(window_at(&speech, 4, 0), vec![2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(window_at(&speech, 4, 2), vec![4.0, 5.0, 6.0, 0.0]);
+        assert_eq!(
+            window_at(&speech, 9, 0),
+            vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 0.0, 0.0]
+        );
+        assert_eq!(window_at(&speech, 9, 1)[..3], [1.0, 2.0, 3.0]);
+        assert_eq!(window_at(&speech, 9, -1)[..3], [0.0, 0.0, 1.0]);
+        assert_eq!(window_at(&speech, 3, 10), vec![0.0; 3]);
     }
 }

@@ -1,6 +1,6 @@
 //! From audio to a prediction: the one path shared by `trainer predict` and the page.
 
-use crate::audio::{AudioError, analysis_window, prepare_mono};
+use crate::audio::{AudioError, prepare_mono, speech_span, window_at};
 use crate::features::LogMel;
 use crate::model::EmotionNet;
 use crate::weights::{Header, Normalization, WeightsError, WeightsFile};
@@ -19,24 +19,58 @@ pub struct Prediction {
     pub attention: Vec<f32>,
 }
 
-/// Applies the train-set normalisation to log-mel features in place.
-pub fn normalise(features: &mut [f32], norm: Normalization) {
+/// Normalises one clip's log-mel map (`n_mels` rows of `n_frames`) in place, as the weights
+/// file says (see [`Normalization`]).
+pub fn normalise(features: &mut [f32], n_frames: usize, norm: Normalization) {
+    if norm.subtract_band_means {
+        subtract_band_means(features, n_frames);
+    }
     for v in features.iter_mut() {
         *v = (*v - norm.mean) / norm.std;
     }
 }
 
-/// Audio at any rate and channel count → log-mel dB features (`n_mels × n_frames`, not
-/// normalised) of the clip's analysis window. The trainer and the page both come through here.
+/// Each row (mel band) minus its mean over the frames.
+pub fn subtract_band_means(features: &mut [f32], n_frames: usize) {
+    for row in features.chunks_exact_mut(n_frames) {
+        let mean = row.iter().sum::<f32>() / n_frames as f32;
+        for v in row.iter_mut() {
+            *v -= mean;
+        }
+    }
+}
+
+/// Audio at any rate and channel count → mono at the model's rate with leading and trailing
+/// silence trimmed: what the analysis window is centred on.
+pub fn clip_speech(
+    logmel: &LogMel,
+    channels: &[&[f32]],
+    rate: u32,
+) -> Result<Vec<f32>, AudioError> {
+    let mut mono = prepare_mono(channels, rate, logmel.config().sample_rate)?;
+    let (start, end) = speech_span(&mono);
+    mono.truncate(end);
+    mono.drain(..start);
+    Ok(mono)
+}
+
+/// Trimmed speech ([`clip_speech`]) → log-mel dB features (`n_mels × n_frames`, not normalised)
+/// of the centred analysis window.
+pub fn speech_features(logmel: &LogMel, speech: &[f32]) -> Vec<f32> {
+    logmel.compute(&window_at(speech, logmel.config().window_samples, 0))
+}
+
+/// Audio at any rate and channel count → log-mel dB features of the clip's analysis window.
+/// The trainer and the page both come through here.
 pub fn clip_features(
     logmel: &LogMel,
     channels: &[&[f32]],
     rate: u32,
 ) -> Result<Vec<f32>, AudioError> {
-    let config = logmel.config();
-    let mono = prepare_mono(channels, rate, config.sample_rate)?;
-    let window = analysis_window(&mono, config.window_samples);
-    Ok(logmel.compute(&window))
+    Ok(speech_features(
+        logmel,
+        &clip_speech(logmel, channels, rate)?,
+    ))
 }
 
 /// A loaded model with its front end, ready to classify audio.
@@ -80,9 +114,14 @@ impl Classifier {
         let config = self.logmel.config();
         let mut flat = Vec::with_capacity(features.len() * config.n_mels * config.n_frames);
         for f in features {
+            let start = flat.len();
             flat.extend_from_slice(f);
+            normalise(
+                &mut flat[start..],
+                config.n_frames,
+                self.header.normalization,
+            );
         }
-        normalise(&mut flat, self.header.normalization);
         Tensor::from_data(
             TensorData::new(flat, [features.len(), config.n_mels, config.n_frames]),
             &self.device,

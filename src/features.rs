@@ -78,6 +78,13 @@ impl LogMel {
 
     /// Mel power spectrogram, `[n_mels][frames]` flattened row-major, all frames of `samples`.
     pub fn mel_power(&self, samples: &[f32]) -> (Vec<f64>, usize) {
+        self.mel_power_pitched(samples, 1.0)
+    }
+
+    /// [`Self::mel_power`] with each frame's spectrum stretched along frequency by `ratio`
+    /// before the mel filters: a pitch shift by `12·log2(ratio)` semitones that keeps the
+    /// timing (the trainer's augmentation; 1.0 is the plain front end, bit for bit).
+    pub fn mel_power_pitched(&self, samples: &[f32], ratio: f64) -> (Vec<f64>, usize) {
         let (n_fft, hop) = (self.config.n_fft, self.config.hop_length);
         let pad = n_fft / 2;
         let frames = 1 + samples.len() / hop;
@@ -86,6 +93,7 @@ impl LogMel {
         let mut input = self.fft.make_input_vec();
         let mut spectrum = self.fft.make_output_vec();
         let mut power = vec![0.0f64; spectrum.len()];
+        let mut shifted = vec![0.0f64; spectrum.len()];
         for t in 0..frames {
             // Frame t covers padded[t*hop .. t*hop + n_fft], padded = zeros(pad) ++ x ++ zeros(pad).
             for (i, v) in input.iter_mut().enumerate() {
@@ -103,11 +111,27 @@ impl LogMel {
             for (p, c) in power.iter_mut().zip(&spectrum) {
                 *p = c.norm_sqr();
             }
+            let spectrum_power = if ratio == 1.0 {
+                &power
+            } else {
+                // Bin k takes the power found at k / ratio (linear interpolation).
+                for (k, out) in shifted.iter_mut().enumerate() {
+                    let src = k as f64 / ratio;
+                    let i = src.floor() as usize;
+                    let frac = src - i as f64;
+                    *out = match (power.get(i), power.get(i + 1)) {
+                        (Some(a), Some(b)) => a + (b - a) * frac,
+                        (Some(a), None) => *a,
+                        _ => 0.0,
+                    };
+                }
+                &shifted
+            };
             for (m, f) in self.filters.iter().enumerate() {
                 mel[m * frames + t] = f
                     .weights
                     .iter()
-                    .zip(&power[f.start..])
+                    .zip(&spectrum_power[f.start..])
                     .map(|(w, p)| w * p)
                     .sum();
             }
@@ -119,7 +143,12 @@ impl LogMel {
     /// Longer input keeps its first `n_frames` frames; shorter input is padded with the floor.
     pub fn compute(&self, samples: &[f32]) -> Vec<f32> {
         let (mel, frames) = self.mel_power(samples);
-        let db = power_to_db(&mel, self.config.top_db);
+        self.to_input(&mel, frames)
+    }
+
+    /// A mel power spectrogram (`n_mels × frames`) → the model input, as in [`Self::compute`].
+    pub fn to_input(&self, mel: &[f64], frames: usize) -> Vec<f32> {
+        let db = power_to_db(mel, self.config.top_db);
         let floor = db.iter().cloned().fold(f64::INFINITY, f64::min);
         let n_frames = self.config.n_frames;
         let mut out = vec![floor as f32; self.config.n_mels * n_frames];

@@ -25,11 +25,15 @@ pub fn window_rule() -> String {
     format!("trim-{TRIM_TOP_DB}dB-centre")
 }
 
-/// Train-set statistics used to normalise log-mels: `(x - mean) / std`.
+/// How log-mels are normalised: optionally each mel band minus its mean over the clip's
+/// frames (removes the speaker's and the microphone's spectral colour), then
+/// `(x - mean) / std` with train-set statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Normalization {
     pub mean: f32,
     pub std: f32,
+    #[serde(default)]
+    pub subtract_band_means: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

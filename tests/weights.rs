@@ -25,6 +25,7 @@ fn file_bytes() -> (Header, Vec<u8>, Device) {
         Normalization {
             mean: -40.0,
             std: 15.0,
+            subtract_band_means: false,
         },
     );
     let model = config.init(&device);
@@ -94,6 +95,7 @@ fn other_feature_configuration_is_refused_with_the_difference() {
         Normalization {
             mean: 0.0,
             std: 1.0,
+            subtract_band_means: false,
         },
     );
     header.features = FeatureConfig {

@@ -1,58 +1,132 @@
-//! On-the-fly augmentation of training log-mels (training set only, after the split):
-//! time shift, time masking and frequency masking (SpecAugment), and Gaussian noise.
+//! On-the-fly augmentation, applied to training clips only (after the split), fresh every
+//! epoch: on the audio (window shift, time stretch, pitch shift, Gaussian noise at a random
+//! SNR), on the normalised log-mel (SpecAugment time and frequency masks) and across the batch
+//! (mixup, in `train`).
 
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
 use serde::Serialize;
+use speech_emotion::audio::window_at;
+use speech_emotion::features::LogMel;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AugmentConfig {
     /// Probability of each transform being applied to a clip.
     pub probability: f64,
-    /// Largest time shift in frames, either way (the gap is filled with the clip's minimum).
-    pub max_shift: usize,
-    /// Largest masked span in frames / mel bands.
+    /// Largest move of the analysis window off the speech centre, in seconds, either way.
+    pub max_shift_seconds: f64,
+    /// Time stretch by a rate drawn from `1 ± max_stretch` (pitch kept).
+    pub max_stretch: f64,
+    /// Pitch shift by up to this many semitones either way (timing kept).
+    pub max_pitch_semitones: f64,
+    /// Gaussian noise at a signal-to-noise ratio drawn from this range, in dB.
+    pub snr_db: (f64, f64),
+    /// Largest masked span in frames / mel bands (SpecAugment).
     pub max_time_mask: usize,
     pub max_freq_mask: usize,
-    /// Standard deviation of the noise added to normalised features.
-    pub noise_std: f32,
+    /// Mixup: pairs within a batch are blended with λ ~ Beta(α, α); 0 turns it off.
+    pub mixup_alpha: f64,
 }
 
 impl Default for AugmentConfig {
     fn default() -> Self {
         Self {
             probability: 0.5,
-            max_shift: 12,
+            max_shift_seconds: 0.25,
+            max_stretch: 0.1,
+            max_pitch_semitones: 2.0,
+            snr_db: (10.0, 30.0),
             max_time_mask: 13,
             max_freq_mask: 13,
-            noise_std: 0.05,
+            mixup_alpha: 0.2,
         }
     }
 }
 
-/// Augments one normalised `n_mels × n_frames` map in place.
-pub fn augment(
-    x: &mut [f32],
-    n_mels: usize,
-    n_frames: usize,
+/// Log-mel dB features (not normalised) of a randomly shifted, stretched, pitch-shifted and
+/// noisy analysis window on `speech` (trimmed mono at the model's rate).
+pub fn augmented_features(
+    speech: &[f32],
+    logmel: &LogMel,
     c: &AugmentConfig,
     rng: &mut impl Rng,
-) {
-    let floor = x.iter().cloned().fold(f32::INFINITY, f32::min);
-    if c.max_shift > 0 && rng.random_bool(c.probability) {
-        let shift = rng.random_range(-(c.max_shift as i64)..=c.max_shift as i64);
-        for row in x.chunks_exact_mut(n_frames) {
-            let old = row.to_vec();
-            for (t, v) in row.iter_mut().enumerate() {
-                let src = t as i64 - shift;
-                *v = if (0..n_frames as i64).contains(&src) {
-                    old[src as usize]
-                } else {
-                    floor
-                };
-            }
+) -> Vec<f32> {
+    let config = logmel.config();
+    let len = config.window_samples;
+    let rate = if c.max_stretch > 0.0 && rng.random_bool(c.probability) {
+        rng.random_range(1.0 - c.max_stretch..=1.0 + c.max_stretch)
+    } else {
+        1.0
+    };
+    // A faster rate takes more audio into the window and squeezes its frames back to the
+    // window's frame count.
+    let taken = (len as f64 * rate).round() as usize;
+    let max_shift = (c.max_shift_seconds * config.sample_rate as f64) as i64;
+    let shift = if max_shift > 0 && rng.random_bool(c.probability) {
+        rng.random_range(-max_shift..=max_shift) as isize
+    } else {
+        0
+    };
+    let mut window = window_at(speech, taken, shift);
+    if c.snr_db.1 > 0.0 && rng.random_bool(c.probability) {
+        add_noise(&mut window, rng.random_range(c.snr_db.0..=c.snr_db.1), rng);
+    }
+    let ratio = if c.max_pitch_semitones > 0.0 && rng.random_bool(c.probability) {
+        2f64.powf(rng.random_range(-c.max_pitch_semitones..=c.max_pitch_semitones) / 12.0)
+    } else {
+        1.0
+    };
+    let (mel, frames) = logmel.mel_power_pitched(&window, ratio);
+    let target = 1 + len / config.hop_length;
+    if frames == target {
+        logmel.to_input(&mel, frames)
+    } else {
+        logmel.to_input(&resample_frames(&mel, frames, target), target)
+    }
+}
+
+/// Adds white Gaussian noise at `snr_db` relative to the power of the non-silent samples.
+fn add_noise(x: &mut [f32], snr_db: f64, rng: &mut impl Rng) {
+    let (sum, n) = x
+        .iter()
+        .filter(|v| **v != 0.0)
+        .fold((0f64, 0usize), |(s, n), v| (s + (*v as f64).powi(2), n + 1));
+    if n == 0 {
+        return;
+    }
+    let noise_power = sum / n as f64 / 10f64.powf(snr_db / 10.0);
+    let normal = Normal::new(0.0, noise_power.sqrt()).expect("finite noise level");
+    for v in x.iter_mut() {
+        *v += normal.sample(rng) as f32;
+    }
+}
+
+/// Linear interpolation of a `rows × from` row-major map to `rows × to` along its columns.
+pub fn resample_frames(map: &[f64], from: usize, to: usize) -> Vec<f64> {
+    let rows = map.len() / from;
+    let step = if to > 1 {
+        (from - 1) as f64 / (to - 1) as f64
+    } else {
+        0.0
+    };
+    let mut out = vec![0.0; rows * to];
+    for r in 0..rows {
+        let row = &map[r * from..(r + 1) * from];
+        for (t, v) in out[r * to..(r + 1) * to].iter_mut().enumerate() {
+            let src = t as f64 * step;
+            let i = (src.floor() as usize).min(from - 1);
+            let frac = src - i as f64;
+            let next = row[(i + 1).min(from - 1)];
+            *v = row[i] + (next - row[i]) * frac;
         }
     }
+    out
+}
+
+/// SpecAugment on one normalised `n_mels × n_frames` map: one time mask and one frequency
+/// mask, each with the configured probability, filled with the map's minimum.
+pub fn mask(x: &mut [f32], n_mels: usize, n_frames: usize, c: &AugmentConfig, rng: &mut impl Rng) {
+    let floor = x.iter().cloned().fold(f32::INFINITY, f32::min);
     if c.max_time_mask > 0 && rng.random_bool(c.probability) {
         let w = rng.random_range(1..=c.max_time_mask.min(n_frames));
         let t0 = rng.random_range(0..=n_frames - w);
@@ -65,10 +139,89 @@ pub fn augment(
         let m0 = rng.random_range(0..=n_mels - w);
         x[m0 * n_frames..(m0 + w) * n_frames].fill(floor);
     }
-    if c.noise_std > 0.0 && rng.random_bool(c.probability) {
-        let normal = Normal::new(0.0, c.noise_std).expect("finite noise level");
-        for v in x.iter_mut() {
-            *v += normal.sample(rng);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+    use speech_emotion::features::FeatureConfig;
+
+    fn tone(hz: f64, seconds: f64) -> Vec<f32> {
+        let rate = 22_050.0;
+        (0..(rate * seconds) as usize)
+            .map(|i| (2.0 * std::f64::consts::PI * hz * i as f64 / rate).sin() as f32 * 0.3)
+            .collect()
+    }
+
+    /// The mel band holding most of the energy, averaged over frames.
+    fn peak_band(features: &[f32], n_frames: usize) -> usize {
+        features
+            .chunks_exact(n_frames)
+            .map(|row| row.iter().sum::<f32>())
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn pitch_shift_moves_a_tone_like_a_higher_tone() {
+        let c = FeatureConfig::default();
+        let logmel = LogMel::new(&c);
+        let x = tone(440.0, 3.0);
+        let (mel, frames) = logmel.mel_power_pitched(&x, 2f64.powf(7.0 / 12.0));
+        let shifted = logmel.to_input(&mel, frames);
+        let fifth = logmel.compute(&tone(440.0 * 2f64.powf(7.0 / 12.0), 3.0));
+        let plain = logmel.compute(&x);
+        assert_eq!(
+            peak_band(&shifted, c.n_frames),
+            peak_band(&fifth, c.n_frames)
+        );
+        assert_ne!(
+            peak_band(&shifted, c.n_frames),
+            peak_band(&plain, c.n_frames)
+        );
+        let (same, _) = logmel.mel_power_pitched(&x, 1.0);
+        assert_eq!(same, logmel.mel_power(&x).0);
+    }
+
+    #[test]
+    fn frames_are_resampled_linearly() {
+        let map = [0.0, 1.0, 2.0, 10.0, 20.0, 30.0];
+        let out = resample_frames(&map, 3, 5);
+        assert_eq!(
+            out,
+            vec![0.0, 0.5, 1.0, 1.5, 2.0, 10.0, 15.0, 20.0, 25.0, 30.0]
+        );
+    }
+
+    #[test]
+    fn augmented_features_have_the_model_shape_and_noise_has_its_snr() {
+        let c = FeatureConfig::default();
+        let logmel = LogMel::new(&c);
+        let speech = tone(300.0, 2.0);
+        let config = AugmentConfig {
+            probability: 1.0,
+            ..Default::default()
+        };
+        let mut rng = StdRng::seed_from_u64(7);
+        for _ in 0..4 {
+            let f = augmented_features(&speech, &logmel, &config, &mut rng);
+            assert_eq!(f.len(), c.n_mels * c.n_frames);
+            assert!(f.iter().all(|v| v.is_finite() && *v <= 1e-6));
         }
+        let mut x = tone(300.0, 1.0);
+        let clean = x.clone();
+        add_noise(&mut x, 20.0, &mut rng);
+        let signal: f64 = clean.iter().map(|v| (*v as f64).powi(2)).sum();
+        let noise: f64 = x
+            .iter()
+            .zip(&clean)
+            .map(|(a, b)| ((a - b) as f64).powi(2))
+            .sum();
+        let snr = 10.0 * (signal / noise).log10();
+        assert!((snr - 20.0).abs() < 0.5, "snr {snr}");
     }
 }

@@ -1,7 +1,7 @@
 //! Reading a corpus: RAVDESS file names → labelled clips → log-mel features.
 
 use indicatif::{ProgressBar, ProgressStyle};
-use speech_emotion::classifier::clip_features;
+use speech_emotion::classifier::{clip_speech, speech_features};
 use speech_emotion::decode::decode_file;
 use speech_emotion::features::{FeatureConfig, LogMel};
 use std::collections::HashSet;
@@ -117,9 +117,13 @@ pub fn scan_ravdess(dir: &Path, with_song: bool) -> Result<Scan, String> {
     Ok(scan)
 }
 
-/// Clips with their log-mel features; unreadable files are reported in `failed`.
+/// Clips with their trimmed speech and log-mel features; unreadable files are reported in
+/// `failed`.
 pub struct FeatureSet {
     pub clips: Vec<Clip>,
+    /// Mono audio at the model's rate, silence trimmed (augmentation redraws windows from it).
+    pub speech: Vec<Vec<f32>>,
+    /// Features of the centred window, as the page computes them.
     pub features: Vec<Vec<f32>>,
     pub failed: Vec<(PathBuf, String)>,
 }
@@ -132,7 +136,8 @@ pub fn extract_features(clips: Vec<Clip>, config: &FeatureConfig) -> FeatureSet 
     );
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let chunk = clips.len().div_ceil(workers).max(1);
-    let results: Vec<Result<Vec<f32>, String>> = std::thread::scope(|s| {
+    type Extracted = Result<(Vec<f32>, Vec<f32>), String>;
+    let results: Vec<Extracted> = std::thread::scope(|s| {
         let handles: Vec<_> = clips
             .chunks(chunk)
             .map(|part| {
@@ -141,8 +146,11 @@ pub fn extract_features(clips: Vec<Clip>, config: &FeatureConfig) -> FeatureSet 
                     part.iter()
                         .map(|clip| {
                             let r = decode_file(&clip.path).and_then(|d| {
-                                clip_features(logmel, &d.channel_slices(), d.sample_rate)
-                                    .map_err(|e| e.to_string())
+                                let speech =
+                                    clip_speech(logmel, &d.channel_slices(), d.sample_rate)
+                                        .map_err(|e| e.to_string())?;
+                                let features = speech_features(logmel, &speech);
+                                Ok((speech, features))
                             });
                             bar.inc(1);
                             r
@@ -159,13 +167,15 @@ pub fn extract_features(clips: Vec<Clip>, config: &FeatureConfig) -> FeatureSet 
     bar.finish_and_clear();
     let mut set = FeatureSet {
         clips: Vec::new(),
+        speech: Vec::new(),
         features: Vec::new(),
         failed: Vec::new(),
     };
     for (clip, r) in clips.into_iter().zip(results) {
         match r {
-            Ok(f) => {
+            Ok((speech, f)) => {
                 set.clips.push(clip);
+                set.speech.push(speech);
                 set.features.push(f);
             }
             Err(e) => set.failed.push((clip.path, e)),
@@ -177,6 +187,8 @@ pub fn extract_features(clips: Vec<Clip>, config: &FeatureConfig) -> FeatureSet 
 /// A labelled corpus with its features, ready to split and train on.
 pub struct Dataset {
     pub clips: Vec<Clip>,
+    pub feature_config: FeatureConfig,
+    pub speech: Vec<Vec<f32>>,
     pub features: Vec<Vec<f32>>,
     pub labels: Vec<usize>,
     pub label_names: Vec<String>,
@@ -216,6 +228,8 @@ impl Dataset {
         Ok(Self {
             labels: set.clips.iter().map(|c| c.label).collect(),
             clips: set.clips,
+            feature_config: config.clone(),
+            speech: set.speech,
             features: set.features,
             label_names: speech_emotion::labels::default_labels(),
             skipped: scan.skipped.len(),

@@ -66,14 +66,7 @@ pub fn run(
     model_config: &ModelConfig,
     config: &TrainConfig,
 ) -> (train::Trained, Metrics) {
-    let trained = train::train(
-        &data.features,
-        &data.labels,
-        &data.label_names,
-        split,
-        model_config,
-        config,
-    );
+    let trained = train::train(data, split, model_config, config);
     let (pred, _) = train::predict(
         &trained.model,
         &data.features,

@@ -63,8 +63,36 @@ struct TrainArgs {
     /// Epochs without a better validation UA before stopping.
     #[arg(long, default_value_t = 10)]
     patience: usize,
+    /// Turn every augmentation off.
     #[arg(long)]
     no_augment: bool,
+    /// Probability of each augmentation being applied to a clip.
+    #[arg(long, default_value_t = 0.5)]
+    augment_probability: f64,
+    /// Largest move of the analysis window off the speech centre, in seconds (0: off).
+    #[arg(long, default_value_t = 0.25)]
+    shift: f64,
+    /// Time stretch by a rate in 1 ± this (0: off).
+    #[arg(long, default_value_t = 0.1)]
+    stretch: f64,
+    /// Pitch shift by up to this many semitones either way (0: off).
+    #[arg(long, default_value_t = 2.0)]
+    pitch: f64,
+    /// Gaussian noise at an SNR drawn from MIN,MAX dB (0,0: off).
+    #[arg(long, value_delimiter = ',', num_args = 2, default_values_t = [10.0, 30.0])]
+    snr: Vec<f64>,
+    /// Largest SpecAugment time mask, in frames (0: off).
+    #[arg(long, default_value_t = 13)]
+    time_mask: usize,
+    /// Largest SpecAugment frequency mask, in mel bands (0: off).
+    #[arg(long, default_value_t = 13)]
+    freq_mask: usize,
+    /// Mixup with λ ~ Beta(α, α) (0: off).
+    #[arg(long, default_value_t = 0.2)]
+    mixup: f64,
+    /// Subtract each mel band's mean over the clip before normalising (stored in the weights).
+    #[arg(long)]
+    band_mean_norm: bool,
     /// Seeds the split (--split random), initialisation, shuffling and augmentation.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -80,7 +108,17 @@ impl TrainArgs {
             surprise_boost: self.surprise_boost,
             patience: self.patience,
             seed: self.seed,
-            augment: (!self.no_augment).then(augment::AugmentConfig::default),
+            augment: (!self.no_augment).then(|| augment::AugmentConfig {
+                probability: self.augment_probability,
+                max_shift_seconds: self.shift,
+                max_stretch: self.stretch,
+                max_pitch_semitones: self.pitch,
+                snr_db: (self.snr[0], self.snr[1]),
+                max_time_mask: self.time_mask,
+                max_freq_mask: self.freq_mask,
+                mixup_alpha: self.mixup,
+            }),
+            subtract_band_means: self.band_mean_norm,
             ..Default::default()
         }
     }

@@ -1,7 +1,8 @@
 //! The training loop: Adam on class-weighted, label-smoothed cross-entropy, early stopping on
 //! validation UA, learning-rate reduction on plateau.
 
-use crate::augment::{AugmentConfig, augment};
+use crate::augment::{AugmentConfig, augmented_features, mask};
+use crate::data::Dataset;
 use crate::metrics::{Metrics, confusion};
 use crate::split::Split;
 use burn::module::Module;
@@ -12,8 +13,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use rand_distr::{Beta, Distribution};
+use rayon::prelude::*;
 use serde::Serialize;
-use speech_emotion::classifier::normalise;
+use speech_emotion::classifier::{normalise, subtract_band_means};
+use speech_emotion::features::LogMel;
 use speech_emotion::model::{EmotionNet, ModelConfig};
 use speech_emotion::weights::Normalization;
 use std::time::Instant;
@@ -33,6 +37,8 @@ pub struct TrainConfig {
     pub lr_factor: f64,
     pub seed: u64,
     pub augment: Option<AugmentConfig>,
+    /// Subtract each mel band's mean over the clip before the train-set scaling.
+    pub subtract_band_means: bool,
 }
 
 impl Default for TrainConfig {
@@ -48,6 +54,7 @@ impl Default for TrainConfig {
             lr_factor: 0.5,
             seed: 42,
             augment: Some(AugmentConfig::default()),
+            subtract_band_means: false,
         }
     }
 }
@@ -73,11 +80,21 @@ pub struct Trained {
     pub seconds: f64,
 }
 
-/// Scalar mean and standard deviation over the training features.
-pub fn train_statistics(features: &[Vec<f32>], train: &[usize]) -> Normalization {
+/// Scalar mean and standard deviation over the training features (after the per-clip band
+/// means are taken off, when they are).
+pub fn train_statistics(
+    features: &[Vec<f32>],
+    train: &[usize],
+    n_frames: usize,
+    subtract_band_means: bool,
+) -> Normalization {
     let (mut sum, mut sq, mut n) = (0f64, 0f64, 0f64);
     for &i in train {
-        for &v in &features[i] {
+        let mut x = features[i].clone();
+        if subtract_band_means {
+            self::subtract_band_means(&mut x, n_frames);
+        }
+        for &v in &x {
             sum += v as f64;
             sq += (v as f64) * (v as f64);
             n += 1.0;
@@ -87,6 +104,7 @@ pub fn train_statistics(features: &[Vec<f32>], train: &[usize]) -> Normalization
     Normalization {
         mean: mean as f32,
         std: ((sq / n - mean * mean).max(1e-12)).sqrt() as f32,
+        subtract_band_means,
     }
 }
 
@@ -109,43 +127,118 @@ pub fn class_weights(labels: &[usize], train: &[usize], classes: usize, surprise
         .collect()
 }
 
+/// Normalised clean features of `idx` as a `[batch, n_mels, n_frames]` tensor.
 fn batch_input(
     features: &[Vec<f32>],
     idx: &[usize],
     norm: Normalization,
     shape: (usize, usize),
-    augment_with: Option<(&AugmentConfig, &mut StdRng)>,
     device: &Device,
 ) -> Tensor<3> {
     let (m, t) = shape;
     let mut flat = Vec::with_capacity(idx.len() * m * t);
-    let mut rng = augment_with;
     for &i in idx {
-        let mut x = features[i].clone();
-        normalise(&mut x, norm);
-        if let Some((c, r)) = rng.as_mut() {
-            augment(&mut x, m, t, c, *r);
-        }
-        flat.extend_from_slice(&x);
+        let start = flat.len();
+        flat.extend_from_slice(&features[i]);
+        normalise(&mut flat[start..], t, norm);
     }
     Tensor::from_data(TensorData::new(flat, [idx.len(), m, t]), device)
 }
 
-/// Weighted soft-target cross-entropy: mean over the batch of `w_y · −Σ target · log p`.
-fn loss(logits: Tensor<2>, labels: &[usize], weights: &[f32], smoothing: f32) -> Tensor<2> {
+/// One training batch: features (augmented when asked, each clip with its own random stream
+/// derived from the seed, the epoch and the clip, so runs repeat exactly on any thread count),
+/// soft targets with label smoothing, per-clip class weights, and mixup across the batch.
+struct Batch {
+    input: Tensor<3>,
+    targets: Vec<f32>,
+    weights: Vec<f32>,
+    /// The unmixed label of each clip, for the running train accuracy.
+    labels: Vec<usize>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn training_batch(
+    data: &Dataset,
+    logmel: &LogMel,
+    idx: &[usize],
+    norm: Normalization,
+    class_weights: &[f32],
+    config: &TrainConfig,
+    epoch: usize,
+    rng: &mut StdRng,
+    device: &Device,
+) -> Batch {
+    let (m, t) = (logmel.config().n_mels, logmel.config().n_frames);
+    let k = class_weights.len();
+    let maps: Vec<Vec<f32>> = idx
+        .par_iter()
+        .map(|&i| match &config.augment {
+            Some(c) => {
+                let stream = config.seed ^ ((epoch as u64) << 40) ^ ((i as u64) << 8);
+                let mut r = StdRng::seed_from_u64(stream);
+                let mut x = augmented_features(&data.speech[i], logmel, c, &mut r);
+                normalise(&mut x, t, norm);
+                mask(&mut x, m, t, c, &mut r);
+                x
+            }
+            None => {
+                let mut x = data.features[i].clone();
+                normalise(&mut x, t, norm);
+                x
+            }
+        })
+        .collect();
+    let labels: Vec<usize> = idx.iter().map(|&i| data.labels[i]).collect();
+    let mut targets = vec![config.label_smoothing / k as f32; idx.len() * k];
+    for (row, &y) in targets.chunks_exact_mut(k).zip(&labels) {
+        row[y] += 1.0 - config.label_smoothing;
+    }
+    let mut weights: Vec<f32> = labels.iter().map(|&y| class_weights[y]).collect();
+    let mut flat: Vec<f32> = maps.concat();
+    let alpha = config.augment.as_ref().map_or(0.0, |c| c.mixup_alpha);
+    if alpha > 0.0 && idx.len() > 1 {
+        // Each clip is blended with another of the batch: inputs, targets and weights alike.
+        let lambda = Beta::new(alpha, alpha).expect("alpha > 0").sample(rng) as f32;
+        let mut partner: Vec<usize> = (0..idx.len()).collect();
+        partner.shuffle(rng);
+        let size = m * t;
+        let (x0, t0, w0) = (flat.clone(), targets.clone(), weights.clone());
+        for (a, &b) in partner.iter().enumerate() {
+            for j in 0..size {
+                flat[a * size + j] = lambda * x0[a * size + j] + (1.0 - lambda) * x0[b * size + j];
+            }
+            for j in 0..k {
+                targets[a * k + j] = lambda * t0[a * k + j] + (1.0 - lambda) * t0[b * k + j];
+            }
+            weights[a] = lambda * w0[a] + (1.0 - lambda) * w0[b];
+        }
+    }
+    Batch {
+        input: Tensor::from_data(TensorData::new(flat, [idx.len(), m, t]), device),
+        targets,
+        weights,
+        labels,
+    }
+}
+
+/// Weighted soft-target cross-entropy: `Σ_i w_i · (−Σ_c target_ic · log p_ic) / Σ_i w_i`.
+fn loss(logits: Tensor<2>, targets: Vec<f32>, weights: Vec<f32>) -> Tensor<2> {
     let [b, k] = logits.dims();
     let device = logits.device();
-    let mut target = vec![smoothing / k as f32; b * k];
-    let mut w = vec![0f32; b];
-    for (i, &y) in labels.iter().enumerate() {
-        target[i * k + y] += 1.0 - smoothing;
-        w[i] = weights[y];
-    }
-    let wsum: f32 = w.iter().sum::<f32>().max(1e-12);
-    let target = Tensor::<2>::from_data(TensorData::new(target, [b, k]), &device);
-    let w = Tensor::<2>::from_data(TensorData::new(w, [b, 1]), &device);
+    let wsum: f32 = weights.iter().sum::<f32>().max(1e-12);
+    let target = Tensor::<2>::from_data(TensorData::new(targets, [b, k]), &device);
+    let w = Tensor::<2>::from_data(TensorData::new(weights, [b, 1]), &device);
     let per_sample = (log_softmax(logits, 1) * target).sum_dim(1).neg();
     (per_sample * w).sum_dim(0).div_scalar(wsum)
+}
+
+/// One-hot targets and unit weights: the plain cross-entropy used for validation loss.
+fn plain_targets(labels: &[usize], k: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut targets = vec![0.0; labels.len() * k];
+    for (row, &y) in targets.chunks_exact_mut(k).zip(labels) {
+        row[y] = 1.0;
+    }
+    (targets, vec![1.0; labels.len()])
 }
 
 /// Predicted classes and mean loss of `model` (inference mode) over `idx`.
@@ -158,14 +251,14 @@ pub fn predict(
     shape: (usize, usize),
     device: &Device,
 ) -> (Vec<usize>, f64) {
-    let weights = vec![1.0; 64];
     let mut predicted = Vec::with_capacity(idx.len());
     let mut total = 0.0;
     for chunk in idx.chunks(64) {
-        let x = batch_input(features, chunk, norm, shape, None, device);
+        let x = batch_input(features, chunk, norm, shape, device);
         let logits = model.forward(x).logits;
         let y: Vec<usize> = chunk.iter().map(|&i| labels[i]).collect();
-        let l: f32 = loss(logits.clone(), &y, &weights, 0.0).into_scalar();
+        let (targets, weights) = plain_targets(&y, logits.dims()[1]);
+        let l: f32 = loss(logits.clone(), targets, weights).into_scalar();
         total += l as f64 * chunk.len() as f64;
         let am = logits.argmax(1).into_data();
         predicted.extend(am.iter::<i64>().map(|v| v as usize));
@@ -174,18 +267,23 @@ pub fn predict(
 }
 
 pub fn train(
-    features: &[Vec<f32>],
-    labels: &[usize],
-    label_names: &[String],
+    data: &Dataset,
     split: &Split,
     model_config: &ModelConfig,
     config: &TrainConfig,
 ) -> Trained {
+    let (features, labels, label_names) = (&data.features, &data.labels, &data.label_names);
     let start = Instant::now();
     let device = Device::flex();
     let train_device = device.clone().autodiff();
+    let logmel = LogMel::new(&data.feature_config);
     let shape = (model_config.n_mels, model_config.n_frames);
-    let norm = train_statistics(features, &split.train);
+    let norm = train_statistics(
+        features,
+        &split.train,
+        model_config.n_frames,
+        config.subtract_band_means,
+    );
     let weights = class_weights(
         labels,
         &split.train,
@@ -214,17 +312,20 @@ pub fn train(
         );
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         for idx in order.chunks(config.batch_size) {
-            let x = batch_input(
-                features,
+            let batch = training_batch(
+                data,
+                &logmel,
                 idx,
                 norm,
-                shape,
-                config.augment.as_ref().map(|c| (c, &mut rng)),
+                &weights,
+                config,
+                epoch,
+                &mut rng,
                 &train_device,
             );
-            let y: Vec<usize> = idx.iter().map(|&i| labels[i]).collect();
-            let logits = model.forward(x).logits;
-            let l = loss(logits.clone(), &y, &weights, config.label_smoothing);
+            let y = batch.labels;
+            let logits = model.forward(batch.input).logits;
+            let l = loss(logits.clone(), batch.targets, batch.weights);
             let grads = GradientsParams::from_grads(l.backward(), &model);
             model = optim.step(lr, model, grads);
             let lv: f32 = l.into_scalar();
