@@ -59,14 +59,27 @@ pub struct RunResult {
     pub history: Vec<train::EpochStats>,
 }
 
-/// Trains on `split` and measures the best model on its test part.
+/// Trains on `split` and measures the best model on its test part (if it has one).
 pub fn run(
     data: &Dataset,
     split: &Split,
     model_config: &ModelConfig,
     config: &TrainConfig,
-) -> (train::Trained, Metrics) {
+) -> (train::Trained, Option<Metrics>) {
     let trained = train::train(data, split, model_config, config);
+    if split.test.is_empty() {
+        return (trained, None);
+    }
+    let metrics = test_metrics(data, split, &trained, model_config);
+    (trained, Some(metrics))
+}
+
+fn test_metrics(
+    data: &Dataset,
+    split: &Split,
+    trained: &train::Trained,
+    model_config: &ModelConfig,
+) -> Metrics {
     let (pred, _) = train::predict(
         &trained.model,
         &data.features,
@@ -90,7 +103,7 @@ pub fn run(
         metrics.weighted_f1,
         metrics.n
     );
-    (trained, metrics)
+    metrics
 }
 
 fn result(split: &Split, seed: u64, trained: &train::Trained, m: &Metrics) -> RunResult {
@@ -162,13 +175,15 @@ fn summary(
 }
 
 /// Actor k-fold cross-validation. `progress` gets the report so far after every fold, so a
-/// run that is cut off still leaves the folds it finished.
+/// run that is cut off still leaves the folds it finished; `save_model` gets each fold's model
+/// (numbered from 1), for later test-time experiments without retraining.
 pub fn kfold(
     data: &Dataset,
     k: usize,
     model_config: &ModelConfig,
     config: &TrainConfig,
     progress: &mut dyn FnMut(&Value) -> Result<(), String>,
+    save_model: &mut dyn FnMut(usize, train::Trained) -> Result<(), String>,
 ) -> Result<Value, String> {
     let folds = actor_folds(k)?;
     let mut runs = Vec::new();
@@ -196,7 +211,9 @@ pub fn kfold(
         );
         let split = split::by_speakers(&data.clips, test, &val)?;
         let (trained, m) = run(data, &split, model_config, config);
+        let m = m.expect("folds have test actors");
         runs.push(result(&split, config.seed, &trained, &m));
+        save_model(i + 1, trained)?;
         progress(&report(&runs))?;
     }
     Ok(report(&runs))
@@ -233,6 +250,7 @@ pub fn random_splits(
             ..config.clone()
         };
         let (trained, m) = run(data, &split, model_config, &config);
+        let m = m.expect("random splits have a test part");
         runs.push(result(&split, seed, &trained, &m));
         progress(&report(&runs))?;
     }

@@ -2,6 +2,7 @@
 //! protocols, and classify files with a weights file.
 
 mod augment;
+mod charts;
 mod data;
 mod evaluate;
 mod metrics;
@@ -38,6 +39,8 @@ enum SplitKind {
     Actors,
     /// The seeds' protocol, stratified 80/20 over clips (for comparison only).
     Random,
+    /// Train on every clip for --epochs, nothing held out (the shipped model).
+    All,
 }
 
 /// Where the data is and how to train; shared by `train` and `evaluate`.
@@ -90,6 +93,9 @@ struct TrainArgs {
     /// Mixup with λ ~ Beta(α, α) (0: off).
     #[arg(long, default_value_t = 0.2)]
     mixup: f64,
+    /// Halve the learning rate every N epochs instead of on validation plateaus.
+    #[arg(long)]
+    halve_every: Option<usize>,
     /// Subtract each mel band's mean over the clip before normalising (stored in the weights).
     #[arg(long)]
     band_mean_norm: bool,
@@ -119,6 +125,7 @@ impl TrainArgs {
                 mixup_alpha: self.mixup,
             }),
             subtract_band_means: self.band_mean_norm,
+            halve_every: self.halve_every,
             ..Default::default()
         }
     }
@@ -165,6 +172,9 @@ enum Command {
         /// Seeds, one run each (--split random).
         #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
         seeds: Vec<u64>,
+        /// Also write each fold's model here as fold-N.sew (--split actors).
+        #[arg(long)]
+        save_models: Option<PathBuf>,
     },
     /// Print each file's emotion and its 8 probabilities.
     Predict {
@@ -203,7 +213,8 @@ fn main() -> ExitCode {
             split,
             folds,
             seeds,
-        } => run_evaluate(&args, &report, split, folds, &seeds),
+            save_models,
+        } => run_evaluate(&args, &report, split, folds, &seeds, save_models.as_deref()),
     };
     match result {
         Ok(code) => code,
@@ -285,8 +296,9 @@ fn run_train(
     let split = match split_kind {
         SplitKind::Actors => split::by_speakers(&data.clips, test_actors, val_actors)?,
         SplitKind::Random => split::random(&data.clips, 0.2, 0.1, config.seed),
+        SplitKind::All => split::all(&data.clips),
     };
-    if split.validation.is_empty() {
+    if split.validation.is_empty() && !matches!(split_kind, SplitKind::All) {
         return Err("the validation set is empty: choose --val-actors present in the data".into());
     }
     eprintln!(
@@ -311,14 +323,11 @@ fn run_train(
         "test_actors": split.test_speakers,
         "train_clips": split.train.len(),
         "best_epoch": trained.best_epoch,
-        "test_ua": test.ua,
+        "test_ua": test.as_ref().map(|t| t.ua),
     });
     let seconds = trained.seconds;
     let (best_epoch, history) = (trained.best_epoch, trained.history.clone());
-    let bytes = WeightsFile::to_bytes(&header, trained.model)
-        .map_err(|e| format!("cannot serialise the model: {e}"))?;
-    create_parent(out)?;
-    std::fs::write(out, &bytes).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    let weights_bytes = write_weights(out, &header, trained.model)?;
     let metrics = json!({
         "protocol": split.protocol,
         "test_actors": split.test_speakers,
@@ -326,12 +335,12 @@ fn run_train(
         "clips": {"train": split.train.len(), "validation": split.validation.len(), "test": split.test.len()},
         "skipped_files": data.skipped,
         "unreadable_files": data.unreadable.iter().map(|(p, e)| json!({"path": p, "error": e})).collect::<Vec<_>>(),
-        "accuracy": test.accuracy,
-        "ua": test.ua,
-        "macro_f1": test.macro_f1,
-        "weighted_f1": test.weighted_f1,
-        "per_class": test.per_class,
-        "confusion_matrix": test.confusion,
+        "accuracy": test.as_ref().map(|t| t.accuracy),
+        "ua": test.as_ref().map(|t| t.ua),
+        "macro_f1": test.as_ref().map(|t| t.macro_f1),
+        "weighted_f1": test.as_ref().map(|t| t.weighted_f1),
+        "per_class": test.as_ref().map(|t| &t.per_class),
+        "confusion_matrix": test.as_ref().map(|t| &t.confusion),
         "labels": data.label_names,
         "training_seconds": seconds,
         "best_epoch": best_epoch,
@@ -339,17 +348,59 @@ fn run_train(
         "history": history,
         "train_config": config,
         "model_config": model_config,
-        "weights_bytes": bytes.len(),
+        "weights_bytes": weights_bytes,
         "threads": std::thread::available_parallelism().map_or(1, |n| n.get()),
     });
     write_json(report, &metrics)?;
+    write_charts(
+        report,
+        &match &test {
+            Some(t) => format!(
+                "{}, test actors {:?}: UA {:.3}, accuracy {:.3}",
+                split.protocol, split.test_speakers, t.ua, t.accuracy
+            ),
+            None => split.protocol.clone(),
+        },
+        &data.label_names,
+        test.as_ref().map(|t| &t.confusion),
+        &[("training".into(), history)],
+    );
     eprintln!(
         "wrote {} ({} bytes) and {} in {seconds:.0} s",
         out.display(),
-        bytes.len(),
+        weights_bytes,
         report.display(),
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `<report stem>-confusion.png` and `<report stem>-curves.png` beside the report. A chart that
+/// cannot be drawn (no font, say) is reported and skipped: the JSON is already written.
+fn write_charts(
+    report: &Path,
+    title: &str,
+    labels: &[String],
+    confusion: Option<&Vec<Vec<usize>>>,
+    runs: &[(String, Vec<train::EpochStats>)],
+) {
+    let stem = report
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map_or("report", |n| n.trim_end_matches(".json"));
+    let beside = |suffix: &str| report.with_file_name(format!("{stem}-{suffix}.png"));
+    let mut drawn = Vec::new();
+    if let Some(cm) = confusion {
+        let path = beside("confusion");
+        drawn.push(charts::confusion_png(&path, title, labels, cm).map(|_| path));
+    }
+    let path = beside("curves");
+    drawn.push(charts::learning_curves_png(&path, title, runs).map(|_| path));
+    for result in drawn {
+        match result {
+            Ok(path) => eprintln!("wrote {}", path.display()),
+            Err(e) => eprintln!("warning: {e}"),
+        }
+    }
 }
 
 fn run_evaluate(
@@ -358,21 +409,76 @@ fn run_evaluate(
     split_kind: SplitKind,
     folds: usize,
     seeds: &[u64],
+    save_models: Option<&Path>,
 ) -> Result<ExitCode, String> {
     let config = args.config();
     let model_config = ModelConfig::default();
     // Check the arguments before spending minutes on features.
-    if let SplitKind::Actors = split_kind {
-        evaluate::actor_folds(folds)?;
+    match split_kind {
+        SplitKind::Actors => {
+            evaluate::actor_folds(folds)?;
+        }
+        SplitKind::All => {
+            return Err("evaluate needs held-out data: --split actors or random".into());
+        }
+        SplitKind::Random => {}
     }
     let data = args.dataset()?;
     let mut progress = |partial: &serde_json::Value| write_json(report, partial);
-    let value = match split_kind {
-        SplitKind::Actors => evaluate::kfold(&data, folds, &model_config, &config, &mut progress)?,
-        SplitKind::Random => {
-            evaluate::random_splits(&data, seeds, &model_config, &config, &mut progress)?
+    let mut save = |fold: usize, trained: train::Trained| match save_models {
+        None => Ok(()),
+        Some(dir) => {
+            let path = dir.join(format!("fold-{fold}.sew"));
+            let mut header = Header::new(
+                model_config.clone(),
+                data.label_names.clone(),
+                trained.normalization,
+            );
+            header.training = json!({"protocol": format!("actor {folds}-fold, fold {fold}")});
+            write_weights(&path, &header, trained.model).map(|_| ())
         }
     };
+    let value = match split_kind {
+        SplitKind::Actors => evaluate::kfold(
+            &data,
+            folds,
+            &model_config,
+            &config,
+            &mut progress,
+            &mut save,
+        )?,
+        _ => evaluate::random_splits(&data, seeds, &model_config, &config, &mut progress)?,
+    };
+    let runs_key = if value.get("folds").is_some() {
+        "folds"
+    } else {
+        "runs"
+    };
+    let runs: Vec<(String, Vec<train::EpochStats>)> = value[runs_key]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, r)| {
+            let name = match r["test_actors"].as_array() {
+                Some(a) if !a.is_empty() => format!(
+                    "fold {} (actors {})",
+                    i + 1,
+                    a.iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+                _ => format!("seed {}", r["seed"]),
+            };
+            (
+                name,
+                serde_json::from_value(r["history"].clone()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let confusion: Option<Vec<Vec<usize>>> =
+        serde_json::from_value(value["confusion_matrix"].clone()).ok();
     eprintln!(
         "{}: UA {:.3} ± {:.3}, accuracy {:.3} ± {:.3}, macro-F1 {:.3} ± {:.3}",
         value["protocol"].as_str().unwrap_or(""),
@@ -385,5 +491,30 @@ fn run_evaluate(
     );
     write_json(report, &value)?;
     eprintln!("wrote {}", report.display());
+    write_charts(
+        report,
+        &format!(
+            "{}: UA {:.3} ± {:.3}",
+            value["protocol"].as_str().unwrap_or(""),
+            value["ua_mean"].as_f64().unwrap_or(f64::NAN),
+            value["ua_sd"].as_f64().unwrap_or(f64::NAN)
+        ),
+        &data.label_names,
+        confusion.as_ref(),
+        &runs,
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a weights file, creating its folder; returns its size.
+fn write_weights(
+    path: &Path,
+    header: &Header,
+    model: speech_emotion::model::EmotionNet,
+) -> Result<usize, String> {
+    let bytes = WeightsFile::to_bytes(header, model)
+        .map_err(|e| format!("cannot serialise the model: {e}"))?;
+    create_parent(path)?;
+    std::fs::write(path, &bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(bytes.len())
 }

@@ -35,6 +35,9 @@ pub struct TrainConfig {
     /// Halve the learning rate after this many epochs without improvement.
     pub lr_patience: usize,
     pub lr_factor: f64,
+    /// A fixed schedule instead of the plateau rule: multiply by `lr_factor` every this many
+    /// epochs (for training without validation data).
+    pub halve_every: Option<usize>,
     pub seed: u64,
     pub augment: Option<AugmentConfig>,
     /// Subtract each mel band's mean over the clip before the train-set scaling.
@@ -52,6 +55,7 @@ impl Default for TrainConfig {
             patience: 10,
             lr_patience: 4,
             lr_factor: 0.5,
+            halve_every: None,
             seed: 42,
             augment: Some(AugmentConfig::default()),
             subtract_band_means: false,
@@ -59,7 +63,7 @@ impl Default for TrainConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct EpochStats {
     pub epoch: usize,
     pub learning_rate: f64,
@@ -342,30 +346,36 @@ pub fn train(
         }
         bar.finish_and_clear();
         let inference = model.valid();
-        let (val_pred, val_loss) = predict(
-            &inference,
-            features,
-            labels,
-            &split.validation,
-            norm,
-            shape,
-            &device,
-        );
-        let m = Metrics::from_confusion(
-            confusion(&val_truth, &val_pred, model_config.n_classes),
-            label_names,
-        );
+        // Without validation data (training on everything) the last epoch is kept.
+        let (val_ua, val_accuracy, val_loss) = if split.validation.is_empty() {
+            (f64::NAN, f64::NAN, f64::NAN)
+        } else {
+            let (val_pred, val_loss) = predict(
+                &inference,
+                features,
+                labels,
+                &split.validation,
+                norm,
+                shape,
+                &device,
+            );
+            let m = Metrics::from_confusion(
+                confusion(&val_truth, &val_pred, model_config.n_classes),
+                label_names,
+            );
+            (m.ua, m.accuracy, val_loss)
+        };
         let stats = EpochStats {
             epoch,
             learning_rate: lr,
             train_loss: loss_sum / seen as f64,
             train_accuracy: correct as f64 / seen as f64,
             validation_loss: val_loss,
-            validation_ua: m.ua,
-            validation_accuracy: m.accuracy,
+            validation_ua: val_ua,
+            validation_accuracy: val_accuracy,
             seconds: t0.elapsed().as_secs_f64(),
         };
-        let improved = m.ua > best_ua;
+        let improved = split.validation.is_empty() || val_ua > best_ua;
         eprintln!(
             "epoch {epoch:>3}  lr {lr:.1e}  train loss {:.3} acc {:.3}  val loss {:.3} UA {:.3} acc {:.3}  {:.0}s{}",
             stats.train_loss,
@@ -378,7 +388,7 @@ pub fn train(
         );
         history.push(stats);
         if improved {
-            best_ua = m.ua;
+            best_ua = val_ua;
             best_epoch = epoch;
             best = inference;
             since_best = 0;
@@ -393,10 +403,14 @@ pub fn train(
                 );
                 break;
             }
-            if since_lr >= config.lr_patience {
+            if config.halve_every.is_none() && since_lr >= config.lr_patience {
                 lr *= config.lr_factor;
                 since_lr = 0;
             }
+        }
+        if let Some(n) = config.halve_every.filter(|n| *n > 0 && epoch % n == 0) {
+            lr *= config.lr_factor;
+            eprintln!("learning rate {lr:.1e} after {epoch} epochs (fixed schedule, every {n})");
         }
     }
     Trained {
