@@ -180,6 +180,7 @@ pub fn learning_curves_png(
         .map_err(&err)?;
     }
     loss.configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
         .label_font((FONT, 13))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)

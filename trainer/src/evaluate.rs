@@ -6,7 +6,7 @@ use crate::data::Dataset;
 use crate::metrics::{Metrics, confusion};
 use crate::split::{self, Split};
 use crate::train::{self, TrainConfig};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use speech_emotion::model::ModelConfig;
 
@@ -44,8 +44,11 @@ pub fn validation_actors(folds: &[Vec<u8>], fold: usize) -> Vec<u8> {
     man.into_iter().chain(woman).collect()
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResult {
+    /// 1-based fold number (k-fold) or 0 (random split).
+    #[serde(default)]
+    pub fold: usize,
     pub test_actors: Vec<u8>,
     pub validation_actors: Vec<u8>,
     pub seed: u64,
@@ -108,6 +111,7 @@ fn test_metrics(
 
 fn result(split: &Split, seed: u64, trained: &train::Trained, m: &Metrics) -> RunResult {
     RunResult {
+        fold: 0,
         test_actors: split.test_speakers.clone(),
         validation_actors: split.validation_speakers.clone(),
         seed,
@@ -182,28 +186,28 @@ pub fn kfold(
     k: usize,
     model_config: &ModelConfig,
     config: &TrainConfig,
+    only: &[usize],
     progress: &mut dyn FnMut(&Value) -> Result<(), String>,
     save_model: &mut dyn FnMut(usize, train::Trained) -> Result<(), String>,
 ) -> Result<Value, String> {
     let folds = actor_folds(k)?;
+    if let Some(bad) = only.iter().find(|f| !(1..=k).contains(*f)) {
+        return Err(format!("--only-folds {bad}: folds are numbered 1 to {k}"));
+    }
     let mut runs = Vec::new();
     let report = |runs: &[RunResult]| {
-        let mut out = summary(
-            format!(
-                "actor {k}-fold cross-validation, gender-balanced folds, validation actors from the training side"
-            ),
+        kfold_report(
+            k,
             runs,
             &data.label_names,
-        );
-        out.insert("folds_done".into(), json!(runs.len()));
-        out.insert("folds_planned".into(), json!(k));
-        out.insert("folds".into(), json!(runs));
-        out.insert("seed".into(), json!(config.seed));
-        out.insert("train_config".into(), json!(config));
-        out.insert("model_config".into(), json!(model_config));
-        Value::Object(out)
+            json!(config),
+            json!(model_config),
+        )
     };
     for (i, test) in folds.iter().enumerate() {
+        if !only.is_empty() && !only.contains(&(i + 1)) {
+            continue;
+        }
         let val = validation_actors(&folds, i);
         eprintln!(
             "fold {}/{k}: test actors {test:?}, validation actors {val:?}",
@@ -212,11 +216,73 @@ pub fn kfold(
         let split = split::by_speakers(&data.clips, test, &val)?;
         let (trained, m) = run(data, &split, model_config, config);
         let m = m.expect("folds have test actors");
-        runs.push(result(&split, config.seed, &trained, &m));
+        runs.push(RunResult {
+            fold: i + 1,
+            ..result(&split, config.seed, &trained, &m)
+        });
         save_model(i + 1, trained)?;
         progress(&report(&runs))?;
     }
     Ok(report(&runs))
+}
+
+fn kfold_report(
+    k: usize,
+    runs: &[RunResult],
+    labels: &[String],
+    config: Value,
+    model_config: Value,
+) -> Value {
+    let mut out = summary(
+        format!(
+            "actor {k}-fold cross-validation, gender-balanced folds, validation actors from the training side"
+        ),
+        runs,
+        labels,
+    );
+    out.insert("folds_done".into(), json!(runs.len()));
+    out.insert("folds_planned".into(), json!(k));
+    out.insert("folds".into(), json!(runs));
+    out.insert("seed".into(), config["seed"].clone());
+    out.insert("train_config".into(), config);
+    out.insert("model_config".into(), model_config);
+    Value::Object(out)
+}
+
+/// Joins k-fold reports that ran different folds of the same protocol and recipe
+/// (`evaluate --only-folds`) into one report.
+pub fn merge_kfold(parts: &[Value]) -> Result<Value, String> {
+    let first = parts.first().ok_or("nothing to merge")?;
+    let field = |v: &Value, name: &str| v.get(name).cloned().unwrap_or(Value::Null);
+    let mut runs: Vec<RunResult> = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        for name in ["folds_planned", "train_config", "model_config", "labels"] {
+            if field(part, name) != field(first, name) {
+                return Err(format!("report {} differs from the first in {name}", i + 1));
+            }
+        }
+        let folds: Vec<RunResult> = serde_json::from_value(field(part, "folds"))
+            .map_err(|e| format!("report {} has no readable folds: {e}", i + 1))?;
+        for f in folds {
+            if runs.iter().any(|r| r.fold == f.fold) {
+                return Err(format!("fold {} appears twice", f.fold));
+            }
+            runs.push(f);
+        }
+    }
+    runs.sort_by_key(|r| r.fold);
+    let k = field(first, "folds_planned")
+        .as_u64()
+        .ok_or("no folds_planned")? as usize;
+    let labels: Vec<String> =
+        serde_json::from_value(field(first, "labels")).map_err(|e| format!("labels: {e}"))?;
+    Ok(kfold_report(
+        k,
+        &runs,
+        &labels,
+        field(first, "train_config"),
+        field(first, "model_config"),
+    ))
 }
 
 /// The seeds' protocol: stratified random 80/20 over clips, once per seed. `progress` as for

@@ -172,9 +172,22 @@ enum Command {
         /// Seeds, one run each (--split random).
         #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
         seeds: Vec<u64>,
+        /// Run only these folds (numbered from 1), e.g. to share the folds between machines
+        /// or processes; `merge` joins the reports.
+        #[arg(long, value_delimiter = ',')]
+        only_folds: Vec<usize>,
         /// Also write each fold's model here as fold-N.sew (--split actors).
         #[arg(long)]
         save_models: Option<PathBuf>,
+    },
+    /// Join k-fold reports that ran different folds (`evaluate --only-folds`) into one, with
+    /// its charts.
+    Merge {
+        /// Report JSON to write.
+        #[arg(long)]
+        report: PathBuf,
+        #[arg(required = true)]
+        parts: Vec<PathBuf>,
     },
     /// Print each file's emotion and its 8 probabilities.
     Predict {
@@ -191,6 +204,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
+        Command::Merge { report, parts } => run_merge(&report, &parts),
         Command::Predict {
             weights,
             json,
@@ -213,8 +227,16 @@ fn main() -> ExitCode {
             split,
             folds,
             seeds,
+            only_folds,
             save_models,
-        } => run_evaluate(&args, &report, split, folds, &seeds, save_models.as_deref()),
+        } => run_evaluate(
+            &args,
+            &report,
+            split,
+            (folds, &only_folds),
+            &seeds,
+            save_models.as_deref(),
+        ),
     };
     match result {
         Ok(code) => code,
@@ -407,7 +429,7 @@ fn run_evaluate(
     args: &TrainArgs,
     report: &Path,
     split_kind: SplitKind,
-    folds: usize,
+    (folds, only_folds): (usize, &[usize]),
     seeds: &[u64],
     save_models: Option<&Path>,
 ) -> Result<ExitCode, String> {
@@ -444,11 +466,30 @@ fn run_evaluate(
             folds,
             &model_config,
             &config,
+            only_folds,
             &mut progress,
             &mut save,
         )?,
         _ => evaluate::random_splits(&data, seeds, &model_config, &config, &mut progress)?,
     };
+    finish_report(report, &value)
+}
+
+fn run_merge(report: &Path, parts: &[PathBuf]) -> Result<ExitCode, String> {
+    let values = parts
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+            serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", p.display()))
+        })
+        .collect::<Result<Vec<serde_json::Value>, String>>()?;
+    let value = evaluate::merge_kfold(&values)?;
+    finish_report(report, &value)
+}
+
+/// Writes a k-fold or random-split report with its charts and prints its summary.
+fn finish_report(report: &Path, value: &serde_json::Value) -> Result<ExitCode, String> {
     let runs_key = if value.get("folds").is_some() {
         "folds"
     } else {
@@ -458,12 +499,11 @@ fn run_evaluate(
         .as_array()
         .into_iter()
         .flatten()
-        .enumerate()
-        .map(|(i, r)| {
+        .map(|r| {
             let name = match r["test_actors"].as_array() {
                 Some(a) if !a.is_empty() => format!(
                     "fold {} (actors {})",
-                    i + 1,
+                    r["fold"],
                     a.iter()
                         .map(|v| v.to_string())
                         .collect::<Vec<_>>()
@@ -479,6 +519,7 @@ fn run_evaluate(
         .collect();
     let confusion: Option<Vec<Vec<usize>>> =
         serde_json::from_value(value["confusion_matrix"].clone()).ok();
+    let labels: Vec<String> = serde_json::from_value(value["labels"].clone()).unwrap_or_default();
     eprintln!(
         "{}: UA {:.3} ± {:.3}, accuracy {:.3} ± {:.3}, macro-F1 {:.3} ± {:.3}",
         value["protocol"].as_str().unwrap_or(""),
@@ -489,7 +530,7 @@ fn run_evaluate(
         value["macro_f1_mean"].as_f64().unwrap_or(f64::NAN),
         value["macro_f1_sd"].as_f64().unwrap_or(f64::NAN),
     );
-    write_json(report, &value)?;
+    write_json(report, value)?;
     eprintln!("wrote {}", report.display());
     write_charts(
         report,
@@ -499,7 +540,7 @@ fn run_evaluate(
             value["ua_mean"].as_f64().unwrap_or(f64::NAN),
             value["ua_sd"].as_f64().unwrap_or(f64::NAN)
         ),
-        &data.label_names,
+        &labels,
         confusion.as_ref(),
         &runs,
     );
