@@ -1,4 +1,5 @@
-//! Reading a corpus: RAVDESS file names → labelled clips → log-mel features.
+//! Reading a corpus: RAVDESS file names, or a manifest CSV of `path,label,speaker` for any other
+//! corpus → labelled clips → trimmed speech and log-mel features.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use speech_emotion::classifier::{clip_speech, speech_features};
@@ -61,8 +62,8 @@ pub fn parse_ravdess_name(stem: &str) -> Result<RavdessName, String> {
 pub struct Clip {
     pub path: PathBuf,
     pub label: usize,
-    /// Speaker identity (RAVDESS actor number).
-    pub speaker: u8,
+    /// Speaker identity (the RAVDESS actor number, or the manifest's speaker column).
+    pub speaker: String,
 }
 
 /// The result of scanning a directory: usable clips and what was left out, with reasons.
@@ -110,7 +111,7 @@ pub fn scan_ravdess(dir: &Path, with_song: bool) -> Result<Scan, String> {
             Ok(name) => scan.clips.push(Clip {
                 path,
                 label: name.emotion,
-                speaker: name.actor,
+                speaker: name.actor.to_string(),
             }),
         }
     }
@@ -214,11 +215,33 @@ impl Dataset {
                 dir.display()
             ));
         }
+        Self::from_clips(
+            scan.clips,
+            speech_emotion::labels::default_labels(),
+            scan.skipped.len(),
+            config,
+        )
+    }
+
+    /// Reads a manifest (see [`read_manifest`]) and computes the features of its clips.
+    pub fn load_manifest(path: &Path, config: &FeatureConfig) -> Result<Self, String> {
+        let manifest = read_manifest(path)?;
         eprintln!(
-            "{} clips found; computing log-mel features",
-            scan.clips.len()
+            "manifest {}: labels {:?}",
+            path.display(),
+            manifest.label_names
         );
-        let set = extract_features(scan.clips, config);
+        Self::from_clips(manifest.clips, manifest.label_names, 0, config)
+    }
+
+    fn from_clips(
+        clips: Vec<Clip>,
+        label_names: Vec<String>,
+        skipped: usize,
+        config: &FeatureConfig,
+    ) -> Result<Self, String> {
+        eprintln!("{} clips found; computing log-mel features", clips.len());
+        let set = extract_features(clips, config);
         for (path, why) in &set.failed {
             eprintln!("unreadable {}: {why}", path.display());
         }
@@ -231,11 +254,94 @@ impl Dataset {
             feature_config: config.clone(),
             speech: set.speech,
             features: set.features,
-            label_names: speech_emotion::labels::default_labels(),
-            skipped: scan.skipped.len(),
+            label_names,
+            skipped,
             unreadable: set.failed,
         })
     }
+}
+
+/// Clips listed in a manifest and the label list they use.
+#[derive(Debug)]
+pub struct Manifest {
+    pub clips: Vec<Clip>,
+    pub label_names: Vec<String>,
+}
+
+/// Reads a CSV manifest with a header naming the columns `path`, `label` and `speaker` (any
+/// order, other columns ignored). Relative paths are taken from the manifest's folder. When
+/// every label is one of the eight emotions (any case, or forms such as `fear`, `surprise`),
+/// the model's label list is used; otherwise the labels found, sorted, become a custom list
+/// that the weights file stores.
+pub fn read_manifest(path: &Path) -> Result<Manifest, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|e| format!("cannot read manifest {}: {e}", path.display()))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .clone();
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                format!(
+                    "{}: no '{name}' column (the header must name path, label and speaker; found {:?})",
+                    path.display(),
+                    headers.iter().collect::<Vec<_>>()
+                )
+            })
+    };
+    let (c_path, c_label, c_speaker) = (column("path")?, column("label")?, column("speaker")?);
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut rows = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let record = record.map_err(|e| format!("{} line {line}: {e}", path.display()))?;
+        let get = |c: usize, what: &str| match record.get(c) {
+            Some(v) if !v.is_empty() => Ok(v.to_string()),
+            _ => Err(format!("{} line {line}: empty {what}", path.display())),
+        };
+        let file = PathBuf::from(get(c_path, "path")?);
+        rows.push((
+            if file.is_absolute() {
+                file
+            } else {
+                base.join(file)
+            },
+            get(c_label, "label")?,
+            get(c_speaker, "speaker")?,
+        ));
+    }
+    if rows.is_empty() {
+        return Err(format!("{}: no clips listed", path.display()));
+    }
+    let standard = rows
+        .iter()
+        .all(|(_, l, _)| speech_emotion::labels::emotion_index(l).is_some());
+    let label_names: Vec<String> = if standard {
+        speech_emotion::labels::default_labels()
+    } else {
+        let mut names: Vec<String> = rows.iter().map(|(_, l, _)| l.clone()).collect();
+        names.sort();
+        names.dedup();
+        names
+    };
+    let clips = rows
+        .into_iter()
+        .map(|(path, label, speaker)| Clip {
+            path,
+            label: if standard {
+                speech_emotion::labels::emotion_index(&label).expect("checked above")
+            } else {
+                label_names.binary_search(&label).expect("listed above")
+            },
+            speaker,
+        })
+        .collect();
+    Ok(Manifest { clips, label_names })
 }
 
 #[cfg(test)]
@@ -301,8 +407,52 @@ mod tests {
         assert_eq!(set.clips.len(), usize::from(have_real));
         if have_real {
             assert_eq!(set.clips[0].label, 4);
-            assert_eq!(set.clips[0].speaker, 3);
+            assert_eq!(set.clips[0].speaker, "3");
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn manifests_map_labels_or_keep_a_custom_list() {
+        let dir = std::env::temp_dir().join(format!("se-manifest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let standard = dir.join("standard.csv");
+        std::fs::write(
+            &standard,
+            "speaker,path,label\nanna,a.wav,Fear\nbob,/data/b.wav,surprise\n",
+        )
+        .unwrap();
+        let m = read_manifest(&standard).unwrap();
+        assert_eq!(m.label_names.len(), 8);
+        assert_eq!(m.clips[0].label, 5);
+        assert_eq!(m.clips[0].path, dir.join("a.wav"));
+        assert_eq!(m.clips[1].label, 7);
+        assert_eq!(m.clips[1].path, PathBuf::from("/data/b.wav"));
+        assert_eq!(m.clips[1].speaker, "bob");
+
+        let custom = dir.join("custom.csv");
+        std::fs::write(
+            &custom,
+            "path,label,speaker\nx.wav,bored,s1\ny.wav,happy,s2\n",
+        )
+        .unwrap();
+        let m = read_manifest(&custom).unwrap();
+        assert_eq!(m.label_names, vec!["bored", "happy"]);
+        assert_eq!(m.clips[1].label, 1);
+
+        let bad = dir.join("bad.csv");
+        std::fs::write(&bad, "file,label,speaker\nx.wav,happy,s1\n").unwrap();
+        assert!(
+            read_manifest(&bad)
+                .unwrap_err()
+                .contains("no 'path' column")
+        );
+        std::fs::write(&bad, "path,label,speaker\nx.wav,,s1\n").unwrap();
+        assert!(
+            read_manifest(&bad)
+                .unwrap_err()
+                .contains("line 2: empty label")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -2,7 +2,7 @@
 //! headline, speaker-independent) and repeated random stratified splits (the seeds' protocol,
 //! for comparison).
 
-use crate::data::Dataset;
+use crate::data::{Clip, Dataset};
 use crate::metrics::{Metrics, confusion};
 use crate::split::{self, Split};
 use crate::train::{self, TrainConfig};
@@ -49,8 +49,10 @@ pub struct RunResult {
     /// 1-based fold number (k-fold) or 0 (random split).
     #[serde(default)]
     pub fold: usize,
-    pub test_actors: Vec<u8>,
-    pub validation_actors: Vec<u8>,
+    #[serde(deserialize_with = "speaker_names")]
+    pub test_actors: Vec<String>,
+    #[serde(deserialize_with = "speaker_names")]
+    pub validation_actors: Vec<String>,
     pub seed: u64,
     pub ua: f64,
     pub accuracy: f64,
@@ -60,6 +62,70 @@ pub struct RunResult {
     pub training_seconds: f64,
     pub confusion_matrix: Vec<Vec<usize>>,
     pub history: Vec<train::EpochStats>,
+}
+
+/// Speakers as strings, also from reports that wrote RAVDESS actors as numbers.
+fn speaker_names<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let values = Vec::<Value>::deserialize(d)?;
+    Ok(values
+        .into_iter()
+        .map(|v| match v {
+            Value::String(s) => s,
+            other => other.to_string(),
+        })
+        .collect())
+}
+
+/// Test and validation speakers of each fold, and how they were chosen.
+#[derive(Debug)]
+pub struct FoldPlan {
+    pub test: Vec<Vec<String>>,
+    pub validation: Vec<Vec<String>>,
+    pub protocol: String,
+}
+
+/// The k-fold plan for a corpus: RAVDESS's 24 actors get gender-balanced folds
+/// ([`actor_folds`]); any other set of speakers (a manifest) is sorted and dealt round-robin
+/// into `k` folds, each validated on the first speaker of the next fold.
+pub fn fold_plan(clips: &[Clip], k: usize) -> Result<FoldPlan, String> {
+    let mut speakers: Vec<String> = clips.iter().map(|c| c.speaker.clone()).collect();
+    speakers.sort_by(|a, b| match (a.parse::<u64>(), b.parse::<u64>()) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        _ => a.cmp(b),
+    });
+    speakers.dedup();
+    let ravdess: Vec<String> = (1..=ACTORS).map(|a| a.to_string()).collect();
+    let names = |v: &[u8]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    if speakers == ravdess {
+        let folds = actor_folds(k)?;
+        return Ok(FoldPlan {
+            validation: (0..k)
+                .map(|i| names(&validation_actors(&folds, i)))
+                .collect(),
+            test: folds.iter().map(|f| names(f)).collect(),
+            protocol: format!(
+                "actor {k}-fold cross-validation, gender-balanced folds, validation actors from the training side"
+            ),
+        });
+    }
+    if k < 2 || speakers.len() < k + 1 {
+        return Err(format!(
+            "--folds {k}: needs at least 2 folds and more speakers than folds ({} found)",
+            speakers.len()
+        ));
+    }
+    let mut test = vec![Vec::new(); k];
+    for (i, s) in speakers.into_iter().enumerate() {
+        test[i % k].push(s);
+    }
+    let validation = (0..k).map(|i| vec![test[(i + 1) % k][0].clone()]).collect();
+    Ok(FoldPlan {
+        test,
+        validation,
+        protocol: format!(
+            "speaker {k}-fold cross-validation, speakers dealt round-robin, one validation speaker from the training side"
+        ),
+    })
 }
 
 /// Trains on `split` and measures the best model on its test part (if it has one).
@@ -190,13 +256,14 @@ pub fn kfold(
     progress: &mut dyn FnMut(&Value) -> Result<(), String>,
     save_model: &mut dyn FnMut(usize, train::Trained) -> Result<(), String>,
 ) -> Result<Value, String> {
-    let folds = actor_folds(k)?;
+    let plan = fold_plan(&data.clips, k)?;
     if let Some(bad) = only.iter().find(|f| !(1..=k).contains(*f)) {
         return Err(format!("--only-folds {bad}: folds are numbered 1 to {k}"));
     }
     let mut runs = Vec::new();
     let report = |runs: &[RunResult]| {
         kfold_report(
+            plan.protocol.clone(),
             k,
             runs,
             &data.label_names,
@@ -204,16 +271,15 @@ pub fn kfold(
             json!(model_config),
         )
     };
-    for (i, test) in folds.iter().enumerate() {
+    for (i, (test, val)) in plan.test.iter().zip(&plan.validation).enumerate() {
         if !only.is_empty() && !only.contains(&(i + 1)) {
             continue;
         }
-        let val = validation_actors(&folds, i);
         eprintln!(
-            "fold {}/{k}: test actors {test:?}, validation actors {val:?}",
+            "fold {}/{k}: test speakers {test:?}, validation speakers {val:?}",
             i + 1
         );
-        let split = split::by_speakers(&data.clips, test, &val)?;
+        let split = split::by_speakers(&data.clips, test, val)?;
         let (trained, m) = run(data, &split, model_config, config);
         let m = m.expect("folds have test actors");
         runs.push(RunResult {
@@ -227,19 +293,14 @@ pub fn kfold(
 }
 
 fn kfold_report(
+    protocol: String,
     k: usize,
     runs: &[RunResult],
     labels: &[String],
     config: Value,
     model_config: Value,
 ) -> Value {
-    let mut out = summary(
-        format!(
-            "actor {k}-fold cross-validation, gender-balanced folds, validation actors from the training side"
-        ),
-        runs,
-        labels,
-    );
+    let mut out = summary(protocol, runs, labels);
     out.insert("folds_done".into(), json!(runs.len()));
     out.insert("folds_planned".into(), json!(k));
     out.insert("folds".into(), json!(runs));
@@ -256,7 +317,13 @@ pub fn merge_kfold(parts: &[Value]) -> Result<Value, String> {
     let field = |v: &Value, name: &str| v.get(name).cloned().unwrap_or(Value::Null);
     let mut runs: Vec<RunResult> = Vec::new();
     for (i, part) in parts.iter().enumerate() {
-        for name in ["folds_planned", "train_config", "model_config", "labels"] {
+        for name in [
+            "protocol",
+            "folds_planned",
+            "train_config",
+            "model_config",
+            "labels",
+        ] {
             if field(part, name) != field(first, name) {
                 return Err(format!("report {} differs from the first in {name}", i + 1));
             }
@@ -276,7 +343,9 @@ pub fn merge_kfold(parts: &[Value]) -> Result<Value, String> {
         .ok_or("no folds_planned")? as usize;
     let labels: Vec<String> =
         serde_json::from_value(field(first, "labels")).map_err(|e| format!("labels: {e}"))?;
+    let protocol = field(first, "protocol").as_str().unwrap_or("").to_string();
     Ok(kfold_report(
+        protocol,
         k,
         &runs,
         &labels,
@@ -345,6 +414,25 @@ mod tests {
             );
         }
         assert_eq!(folds[0], vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn other_speakers_are_dealt_round_robin_with_validation_from_the_training_side() {
+        let clips: Vec<Clip> = ["s10", "s2", "s3", "s1", "s2"]
+            .iter()
+            .map(|s| Clip {
+                path: "x.wav".into(),
+                label: 0,
+                speaker: s.to_string(),
+            })
+            .collect();
+        let plan = fold_plan(&clips, 2).unwrap();
+        assert_eq!(plan.test, vec![vec!["s1", "s2"], vec!["s10", "s3"]]);
+        assert_eq!(plan.validation, vec![vec!["s10"], vec!["s1"]]);
+        assert!(
+            fold_plan(&clips, 4).is_err(),
+            "4 speakers cannot make 4 folds"
+        );
     }
 
     #[test]

@@ -47,8 +47,15 @@ enum SplitKind {
 #[derive(Args)]
 struct TrainArgs {
     /// Directory searched recursively for RAVDESS files (WAV as downloaded, or FLAC).
+    #[arg(
+        long,
+        required_unless_present = "manifest",
+        conflicts_with = "manifest"
+    )]
+    data: Option<PathBuf>,
+    /// Any other corpus: a CSV with columns path, label, speaker (paths relative to it).
     #[arg(long)]
-    data: PathBuf,
+    manifest: Option<PathBuf>,
     /// Also train on song clips found under --data.
     #[arg(long)]
     with_song: bool,
@@ -131,7 +138,25 @@ impl TrainArgs {
     }
 
     fn dataset(&self) -> Result<Dataset, String> {
-        Dataset::load_ravdess(&self.data, self.with_song, &FeatureConfig::default())
+        let features = FeatureConfig::default();
+        match (&self.data, &self.manifest) {
+            (_, Some(manifest)) => Dataset::load_manifest(manifest, &features),
+            (Some(dir), None) => Dataset::load_ravdess(dir, self.with_song, &features),
+            (None, None) => Err("give --data DIR (RAVDESS) or --manifest FILE.csv".into()),
+        }
+    }
+
+    /// The corpus as named in reports.
+    fn source(&self) -> String {
+        let name = |p: &Path| {
+            p.file_name()
+                .map_or(p.display().to_string(), |n| n.to_string_lossy().to_string())
+        };
+        match (&self.data, &self.manifest) {
+            (_, Some(m)) => format!("manifest {}", name(m)),
+            (Some(d), None) => name(d),
+            (None, None) => String::new(),
+        }
     }
 }
 
@@ -149,12 +174,22 @@ enum Command {
         report: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "actors")]
         split: SplitKind,
-        /// Actors held out for testing (--split actors).
-        #[arg(long, value_delimiter = ',', default_value = "21,22,23,24")]
-        test_actors: Vec<u8>,
+        /// Speakers (RAVDESS actor numbers) held out for testing (--split actors).
+        #[arg(
+            long,
+            alias = "test-speakers",
+            value_delimiter = ',',
+            default_value = "21,22,23,24"
+        )]
+        test_actors: Vec<String>,
         /// Actors used for early stopping, never trained on (--split actors).
-        #[arg(long, value_delimiter = ',', default_value = "19,20")]
-        val_actors: Vec<u8>,
+        #[arg(
+            long,
+            alias = "val-speakers",
+            value_delimiter = ',',
+            default_value = "19,20"
+        )]
+        val_actors: Vec<String>,
     },
     /// Train one model per fold or seed and report mean ± sd: actor k-fold (default) or the
     /// seeds' random split repeated over several seeds.
@@ -310,8 +345,8 @@ fn run_train(
     out: &Path,
     report: &Path,
     split_kind: SplitKind,
-    test_actors: &[u8],
-    val_actors: &[u8],
+    test_actors: &[String],
+    val_actors: &[String],
 ) -> Result<ExitCode, String> {
     let config = args.config();
     let data = args.dataset()?;
@@ -330,7 +365,10 @@ fn run_train(
         split.validation.len(),
         split.test.len()
     );
-    let model_config = ModelConfig::default();
+    let model_config = ModelConfig {
+        n_classes: data.label_names.len(),
+        ..ModelConfig::default()
+    };
     let (trained, test) = evaluate::run(&data, &split, &model_config, &config);
 
     let mut header = Header::new(
@@ -339,7 +377,7 @@ fn run_train(
         trained.normalization,
     );
     header.training = json!({
-        "data": args.data.file_name().map(|n| n.to_string_lossy().to_string()),
+        "data": args.source(),
         "corpus": "RAVDESS (Livingstone & Russo 2018), CC BY-NC-SA 4.0",
         "protocol": split.protocol,
         "test_actors": split.test_speakers,
@@ -434,18 +472,22 @@ fn run_evaluate(
     save_models: Option<&Path>,
 ) -> Result<ExitCode, String> {
     let config = args.config();
-    let model_config = ModelConfig::default();
     // Check the arguments before spending minutes on features.
     match split_kind {
-        SplitKind::Actors => {
+        SplitKind::Actors if args.manifest.is_none() => {
             evaluate::actor_folds(folds)?;
         }
+        SplitKind::Actors => {}
         SplitKind::All => {
             return Err("evaluate needs held-out data: --split actors or random".into());
         }
         SplitKind::Random => {}
     }
     let data = args.dataset()?;
+    let model_config = ModelConfig {
+        n_classes: data.label_names.len(),
+        ..ModelConfig::default()
+    };
     let mut progress = |partial: &serde_json::Value| write_json(report, partial);
     let mut save = |fold: usize, trained: train::Trained| match save_models {
         None => Ok(()),

@@ -17,8 +17,8 @@ pub struct Split {
     pub train: Vec<usize>,
     pub validation: Vec<usize>,
     pub test: Vec<usize>,
-    pub test_speakers: Vec<u8>,
-    pub validation_speakers: Vec<u8>,
+    pub test_speakers: Vec<String>,
+    pub validation_speakers: Vec<String>,
 }
 
 /// Every clip for training, none held out: for the shipped model, trained for a fixed number of
@@ -35,9 +35,15 @@ pub fn all(clips: &[Clip]) -> Split {
     }
 }
 
-pub fn by_speakers(clips: &[Clip], test: &[u8], validation: &[u8]) -> Result<Split, String> {
+pub fn by_speakers(
+    clips: &[Clip],
+    test: &[String],
+    validation: &[String],
+) -> Result<Split, String> {
     if let Some(a) = test.iter().find(|a| validation.contains(a)) {
-        return Err(format!("actor {a} is both a test and a validation actor"));
+        return Err(format!(
+            "speaker {a} is both a test and a validation speaker"
+        ));
     }
     let mut s = Split {
         protocol: "actor-held-out".into(),
@@ -58,7 +64,9 @@ pub fn by_speakers(clips: &[Clip], test: &[u8], validation: &[u8]) -> Result<Spl
     }
     for (name, part) in [("test", &s.test), ("train", &s.train)] {
         if part.is_empty() {
-            return Err(format!("the {name} set is empty with these actors"));
+            return Err(format!(
+                "the {name} set is empty with test speakers {test:?} and validation speakers {validation:?}"
+            ));
         }
     }
     Ok(s)

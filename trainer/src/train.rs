@@ -112,7 +112,13 @@ pub fn train_statistics(
     }
 }
 
-pub fn class_weights(labels: &[usize], train: &[usize], classes: usize, surprise: f32) -> Vec<f32> {
+/// Balanced class weights; the class at `boosted` (surprised, if the label list has it) × `boost`.
+pub fn class_weights(
+    labels: &[usize],
+    train: &[usize],
+    classes: usize,
+    (boosted, boost): (Option<usize>, f32),
+) -> Vec<f32> {
     let mut counts = vec![0usize; classes];
     for &i in train {
         counts[labels[i]] += 1;
@@ -126,7 +132,7 @@ pub fn class_weights(labels: &[usize], train: &[usize], classes: usize, surprise
             } else {
                 train.len() as f32 / (classes as f32 * n as f32)
             };
-            if c == 7 { w * surprise } else { w }
+            if Some(c) == boosted { w * boost } else { w }
         })
         .collect()
 }
@@ -292,7 +298,10 @@ pub fn train(
         labels,
         &split.train,
         model_config.n_classes,
-        config.surprise_boost,
+        (
+            label_names.iter().position(|l| l == "surprised"),
+            config.surprise_boost,
+        ),
     );
     let mut rng = StdRng::seed_from_u64(config.seed);
     burn::tensor::Device::seed(&train_device, config.seed);

@@ -1,0 +1,89 @@
+//! `trainer train --manifest` on a custom label list, then `trainer predict` with the result:
+//! a corpus that is not RAVDESS, end to end.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn corpus() -> PathBuf {
+    std::env::var_os("RAVDESS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/ravdess"))
+}
+
+#[test]
+fn trains_on_a_manifest_with_custom_labels_and_predicts_with_them() {
+    let speech = corpus().join("speech");
+    assert!(
+        speech.is_dir(),
+        "RAVDESS not found at {} (set RAVDESS_DIR)",
+        speech.display()
+    );
+    let dir = std::env::temp_dir().join(format!("se-manifest-train-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Arousal instead of emotions: calm and sad are "low", angry and happy "high"; speakers
+    // are named, not numbered. Paths are absolute here; relative ones are tested in data.rs.
+    let mut csv = String::from("path,label,speaker\n");
+    for actor in [1, 2, 3] {
+        for (code, label) in [("02", "low"), ("04", "low"), ("05", "high"), ("03", "high")] {
+            let file = speech.join(format!(
+                "Actor_{actor:02}/03-01-{code}-02-01-01-{actor:02}.flac"
+            ));
+            csv.push_str(&format!("{},{label},speaker-{actor}\n", file.display()));
+        }
+    }
+    let manifest = dir.join("arousal.csv");
+    std::fs::write(&manifest, csv).unwrap();
+    let weights = dir.join("arousal.sew");
+    let trainer = env!("CARGO_BIN_EXE_trainer");
+    let out = Command::new(trainer)
+        .args([
+            "train",
+            "--split",
+            "all",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "6",
+        ])
+        .arg("--manifest")
+        .arg(&manifest)
+        .arg("--out")
+        .arg(&weights)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let clip = speech.join("Actor_01/03-01-05-02-01-01-01.flac");
+    let out = Command::new(trainer)
+        .args(["predict", "--json", "--weights"])
+        .arg(&weights)
+        .arg(&clip)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["labels"], serde_json::json!(["high", "low"]));
+    assert_eq!(v["probabilities"].as_array().unwrap().len(), 2);
+
+    // A manifest naming no label column is refused with a clear message, and nothing written.
+    std::fs::write(&manifest, "path,emotion,speaker\nx.wav,low,a\n").unwrap();
+    let refused = dir.join("refused.sew");
+    let out = Command::new(trainer)
+        .args(["train", "--split", "all", "--epochs", "1", "--manifest"])
+        .arg(&manifest)
+        .arg("--out")
+        .arg(&refused)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no 'label' column"));
+    assert!(!refused.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
