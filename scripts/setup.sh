@@ -15,11 +15,16 @@ if [ "$have" != "$want" ]; then
   cargo install wasm-bindgen-cli --version "$want" --root "$SE_TOOLS" --force
 fi
 
-if ! command -v "${CHROMIUM:-/usr/bin/chromium}" >/dev/null; then
-  echo "installing Debian's chromium"
+# Chromium for the browser tests; DejaVu for the text of the trainer's PNG charts.
+packages=""
+command -v "${CHROMIUM:-/usr/bin/chromium}" >/dev/null || packages="chromium"
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || packages="$packages fonts-dejavu-core"
+if [ -n "$packages" ]; then
+  echo "installing Debian packages:$packages"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $packages
 fi
 
 if [ ! -d tests/e2e/node_modules/playwright-core ] || [ tests/e2e/package-lock.json -nt tests/e2e/node_modules/.package-lock.json ]; then
