@@ -14,9 +14,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let weights = args
-        .next()
-        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/models/speech-emotion.sew").into());
+    let weights = args.next().unwrap_or_else(|| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/models/speech-emotion.sew").into()
+    });
     let runs: usize = args.next().and_then(|r| r.parse().ok()).unwrap_or(30);
     let bytes = std::fs::read(&weights).unwrap_or_else(|e| panic!("cannot read {weights}: {e}"));
     let classifier = Classifier::from_bytes(&bytes, &Device::flex()).expect("weights");

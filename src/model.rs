@@ -87,7 +87,9 @@ pub struct Output {
 impl ModelConfig {
     /// Time steps the LSTM sees after the conv blocks.
     pub fn steps(&self) -> usize {
-        self.n_frames >> self.channels.len()
+        self.n_frames
+            .checked_shr(self.channels.len() as u32)
+            .unwrap_or(0)
     }
 
     pub fn init(&self, device: &Device) -> EmotionNet {

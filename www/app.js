@@ -36,7 +36,18 @@ async function start() {
   return { engine: await cpu.Engine.create(weights, "cpu"), note };
 }
 
-state.ready = start().then(
+// The first classification allocates the model's buffers (and compiles shaders on WebGPU): do it
+// once on silence while the page loads, so the visitor's first file is as fast as the rest.
+async function warmUp(started) {
+  try {
+    await started.engine.classify([new Float32Array(SAMPLE_RATE * 3)], SAMPLE_RATE);
+  } catch (e) {
+    console.warn("warm-up failed (the first file will just be slower):", e);
+  }
+  return started;
+}
+
+state.ready = start().then(warmUp).then(
   ({ engine, note }) => {
     state.engine = engine;
     $("backend").textContent = engine.backend === "webgpu" ? "WebGPU" : "CPU (WebAssembly)";

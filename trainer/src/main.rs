@@ -82,11 +82,11 @@ struct TrainArgs {
     /// Largest move of the analysis window off the speech centre, in seconds (0: off).
     #[arg(long, default_value_t = 0.25)]
     shift: f64,
-    /// Time stretch by a rate in 1 ± this (0: off).
-    #[arg(long, default_value_t = 0.1)]
+    /// Time stretch by a rate in 1 ± this (0: off; see trainer/EXPERIMENTS.md).
+    #[arg(long, default_value_t = 0.0)]
     stretch: f64,
-    /// Pitch shift by up to this many semitones either way (0: off).
-    #[arg(long, default_value_t = 2.0)]
+    /// Pitch shift by up to this many semitones either way (0: off; e.g. 2).
+    #[arg(long, default_value_t = 0.0)]
     pitch: f64,
     /// Gaussian noise at an SNR drawn from MIN,MAX dB (0,0: off).
     #[arg(long, value_delimiter = ',', num_args = 2, default_values_t = [10.0, 30.0])]
@@ -97,9 +97,15 @@ struct TrainArgs {
     /// Largest SpecAugment frequency mask, in mel bands (0: off).
     #[arg(long, default_value_t = 13)]
     freq_mask: usize,
-    /// Mixup with λ ~ Beta(α, α) (0: off).
-    #[arg(long, default_value_t = 0.2)]
+    /// Mixup with λ ~ Beta(α, α) (0: off; e.g. 0.2).
+    #[arg(long, default_value_t = 0.0)]
     mixup: f64,
+    /// Output channels of the conv blocks (each block halves both axes).
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64")]
+    channels: Vec<usize>,
+    /// Hidden size of each LSTM direction.
+    #[arg(long, default_value_t = 64)]
+    lstm_hidden: usize,
     /// Halve the learning rate every N epochs instead of on validation plateaus.
     #[arg(long)]
     halve_every: Option<usize>,
@@ -144,6 +150,29 @@ impl TrainArgs {
             (Some(dir), None) => Dataset::load_ravdess(dir, self.with_song, &features),
             (None, None) => Err("give --data DIR (RAVDESS) or --manifest FILE.csv".into()),
         }
+    }
+
+    /// The network's shape for a corpus with these labels.
+    fn model_config(&self, labels: usize) -> Result<ModelConfig, String> {
+        let config = ModelConfig {
+            n_classes: labels,
+            channels: self.channels.clone(),
+            lstm_hidden: self.lstm_hidden,
+            ..ModelConfig::default()
+        };
+        if config.channels.is_empty()
+            || config.channels.contains(&0)
+            || config.steps() == 0
+            || self.lstm_hidden == 0
+        {
+            return Err(format!(
+                "--channels {:?} --lstm-hidden {}: need 1 to {} non-zero conv widths and a non-zero LSTM",
+                config.channels,
+                self.lstm_hidden,
+                config.n_frames.ilog2()
+            ));
+        }
+        Ok(config)
     }
 
     /// The corpus as named in reports.
@@ -365,10 +394,7 @@ fn run_train(
         split.validation.len(),
         split.test.len()
     );
-    let model_config = ModelConfig {
-        n_classes: data.label_names.len(),
-        ..ModelConfig::default()
-    };
+    let model_config = args.model_config(data.label_names.len())?;
     let (trained, test) = evaluate::run(&data, &split, &model_config, &config);
 
     let mut header = Header::new(
@@ -484,10 +510,7 @@ fn run_evaluate(
         SplitKind::Random => {}
     }
     let data = args.dataset()?;
-    let model_config = ModelConfig {
-        n_classes: data.label_names.len(),
-        ..ModelConfig::default()
-    };
+    let model_config = args.model_config(data.label_names.len())?;
     let mut progress = |partial: &serde_json::Value| write_json(report, partial);
     let mut save = |fold: usize, trained: train::Trained| match save_models {
         None => Ok(()),
