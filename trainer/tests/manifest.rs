@@ -33,28 +33,52 @@ fn trains_on_a_manifest_with_custom_labels_and_predicts_with_them() {
     }
     let manifest = dir.join("arousal.csv");
     std::fs::write(&manifest, csv).unwrap();
-    let weights = dir.join("arousal.sew");
     let trainer = env!("CARGO_BIN_EXE_trainer");
-    let out = Command::new(trainer)
-        .args([
-            "train",
-            "--split",
-            "all",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "6",
-        ])
-        .arg("--manifest")
-        .arg(&manifest)
-        .arg("--out")
-        .arg(&weights)
-        .output()
-        .unwrap();
+    let train = |out: &Path, seed: &str| {
+        let run = Command::new(trainer)
+            .args([
+                "train",
+                "--split",
+                "all",
+                "--epochs",
+                "2",
+                "--batch-size",
+                "6",
+            ])
+            .args([
+                "--seed",
+                seed,
+                "--pitch",
+                "2",
+                "--stretch",
+                "0.1",
+                "--mixup",
+                "0.2",
+            ])
+            .arg("--manifest")
+            .arg(&manifest)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        std::fs::read(out).unwrap()
+    };
+    let weights = dir.join("arousal.sew");
+    let first = train(&weights, "7");
+    // The same seed gives the same model, bit for bit (split, init, shuffling, augmentation);
+    // another seed does not.
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        first == train(&dir.join("again.sew"), "7"),
+        "same seed, different weights"
+    );
+    assert!(
+        first != train(&dir.join("other.sew"), "8"),
+        "the seed changed nothing"
     );
     let clip = speech.join("Actor_01/03-01-05-02-01-01-01.flac");
     let out = Command::new(trainer)
