@@ -570,7 +570,7 @@ fn finish_report(report: &Path, value: &serde_json::Value) -> Result<ExitCode, S
                     "fold {} (actors {})",
                     r["fold"],
                     a.iter()
-                        .map(|v| v.to_string())
+                        .map(|v| v.as_str().map_or(v.to_string(), str::to_string))
                         .collect::<Vec<_>>()
                         .join(",")
                 ),
