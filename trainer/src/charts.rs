@@ -1,6 +1,8 @@
 //! PNG charts next to the metrics JSON: the confusion matrix and the learning curves.
 
 use crate::train::EpochStats;
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 use std::path::{Path, PathBuf};
@@ -122,6 +124,33 @@ pub fn confusion_png(
     root.present().map_err(&err)
 }
 
+type EpochChart<'a> =
+    ChartContext<'a, BitMapBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A captioned chart of epochs 1‥`epochs` against 0‥`y_max`, with its axes drawn.
+fn epoch_axes<'a>(
+    area: &DrawingArea<BitMapBackend<'a>, Shift>,
+    caption: &str,
+    epochs: usize,
+    y_max: f64,
+) -> Result<EpochChart<'a>, DrawingAreaErrorKind<<BitMapBackend<'a> as DrawingBackend>::ErrorType>>
+{
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, (FONT, 15))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(48)
+        .build_cartesian_2d(1f64..epochs as f64, 0f64..y_max)?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .light_line_style(WHITE)
+        .label_style((FONT, 13))
+        .draw()?;
+    Ok(chart)
+}
+
 /// Learning curves of one or more runs: training and validation loss, and validation UA, per
 /// epoch (one line per run, e.g. per fold).
 pub fn learning_curves_png(
@@ -145,20 +174,13 @@ pub fn learning_curves_png(
         * 1.05;
     let color = |i: usize| Palette99::pick(i).to_rgba();
 
-    let mut loss = ChartBuilder::on(&loss_area)
-        .caption("loss (solid: training, dashed: validation)", (FONT, 15))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(48)
-        .build_cartesian_2d(1f64..epochs as f64, 0f64..max_loss)
-        .map_err(&err)?;
-    loss.configure_mesh()
-        .x_desc("epoch")
-        .x_label_formatter(&|v| format!("{v:.0}"))
-        .light_line_style(WHITE)
-        .label_style((FONT, 13))
-        .draw()
-        .map_err(&err)?;
+    let mut loss = epoch_axes(
+        &loss_area,
+        "loss (solid: training, dashed: validation)",
+        epochs,
+        max_loss,
+    )
+    .map_err(&err)?;
     for (i, (name, history)) in runs.iter().enumerate() {
         let c = color(i);
         loss.draw_series(LineSeries::new(
@@ -187,20 +209,8 @@ pub fn learning_curves_png(
         .draw()
         .map_err(&err)?;
 
-    let mut ua = ChartBuilder::on(&ua_area)
-        .caption("validation UA (unweighted accuracy)", (FONT, 15))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(48)
-        .build_cartesian_2d(1f64..epochs as f64, 0f64..1f64)
-        .map_err(&err)?;
-    ua.configure_mesh()
-        .x_desc("epoch")
-        .x_label_formatter(&|v| format!("{v:.0}"))
-        .light_line_style(WHITE)
-        .label_style((FONT, 13))
-        .draw()
-        .map_err(&err)?;
+    let mut ua =
+        epoch_axes(&ua_area, "validation UA (unweighted accuracy)", epochs, 1.0).map_err(&err)?;
     for (i, (_, history)) in runs.iter().enumerate() {
         ua.draw_series(LineSeries::new(
             history

@@ -94,11 +94,17 @@ pub fn train_statistics(
 ) -> Normalization {
     let (mut sum, mut sq, mut n) = (0f64, 0f64, 0f64);
     for &i in train {
-        let mut x = features[i].clone();
-        if subtract_band_means {
-            self::subtract_band_means(&mut x, n_frames);
-        }
-        for &v in &x {
+        // Copy only when the band means come off; otherwise read the features as they are.
+        let shifted;
+        let x: &[f32] = if subtract_band_means {
+            let mut copy = features[i].clone();
+            self::subtract_band_means(&mut copy, n_frames);
+            shifted = copy;
+            &shifted
+        } else {
+            &features[i]
+        };
+        for &v in x {
             sum += v as f64;
             sq += (v as f64) * (v as f64);
             n += 1.0;
