@@ -310,48 +310,108 @@ fn kfold_report(
     Value::Object(out)
 }
 
-/// Joins k-fold reports that ran different folds of the same protocol and recipe
-/// (`evaluate --only-folds`) into one report.
-pub fn merge_kfold(parts: &[Value]) -> Result<Value, String> {
+/// Joins reports of the same protocol and recipe that ran different folds
+/// (`evaluate --only-folds`) or different seeds (`evaluate --split random --seeds`) into one.
+pub fn merge(parts: &[Value]) -> Result<Value, String> {
     let first = parts.first().ok_or("nothing to merge")?;
     let field = |v: &Value, name: &str| v.get(name).cloned().unwrap_or(Value::Null);
+    let kfold = first.get("folds").is_some();
+    let (runs_key, same): (&str, &[&str]) = if kfold {
+        (
+            "folds",
+            &[
+                "protocol",
+                "folds_planned",
+                "train_config",
+                "model_config",
+                "labels",
+            ],
+        )
+    } else {
+        ("runs", &["protocol", "model_config", "labels"])
+    };
     let mut runs: Vec<RunResult> = Vec::new();
     for (i, part) in parts.iter().enumerate() {
-        for name in [
-            "protocol",
-            "folds_planned",
-            "train_config",
-            "model_config",
-            "labels",
-        ] {
+        for &name in same {
             if field(part, name) != field(first, name) {
                 return Err(format!("report {} differs from the first in {name}", i + 1));
             }
         }
-        let folds: Vec<RunResult> = serde_json::from_value(field(part, "folds"))
-            .map_err(|e| format!("report {} has no readable folds: {e}", i + 1))?;
-        for f in folds {
-            if runs.iter().any(|r| r.fold == f.fold) {
-                return Err(format!("fold {} appears twice", f.fold));
+        // Random-split reports carry each run's seed in the recipe; the rest must match.
+        if !kfold
+            && without_seed(field(part, "train_config"))
+                != without_seed(field(first, "train_config"))
+        {
+            return Err(format!(
+                "report {} differs from the first in train_config",
+                i + 1
+            ));
+        }
+        let these: Vec<RunResult> = serde_json::from_value(field(part, runs_key))
+            .map_err(|e| format!("report {} has no readable {runs_key}: {e}", i + 1))?;
+        for r in these {
+            let key = |x: &RunResult| if kfold { x.fold as u64 } else { x.seed };
+            if runs.iter().any(|o| key(o) == key(&r)) {
+                let what = if kfold { "fold" } else { "seed" };
+                return Err(format!("{what} {} appears twice", key(&r)));
             }
-            runs.push(f);
+            runs.push(r);
         }
     }
-    runs.sort_by_key(|r| r.fold);
-    let k = field(first, "folds_planned")
-        .as_u64()
-        .ok_or("no folds_planned")? as usize;
     let labels: Vec<String> =
         serde_json::from_value(field(first, "labels")).map_err(|e| format!("labels: {e}"))?;
-    let protocol = field(first, "protocol").as_str().unwrap_or("").to_string();
-    Ok(kfold_report(
-        protocol,
-        k,
-        &runs,
-        &labels,
-        field(first, "train_config"),
-        field(first, "model_config"),
-    ))
+    if kfold {
+        runs.sort_by_key(|r| r.fold);
+        let k = field(first, "folds_planned")
+            .as_u64()
+            .ok_or("no folds_planned")? as usize;
+        let protocol = field(first, "protocol").as_str().unwrap_or("").to_string();
+        Ok(kfold_report(
+            protocol,
+            k,
+            &runs,
+            &labels,
+            field(first, "train_config"),
+            field(first, "model_config"),
+        ))
+    } else {
+        runs.sort_by_key(|r| r.seed);
+        let seeds: Vec<u64> = runs.iter().map(|r| r.seed).collect();
+        Ok(random_report(
+            &seeds,
+            &runs,
+            &labels,
+            field(first, "train_config"),
+            field(first, "model_config"),
+        ))
+    }
+}
+
+fn without_seed(mut config: Value) -> Value {
+    if let Some(map) = config.as_object_mut() {
+        map.remove("seed");
+    }
+    config
+}
+
+fn random_report(
+    seeds: &[u64],
+    runs: &[RunResult],
+    labels: &[String],
+    config: Value,
+    model_config: Value,
+) -> Value {
+    let mut out = summary(
+        "random stratified 80/20 over clips (same actors and sentences on both sides; comparison only)".into(),
+        runs,
+        labels,
+    );
+    out.insert("seeds".into(), json!(seeds));
+    out.insert("seeds_done".into(), json!(runs.len()));
+    out.insert("runs".into(), json!(runs));
+    out.insert("train_config".into(), config);
+    out.insert("model_config".into(), model_config);
+    Value::Object(out)
 }
 
 /// The seeds' protocol: stratified random 80/20 over clips, once per seed. `progress` as for
@@ -365,17 +425,13 @@ pub fn random_splits(
 ) -> Result<Value, String> {
     let mut runs = Vec::new();
     let report = |runs: &[RunResult]| {
-        let mut out = summary(
-            "random stratified 80/20 over clips (same actors and sentences on both sides; comparison only)".into(),
+        random_report(
+            seeds,
             runs,
             &data.label_names,
-        );
-        out.insert("seeds".into(), json!(seeds));
-        out.insert("seeds_done".into(), json!(runs.len()));
-        out.insert("runs".into(), json!(runs));
-        out.insert("train_config".into(), json!(config));
-        out.insert("model_config".into(), json!(model_config));
-        Value::Object(out)
+            json!(config),
+            json!(model_config),
+        )
     };
     for &seed in seeds {
         eprintln!("random split, seed {seed}");
@@ -440,6 +496,75 @@ mod tests {
         assert!(actor_folds(5).is_err());
         assert!(actor_folds(1).is_err());
         assert!(actor_folds(12).is_ok());
+    }
+
+    fn run(fold: usize, seed: u64, correct: usize) -> RunResult {
+        RunResult {
+            fold,
+            test_actors: vec![],
+            validation_actors: vec![],
+            seed,
+            ua: correct as f64 / 2.0,
+            accuracy: correct as f64 / 2.0,
+            macro_f1: 0.0,
+            weighted_f1: 0.0,
+            best_epoch: 1,
+            training_seconds: 1.0,
+            confusion_matrix: vec![vec![correct, 0], vec![2 - correct, 0]],
+            history: vec![],
+        }
+    }
+
+    #[test]
+    fn random_split_reports_merge_by_seed_and_refuse_a_seed_twice() {
+        let labels = vec!["a".to_string(), "b".to_string()];
+        let part = |seeds: &[u64], runs: &[RunResult]| {
+            random_report(seeds, runs, &labels, json!({"seed": 42}), json!({}))
+        };
+        let a = part(&[3], &[run(0, 3, 2)]);
+        let b = part(&[1, 2], &[run(0, 1, 0), run(0, 2, 1)]);
+        let merged = merge(&[a.clone(), b.clone()]).unwrap();
+        assert_eq!(merged["seeds"], json!([1, 2, 3]));
+        assert!((merged["accuracy_mean"].as_f64().unwrap() - 0.5).abs() < 1e-12);
+        assert_eq!(merged["confusion_matrix"], json!([[3, 0], [3, 0]]));
+        assert!(
+            merge(&[a.clone(), a])
+                .unwrap_err()
+                .contains("seed 3 appears twice")
+        );
+        let other = random_report(
+            &[5],
+            &[run(0, 5, 1)],
+            &labels,
+            json!({"seed": 42, "max_epochs": 2}),
+            json!({}),
+        );
+        assert!(merge(&[b, other]).unwrap_err().contains("train_config"));
+    }
+
+    #[test]
+    fn kfold_reports_merge_by_fold() {
+        let labels = vec!["a".to_string(), "b".to_string()];
+        let part =
+            |runs: &[RunResult]| kfold_report("p".into(), 3, runs, &labels, json!({}), json!({}));
+        let merged = merge(&[
+            part(&[run(3, 42, 1)]),
+            part(&[run(1, 42, 2), run(2, 42, 0)]),
+        ])
+        .unwrap();
+        let folds: Vec<u64> = merged["folds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["fold"].as_u64().unwrap())
+            .collect();
+        assert_eq!(folds, [1, 2, 3]);
+        assert_eq!(merged["folds_done"], json!(3));
+        assert!(
+            merge(&[part(&[run(1, 42, 2)]), part(&[run(1, 42, 2)])])
+                .unwrap_err()
+                .contains("fold 1 appears twice")
+        );
     }
 
     #[test]

@@ -70,7 +70,8 @@ struct TrainArgs {
     /// Extra weight for the surprised class on top of balanced class weights (seeds: 1.5).
     #[arg(long, default_value_t = 1.0)]
     surprise_boost: f32,
-    /// Epochs without a better validation UA before stopping.
+    /// Epochs without a better validation UA before stopping and keeping the best epoch's
+    /// model; 0: run every epoch and keep the last (validation only for the curves).
     #[arg(long, default_value_t = 10)]
     patience: usize,
     /// Turn every augmentation off.
@@ -244,8 +245,8 @@ enum Command {
         #[arg(long)]
         save_models: Option<PathBuf>,
     },
-    /// Join k-fold reports that ran different folds (`evaluate --only-folds`) into one, with
-    /// its charts.
+    /// Join reports that ran different folds (`evaluate --only-folds`) or seeds
+    /// (`evaluate --split random --seeds`) of the same recipe into one, with its charts.
     Merge {
         /// Report JSON to write.
         #[arg(long)]
@@ -549,7 +550,7 @@ fn run_merge(report: &Path, parts: &[PathBuf]) -> Result<ExitCode, String> {
             serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", p.display()))
         })
         .collect::<Result<Vec<serde_json::Value>, String>>()?;
-    let value = evaluate::merge_kfold(&values)?;
+    let value = evaluate::merge(&values)?;
     finish_report(report, &value)
 }
 

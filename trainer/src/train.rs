@@ -30,7 +30,8 @@ pub struct TrainConfig {
     pub label_smoothing: f32,
     /// Class weights ∝ 1 / class frequency ("balanced"), surprised further × this factor.
     pub surprise_boost: f32,
-    /// Stop after this many epochs without a better validation UA.
+    /// Stop after this many epochs without a better validation UA, keeping the best epoch's
+    /// model; 0: train all `max_epochs` and keep the last.
     pub patience: usize,
     /// Halve the learning rate after this many epochs without improvement.
     pub lr_patience: usize,
@@ -76,7 +77,7 @@ pub struct EpochStats {
 }
 
 pub struct Trained {
-    /// The best model by validation UA, in inference mode.
+    /// The model kept (best by validation UA, or the last epoch's), in inference mode.
     pub model: EmotionNet,
     pub normalization: Normalization,
     pub history: Vec<EpochStats>,
@@ -319,6 +320,9 @@ pub fn train(
     let mut best = model.valid();
     let mut order = split.train.clone();
     let val_truth: Vec<usize> = split.validation.iter().map(|&i| labels[i]).collect();
+    // Without validation data, or with early stopping off, the last epoch's model is kept:
+    // two validation actors are too few to pick an epoch by (see trainer/EXPERIMENTS.md).
+    let keep_last = split.validation.is_empty() || config.patience == 0;
 
     for epoch in 1..=config.max_epochs {
         let t0 = Instant::now();
@@ -390,7 +394,7 @@ pub fn train(
             validation_accuracy: val_accuracy,
             seconds: t0.elapsed().as_secs_f64(),
         };
-        let improved = split.validation.is_empty() || val_ua > best_ua;
+        let improved = val_ua > best_ua;
         eprintln!(
             "epoch {epoch:>3}  lr {lr:.1e}  train loss {:.3} acc {:.3}  val loss {:.3} UA {:.3} acc {:.3}  {:.0}s{}",
             stats.train_loss,
@@ -404,24 +408,27 @@ pub fn train(
         history.push(stats);
         if improved {
             best_ua = val_ua;
-            best_epoch = epoch;
-            best = inference;
             since_best = 0;
             since_lr = 0;
         } else {
             since_best += 1;
             since_lr += 1;
-            if since_best >= config.patience {
-                eprintln!(
-                    "early stop: no better validation UA for {} epochs",
-                    config.patience
-                );
-                break;
-            }
-            if config.halve_every.is_none() && since_lr >= config.lr_patience {
-                lr *= config.lr_factor;
-                since_lr = 0;
-            }
+        }
+        if keep_last || improved {
+            best_epoch = epoch;
+            best = inference;
+        }
+        if !keep_last && since_best >= config.patience {
+            eprintln!(
+                "early stop: no better validation UA for {} epochs",
+                config.patience
+            );
+            break;
+        }
+        let plateau = !split.validation.is_empty() && config.halve_every.is_none();
+        if plateau && since_lr >= config.lr_patience {
+            lr *= config.lr_factor;
+            since_lr = 0;
         }
         if let Some(n) = config.halve_every.filter(|n| *n > 0 && epoch % n == 0) {
             lr *= config.lr_factor;
