@@ -15,6 +15,11 @@ pub const MIN_RATE: u32 = 8_000;
 pub const MAX_RATE: u32 = 192_000;
 /// Frames quieter than this many dB below the loudest frame count as silence when trimming.
 pub const TRIM_TOP_DB: f32 = 40.0;
+/// The one threshold of the speech gate, in dB relative to full scale, on the RMS of the
+/// loudest 93-ms frame (see [`peak_level_dbfs`]). Shared by files, long recordings and the
+/// microphone, in the page and the CLI. Set just under nearly all RAVDESS speech: about 10 of its
+/// 1 440 clips (soft-spoken, −56 to −51 dBFS) fall below it; the median clip peaks at −30.
+pub const SPEECH_GATE_DBFS: f32 = -50.0;
 const TRIM_FRAME: usize = 2048;
 const TRIM_HOP: usize = 512;
 
@@ -65,42 +70,107 @@ pub fn to_mono(channels: &[&[f32]]) -> Result<Vec<f32>, AudioError> {
 /// Resamples mono audio from `from` Hz to `to` Hz (FFT resampler, delay compensated, length
 /// `ceil(len · to / from)`).
 pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, AudioError> {
-    if from == to {
-        return Ok(samples.to_vec());
-    }
-    let err = |e: &dyn fmt::Display| AudioError::Resample(e.to_string());
-    let mut resampler =
-        FftFixedIn::<f32>::new(from as usize, to as usize, 1024, 2, 1).map_err(|e| err(&e))?;
-    let wanted = (samples.len() as u64 * to as u64).div_ceil(from as u64) as usize;
-    let delay = resampler.output_delay();
-    let mut out = Vec::with_capacity(wanted + delay + 2048);
-    let mut pos = 0;
-    while pos + resampler.input_frames_next() <= samples.len() {
-        let n = resampler.input_frames_next();
-        let chunk = resampler
-            .process(&[&samples[pos..pos + n]], None)
-            .map_err(|e| err(&e))?;
-        out.extend_from_slice(&chunk[0]);
-        pos += n;
-    }
-    let rest = &samples[pos..];
-    let chunk = resampler
-        .process_partial(Some(&[rest]), None)
-        .map_err(|e| err(&e))?;
-    out.extend_from_slice(&chunk[0]);
-    // Flush the filter's delay line until the whole signal is out.
-    while out.len() < wanted + delay {
-        let chunk = resampler
-            .process_partial::<&[f32]>(None, None)
-            .map_err(|e| err(&e))?;
-        if chunk[0].is_empty() {
-            break;
-        }
-        out.extend_from_slice(&chunk[0]);
-    }
-    out.drain(..delay.min(out.len()));
-    out.resize(wanted, 0.0);
+    let mut stream = StreamResampler::new(from, to)?;
+    let mut out = stream.push(samples)?;
+    out.extend(stream.finish()?);
     Ok(out)
+}
+
+/// [`resample`] for audio that arrives in pieces (a long file being decoded, a microphone):
+/// the concatenated output of [`push`](Self::push) and [`finish`](Self::finish) equals
+/// `resample` of the whole signal, while only one FFT block is held.
+pub struct StreamResampler {
+    inner: Option<FftFixedIn<f32>>,
+    from: u32,
+    to: u32,
+    pending: Vec<f32>,
+    /// Output samples still to drop: the filter's delay.
+    skip: usize,
+    consumed: u64,
+    emitted: u64,
+}
+
+impl StreamResampler {
+    pub fn new(from: u32, to: u32) -> Result<Self, AudioError> {
+        let inner = if from == to {
+            None
+        } else {
+            Some(
+                FftFixedIn::<f32>::new(from as usize, to as usize, 1024, 2, 1)
+                    .map_err(|e| AudioError::Resample(e.to_string()))?,
+            )
+        };
+        Ok(Self {
+            skip: inner.as_ref().map_or(0, |r| r.output_delay()),
+            inner,
+            from,
+            to,
+            pending: Vec::new(),
+            consumed: 0,
+            emitted: 0,
+        })
+    }
+
+    /// Feeds samples; returns the output that is ready.
+    pub fn push(&mut self, samples: &[f32]) -> Result<Vec<f32>, AudioError> {
+        self.consumed += samples.len() as u64;
+        let Some(r) = self.inner.as_mut() else {
+            self.emitted += samples.len() as u64;
+            return Ok(samples.to_vec());
+        };
+        self.pending.extend_from_slice(samples);
+        let mut chunks = Vec::new();
+        let mut pos = 0;
+        while pos + r.input_frames_next() <= self.pending.len() {
+            let n = r.input_frames_next();
+            let mut out = r
+                .process(&[&self.pending[pos..pos + n]], None)
+                .map_err(|e| AudioError::Resample(e.to_string()))?;
+            chunks.push(out.remove(0));
+            pos += n;
+        }
+        self.pending.drain(..pos);
+        let mut out = Vec::new();
+        for c in chunks {
+            self.take(&c, &mut out);
+        }
+        Ok(out)
+    }
+
+    fn take(&mut self, chunk: &[f32], out: &mut Vec<f32>) {
+        let s = self.skip.min(chunk.len());
+        self.skip -= s;
+        out.extend_from_slice(&chunk[s..]);
+        self.emitted += (chunk.len() - s) as u64;
+    }
+
+    /// Flushes the rest: the total output is `ceil(pushed · to / from)` samples.
+    pub fn finish(mut self) -> Result<Vec<f32>, AudioError> {
+        let wanted = (self.consumed * self.to as u64).div_ceil(self.from as u64);
+        let mut out = Vec::new();
+        let Some(mut r) = self.inner.take() else {
+            return Ok(out);
+        };
+        let err = |e: &dyn fmt::Display| AudioError::Resample(e.to_string());
+        let pending = std::mem::take(&mut self.pending);
+        let chunk = r
+            .process_partial(Some(&[&pending[..]]), None)
+            .map_err(|e| err(&e))?;
+        self.take(&chunk[0], &mut out);
+        // Flush the filter's delay line until the whole signal is out.
+        while self.emitted < wanted {
+            let chunk = r
+                .process_partial::<&[f32]>(None, None)
+                .map_err(|e| err(&e))?;
+            if chunk[0].is_empty() {
+                break;
+            }
+            self.take(&chunk[0], &mut out);
+        }
+        let before = self.emitted - out.len() as u64;
+        out.resize(wanted.saturating_sub(before) as usize, 0.0);
+        Ok(out)
+    }
 }
 
 /// Checks the input and turns it into mono samples at `target_rate`.
@@ -147,6 +217,27 @@ pub fn speech_span(samples: &[f32]) -> (usize, usize) {
         first * TRIM_HOP,
         (last * TRIM_HOP + TRIM_FRAME).min(samples.len()),
     )
+}
+
+/// RMS level of the loudest frame (2048 samples, hop 512) in dB relative to full scale; −120
+/// for digital silence.
+pub fn peak_level_dbfs(samples: &[f32]) -> f32 {
+    if samples.is_empty() {
+        return -120.0;
+    }
+    let frames = samples.len().saturating_sub(TRIM_FRAME) / TRIM_HOP + 1;
+    let loudest = (0..frames)
+        .map(|i| {
+            let frame = &samples[i * TRIM_HOP..(i * TRIM_HOP + TRIM_FRAME).min(samples.len())];
+            frame.iter().map(|s| s * s).sum::<f32>() / frame.len() as f32
+        })
+        .fold(0.0f32, f32::max);
+    (10.0 * loudest.max(1e-12).log10()).max(-120.0)
+}
+
+/// Whether a window passes the speech gate.
+pub fn has_speech(samples: &[f32]) -> bool {
+    peak_level_dbfs(samples) >= SPEECH_GATE_DBFS
 }
 
 /// Places the analysis window of `len` samples on a clip (see the module docs for the rule).
@@ -198,6 +289,35 @@ mod tests {
             .map(|i| (y[i] - ideal[i]).abs())
             .fold(0.0, f32::max);
         assert!(err < 0.01, "max error {err}");
+    }
+
+    #[test]
+    fn streaming_resampler_matches_resampling_the_whole_signal() {
+        let x = tone(44_100, 1.3, 440.0);
+        let whole = resample(&x, 44_100, 22_050).unwrap();
+        for piece in [1, 700, 1024, 5000] {
+            let mut s = StreamResampler::new(44_100, 22_050).unwrap();
+            let mut out = Vec::new();
+            for c in x.chunks(piece) {
+                out.extend(s.push(c).unwrap());
+            }
+            out.extend(s.finish().unwrap());
+            assert_eq!(out, whole, "pieces of {piece}");
+        }
+        let mut same = StreamResampler::new(22_050, 22_050).unwrap();
+        assert_eq!(same.push(&[1.0, 2.0]).unwrap(), vec![1.0, 2.0]);
+        assert!(same.finish().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_gate_passes_speech_levels_and_stops_silence_and_hiss() {
+        assert!(has_speech(&tone(22_050, 1.0, 200.0)));
+        let quiet: Vec<f32> = tone(22_050, 1.0, 200.0).iter().map(|s| s * 1e-3).collect();
+        assert!(!has_speech(&quiet), "{}", peak_level_dbfs(&quiet));
+        assert!(!has_speech(&vec![0.0; 22_050]));
+        assert_eq!(peak_level_dbfs(&[]), -120.0);
+        // A full-scale sine has an RMS of −3 dBFS; 0.5 amplitude −9.
+        assert!((peak_level_dbfs(&tone(22_050, 1.0, 200.0)) + 9.03).abs() < 0.05);
     }
 
     #[test]

@@ -101,6 +101,10 @@ impl Classifier {
         &self.header
     }
 
+    pub fn logmel(&self) -> &LogMel {
+        &self.logmel
+    }
+
     pub fn labels(&self) -> &[String] {
         &self.header.labels
     }

@@ -10,11 +10,11 @@
 
 pub mod audio;
 pub mod classifier;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod decode;
 pub mod features;
 pub mod labels;
 pub mod model;
+pub mod timeline;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 pub mod weights;

@@ -5,12 +5,17 @@
 //! offers WebGPU.
 
 use crate::classifier::Classifier;
+use crate::decode::AudioStream;
+use crate::timeline::{self, Progress};
 use crate::weights::WeightsFile;
 use burn::prelude::Device;
-use js_sys::{Array, Float32Array, Promise};
+use js_sys::{Array, Float32Array, Function, Promise, Uint8Array};
+use serde::Serialize;
+use std::io::{Read, Seek, SeekFrom};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
+use web_sys::{Blob, FileReaderSync};
 
 /// Which backends this bundle was built with.
 #[wasm_bindgen(js_name = availableBackends)]
@@ -132,5 +137,187 @@ impl Engine {
                 .remove(0);
             serde_wasm_bindgen::to_value(&prediction).map_err(|e| e.into())
         })
+    }
+
+    /// Analyses a file (a `File` or `Blob`) where it lies, decoding it piece by piece in this
+    /// worker: a window every `hop_seconds`, `progress({seconds, windows})` after each batch.
+    /// Resolves to the analysis (overall result, windows, the spectrogram's window); rejects
+    /// with a readable message. Only for workers (it reads with `FileReaderSync`).
+    #[wasm_bindgen(js_name = analyseFile)]
+    pub fn analyse_file(
+        &self,
+        file: Blob,
+        extension: Option<String>,
+        hop_seconds: f64,
+        progress: Function,
+    ) -> Promise {
+        let classifier = self.classifier.clone();
+        future_to_promise(async move {
+            let source = BlobSource::new(file).map_err(|e| JsError::new(&e))?;
+            let mut stream = AudioStream::open(Box::new(source), extension.as_deref())
+                .map_err(|e| JsError::new(&e))?;
+            let rate = stream.sample_rate();
+            let chunks = std::iter::from_fn(|| stream.next_chunk());
+            let analysis = timeline::analyse(&classifier, chunks, rate, hop_seconds, &mut |p| {
+                report(&progress, p)
+            })
+            .await
+            .map_err(|e| JsError::new(&e))?;
+            to_js(&analysis)
+        })
+    }
+
+    /// [`analyse_file`](Self::analyse_file) for audio already decoded (by WebAudio, for
+    /// formats the worker cannot read): channels' data at `sample_rate` Hz.
+    #[wasm_bindgen(js_name = analyseChannels)]
+    pub fn analyse_channels(
+        &self,
+        channels: Vec<Float32Array>,
+        sample_rate: f32,
+        hop_seconds: f64,
+        progress: Function,
+    ) -> Promise {
+        let classifier = self.classifier.clone();
+        future_to_promise(async move {
+            let rate = whole_rate(sample_rate)?;
+            // Hand the audio over a second at a time, as a decoder would.
+            let piece = rate as u32;
+            let len = channels.first().map_or(0, |c| c.length());
+            let chunks = (0..len).step_by(piece as usize).map(|start| {
+                let end = (start + piece).min(len);
+                Ok(channels
+                    .iter()
+                    .map(|c| c.subarray(start, end.min(c.length())).to_vec())
+                    .collect())
+            });
+            let analysis = timeline::analyse(&classifier, chunks, rate, hop_seconds, &mut |p| {
+                report(&progress, p)
+            })
+            .await
+            .map_err(|e| JsError::new(&e))?;
+            to_js(&analysis)
+        })
+    }
+
+    /// One short stretch of audio (the microphone's last seconds): the speech gate, then the
+    /// clip rule. Resolves to an analysis whose `basis` is `"none"` when the gate closed.
+    #[wasm_bindgen(js_name = analyseClip)]
+    pub fn analyse_clip(&self, channels: Vec<Float32Array>, sample_rate: f32) -> Promise {
+        let classifier = self.classifier.clone();
+        let data: Vec<Vec<f32>> = channels.iter().map(|c| c.to_vec()).collect();
+        future_to_promise(async move {
+            let rate = whole_rate(sample_rate)?;
+            let slices: Vec<&[f32]> = data.iter().map(|c| c.as_slice()).collect();
+            let analysis = timeline::analyse_clip(&classifier, &slices, rate)
+                .await
+                .map_err(|e| JsError::new(&e))?;
+            to_js(&analysis)
+        })
+    }
+}
+
+fn whole_rate(sample_rate: f32) -> Result<u32, JsValue> {
+    if sample_rate.is_finite() && sample_rate.fract() == 0.0 && sample_rate > 0.0 {
+        Ok(sample_rate as u32)
+    } else {
+        Err(JsError::new(&format!("invalid sample rate {sample_rate}")).into())
+    }
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| e.into())
+}
+
+#[derive(Serialize)]
+struct ProgressReport<'a> {
+    seconds: f64,
+    windows: &'a [timeline::WindowResult],
+}
+
+fn report(progress: &Function, p: Progress<'_>) {
+    let report = ProgressReport {
+        seconds: p.seconds,
+        windows: p.windows,
+    };
+    if let Ok(value) = to_js(&report) {
+        // A failing progress callback must not stop the analysis.
+        let _ = progress.call1(&JsValue::NULL, &value);
+    }
+}
+
+/// A `Blob` read on demand with `FileReaderSync`, so a long recording is never copied whole
+/// into memory.
+struct BlobSource {
+    blob: Blob,
+    reader: FileReaderSync,
+    pos: u64,
+    len: u64,
+}
+
+// SAFETY: symphonia asks for `Send + Sync` sources. This WebAssembly module is built without
+// threads, so the source is only ever used on the worker thread that created it.
+unsafe impl Send for BlobSource {}
+unsafe impl Sync for BlobSource {}
+
+impl BlobSource {
+    fn new(blob: Blob) -> Result<Self, String> {
+        let reader = FileReaderSync::new()
+            .map_err(|_| "files can only be read in a worker (FileReaderSync)".to_string())?;
+        Ok(Self {
+            len: blob.size() as u64,
+            blob,
+            reader,
+            pos: 0,
+        })
+    }
+}
+
+impl Read for BlobSource {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let end = (self.pos + buf.len() as u64).min(self.len);
+        if end <= self.pos {
+            return Ok(0);
+        }
+        let io = |what: &str| std::io::Error::other(format!("cannot read the file ({what})"));
+        let part = self
+            .blob
+            .slice_with_f64_and_f64(self.pos as f64, end as f64)
+            .map_err(|_| io("slice"))?;
+        let bytes = self
+            .reader
+            .read_as_array_buffer(&part)
+            .map_err(|_| io("read"))?;
+        let bytes = Uint8Array::new(&bytes);
+        let n = bytes.length() as usize;
+        bytes.copy_to(&mut buf[..n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for BlobSource {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(p) => p as i128,
+            SeekFrom::End(d) => self.len as i128 + d as i128,
+            SeekFrom::Current(d) => self.pos as i128 + d as i128,
+        };
+        if target < 0 {
+            return Err(std::io::Error::other("seek before the start of the file"));
+        }
+        self.pos = target as u64;
+        Ok(self.pos)
+    }
+}
+
+impl symphonia::core::io::MediaSource for BlobSource {
+    fn is_seekable(&self) -> bool {
+        true
+    }
+
+    fn byte_len(&self) -> Option<u64> {
+        Some(self.len)
     }
 }

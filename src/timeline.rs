@@ -1,0 +1,365 @@
+//! Recordings of any length: a window every `hop` seconds over the whole recording, each
+//! passed through the speech gate and classified, holding no more than a window of audio.
+//!
+//! A recording whose speech fits in one window also gets the clip rule (trim the silence,
+//! centre the window: what the model was trained on), and that is its overall result; a longer
+//! one gets the mean probabilities of its speech windows.
+
+use crate::audio::{
+    AudioError, MAX_RATE, MIN_RATE, SPEECH_GATE_DBFS, StreamResampler, peak_level_dbfs,
+    prepare_mono, speech_span, to_mono,
+};
+use crate::classifier::{Classifier, Prediction, speech_features};
+use crate::features::{FeatureConfig, LogMel};
+use serde::Serialize;
+
+/// Recordings up to this long are kept whole, for the clip rule.
+pub const CLIP_RULE_MAX_SECONDS: f64 = 30.0;
+/// Windows classified per model call.
+const BATCH: usize = 8;
+
+/// One window of a recording.
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowResult {
+    /// Start and end in seconds from the start of the recording.
+    pub start: f64,
+    pub end: f64,
+    pub level_dbfs: f32,
+    /// `None`: below the speech gate, not classified.
+    pub label: Option<String>,
+    pub probabilities: Option<Vec<f32>>,
+}
+
+/// The window shown with the spectrogram: its log-mel (dB, `n_mels` rows of `n_frames`) and
+/// the model's attention over its time steps.
+#[derive(Debug, Clone, Serialize)]
+pub struct Focus {
+    pub start: f64,
+    pub end: f64,
+    pub n_mels: usize,
+    pub n_frames: usize,
+    pub mel: Vec<f32>,
+    pub attention: Vec<f32>,
+}
+
+/// What a recording holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    pub duration: f64,
+    /// `"clip"` (speech fits one window: the clip rule), `"windows"` (mean over the speech
+    /// windows) or `"none"` (no window passed the speech gate).
+    pub basis: &'static str,
+    /// Whether the audio passed the speech gate ([`SPEECH_GATE_DBFS`]).
+    pub speech: bool,
+    pub level_dbfs: f32,
+    /// The overall result (also given for a quiet clip, with `speech` false).
+    pub overall: Option<Prediction>,
+    pub windows: Vec<WindowResult>,
+    pub focus: Option<Focus>,
+}
+
+/// How far an analysis has got, with the windows finished since the last report.
+pub struct Progress<'a> {
+    pub seconds: f64,
+    pub windows: &'a [WindowResult],
+}
+
+/// A window cut from the stream, with its features when it passed the gate.
+struct Window {
+    start: f64,
+    end: f64,
+    level_dbfs: f32,
+    features: Option<Vec<f32>>,
+}
+
+/// Cuts windows from audio pushed in pieces (any rate, any channels).
+struct Windower {
+    logmel: LogMel,
+    resampler: StreamResampler,
+    rate: f64,
+    window: usize,
+    hop: usize,
+    /// Model-rate samples from absolute index `buf_start` on.
+    buf: Vec<f32>,
+    buf_start: u64,
+    next: u64,
+    total: u64,
+    /// The whole recording while it is short enough for the clip rule.
+    head: Option<Vec<f32>>,
+}
+
+impl Windower {
+    fn new(config: &FeatureConfig, source_rate: u32, hop_seconds: f64) -> Result<Self, AudioError> {
+        if !(MIN_RATE..=MAX_RATE).contains(&source_rate) {
+            return Err(AudioError::UnsupportedRate(source_rate));
+        }
+        let rate = config.sample_rate as f64;
+        Ok(Self {
+            logmel: LogMel::new(config),
+            resampler: StreamResampler::new(source_rate, config.sample_rate)?,
+            rate,
+            window: config.window_samples,
+            hop: ((hop_seconds.clamp(0.1, 60.0) * rate).round() as usize).max(1),
+            buf: Vec::new(),
+            buf_start: 0,
+            next: 0,
+            total: 0,
+            head: Some(Vec::new()),
+        })
+    }
+
+    fn push(&mut self, channels: &[&[f32]]) -> Result<Vec<Window>, AudioError> {
+        let mono = to_mono(channels)?;
+        if mono.iter().any(|s| !s.is_finite()) {
+            return Err(AudioError::NonFinite);
+        }
+        let samples = self.resampler.push(&mono)?;
+        Ok(self.take(samples))
+    }
+
+    fn take(&mut self, samples: Vec<f32>) -> Vec<Window> {
+        let limit = (CLIP_RULE_MAX_SECONDS * self.rate) as usize;
+        if let Some(head) = &mut self.head {
+            if head.len() + samples.len() > limit {
+                self.head = None;
+            } else {
+                head.extend_from_slice(&samples);
+            }
+        }
+        self.total += samples.len() as u64;
+        self.buf.extend(samples);
+        let mut out = Vec::new();
+        while self.next + self.window as u64 <= self.total {
+            let s = (self.next - self.buf_start) as usize;
+            out.push(self.cut(s, self.next));
+            self.next += self.hop as u64;
+        }
+        // Keep what the next window needs, and the last window's worth for the end.
+        let keep_from = self
+            .next
+            .min(self.total.saturating_sub(self.window as u64))
+            .max(self.buf_start);
+        self.buf.drain(..(keep_from - self.buf_start) as usize);
+        self.buf_start = keep_from;
+        out
+    }
+
+    fn cut(&self, offset: usize, start: u64) -> Window {
+        let samples = &self.buf[offset..offset + self.window];
+        let level_dbfs = peak_level_dbfs(samples);
+        Window {
+            start: start as f64 / self.rate,
+            end: (start + self.window as u64) as f64 / self.rate,
+            level_dbfs,
+            features: (level_dbfs >= SPEECH_GATE_DBFS).then(|| self.logmel.compute(samples)),
+        }
+    }
+
+    /// The last windows (one ending with the recording, if the hops stopped short of its end)
+    /// and, for a short recording whose speech fits one window, the clip rule's window.
+    fn finish(mut self) -> Result<(Vec<Window>, Option<Window>, f64), AudioError> {
+        let rest = std::mem::replace(&mut self.resampler, StreamResampler::new(1, 1)?).finish()?;
+        let mut out = self.take(rest);
+        if self.total == 0 {
+            return Err(AudioError::Empty);
+        }
+        let window = self.window as u64;
+        let last_end = (self.next > 0).then(|| self.next - self.hop as u64 + window);
+        if self.total > window && last_end.is_some_and(|e| e < self.total) {
+            let start = self.total - window;
+            out.push(self.cut((start - self.buf_start) as usize, start));
+        }
+        let clip = self.head.as_ref().and_then(|head| {
+            let (s, e) = speech_span(head);
+            (e - s <= self.window).then(|| Window {
+                start: s as f64 / self.rate,
+                end: e as f64 / self.rate,
+                level_dbfs: peak_level_dbfs(head),
+                features: Some(speech_features(&self.logmel, &head[s..e])),
+            })
+        });
+        Ok((out, clip, self.total as f64 / self.rate))
+    }
+}
+
+/// For each label, the window that gave it its highest probability (shown with the
+/// spectrogram when that label wins overall).
+type Strongest = Vec<Option<(f32, Window, Prediction)>>;
+
+/// Classifies the gated windows of `pending` and appends them to `done`.
+async fn classify_windows(
+    classifier: &Classifier,
+    pending: &mut Vec<Window>,
+    done: &mut Vec<WindowResult>,
+    strongest: &mut Strongest,
+) {
+    let features: Vec<Vec<f32>> = pending.iter().filter_map(|w| w.features.clone()).collect();
+    let mut predictions = if features.is_empty() {
+        Vec::new()
+    } else {
+        classifier.classify_features_async(&features).await
+    }
+    .into_iter();
+    for w in pending.drain(..) {
+        let p = match w.features {
+            Some(_) => predictions.next(),
+            None => None,
+        };
+        done.push(WindowResult {
+            start: w.start,
+            end: w.end,
+            level_dbfs: w.level_dbfs,
+            label: p.as_ref().map(|p| p.label.clone()),
+            probabilities: p.as_ref().map(|p| p.probabilities.clone()),
+        });
+        let Some(p) = p else { continue };
+        let top = argmax(&p.probabilities);
+        let score = p.probabilities[top];
+        if strongest[top].as_ref().is_none_or(|(s, _, _)| score > *s) {
+            strongest[top] = Some((score, w, p));
+        }
+    }
+}
+
+fn argmax(p: &[f32]) -> usize {
+    (0..p.len())
+        .max_by(|&a, &b| p[a].total_cmp(&p[b]))
+        .unwrap_or(0)
+}
+
+/// Analyses a recording given as chunks of channels at `rate` Hz (a file being decoded, or
+/// audio already in memory), a window every `hop_seconds`. `progress` hears about every batch.
+pub async fn analyse<I>(
+    classifier: &Classifier,
+    chunks: I,
+    rate: u32,
+    hop_seconds: f64,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<Analysis, String>
+where
+    I: IntoIterator<Item = Result<Vec<Vec<f32>>, String>>,
+{
+    let config = classifier.header().features.clone();
+    let mut windower = Windower::new(&config, rate, hop_seconds).map_err(|e| e.to_string())?;
+    let (mut pending, mut done) = (Vec::new(), Vec::new());
+    let mut strongest: Strongest = (0..classifier.labels().len()).map(|_| None).collect();
+    let mut reported = 0;
+    for chunk in chunks {
+        let chunk = chunk?;
+        let slices: Vec<&[f32]> = chunk.iter().map(|c| c.as_slice()).collect();
+        pending.extend(windower.push(&slices).map_err(|e| e.to_string())?);
+        if pending.len() >= BATCH {
+            classify_windows(classifier, &mut pending, &mut done, &mut strongest).await;
+            progress(Progress {
+                seconds: windower.total as f64 / windower.rate,
+                windows: &done[reported..],
+            });
+            reported = done.len();
+        }
+    }
+    let (last, clip, duration) = windower.finish().map_err(|e| e.to_string())?;
+    pending.extend(last);
+    classify_windows(classifier, &mut pending, &mut done, &mut strongest).await;
+    progress(Progress {
+        seconds: duration,
+        windows: &done[reported..],
+    });
+    summarise(classifier, duration, done, clip, strongest).await
+}
+
+/// One short stretch of audio (a microphone's last seconds): if it passes the speech gate, the
+/// clip rule; otherwise an analysis with basis `"none"` and nothing classified.
+pub async fn analyse_clip(
+    classifier: &Classifier,
+    channels: &[&[f32]],
+    rate: u32,
+) -> Result<Analysis, String> {
+    let config = &classifier.header().features;
+    let mono = prepare_mono(channels, rate, config.sample_rate).map_err(|e| e.to_string())?;
+    let level_dbfs = peak_level_dbfs(&mono);
+    let duration = mono.len() as f64 / config.sample_rate as f64;
+    if level_dbfs < SPEECH_GATE_DBFS {
+        return Ok(Analysis {
+            duration,
+            basis: "none",
+            speech: false,
+            level_dbfs,
+            overall: None,
+            windows: Vec::new(),
+            focus: None,
+        });
+    }
+    let (s, e) = speech_span(&mono);
+    let clip = Window {
+        start: s as f64 / config.sample_rate as f64,
+        end: e as f64 / config.sample_rate as f64,
+        level_dbfs,
+        features: Some(speech_features(classifier.logmel(), &mono[s..e])),
+    };
+    summarise(classifier, duration, Vec::new(), Some(clip), Vec::new()).await
+}
+
+async fn summarise(
+    classifier: &Classifier,
+    duration: f64,
+    windows: Vec<WindowResult>,
+    clip: Option<Window>,
+    mut strongest: Strongest,
+) -> Result<Analysis, String> {
+    let config = &classifier.header().features;
+    let focus = |w: &Window, p: &Prediction| Focus {
+        start: w.start,
+        end: w.end,
+        n_mels: config.n_mels,
+        n_frames: config.n_frames,
+        mel: w.features.clone().unwrap_or_default(),
+        attention: p.attention.clone(),
+    };
+    let loudest = windows.iter().map(|w| w.level_dbfs).fold(-120.0, f32::max);
+    if let Some(c) = clip {
+        let p = classifier
+            .classify_features_async(&[c.features.clone().unwrap_or_default()])
+            .await
+            .remove(0);
+        let level = c.level_dbfs.max(loudest);
+        return Ok(Analysis {
+            duration,
+            basis: "clip",
+            speech: level >= SPEECH_GATE_DBFS,
+            level_dbfs: level,
+            focus: Some(focus(&c, &p)),
+            overall: Some(p),
+            windows,
+        });
+    }
+    let speech: Vec<&Vec<f32>> = windows
+        .iter()
+        .filter_map(|w| w.probabilities.as_ref())
+        .collect();
+    let overall = (!speech.is_empty()).then(|| {
+        let mut mean = vec![0f32; speech[0].len()];
+        for p in &speech {
+            for (m, v) in mean.iter_mut().zip(p.iter()) {
+                *m += v / speech.len() as f32;
+            }
+        }
+        Prediction {
+            label: classifier.labels()[argmax(&mean)].clone(),
+            probabilities: mean,
+            attention: Vec::new(),
+        }
+    });
+    let focus = overall
+        .as_ref()
+        .and_then(|o| strongest[argmax(&o.probabilities)].take())
+        .map(|(_, w, p)| focus(&w, &p));
+    Ok(Analysis {
+        duration,
+        basis: if overall.is_some() { "windows" } else { "none" },
+        speech: overall.is_some(),
+        level_dbfs: loudest,
+        overall,
+        windows,
+        focus,
+    })
+}

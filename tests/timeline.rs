@@ -1,0 +1,174 @@
+//! Recordings of any length (`timeline::analyse`) on real RAVDESS clips: a clip gets the same
+//! result as `Classifier::classify`, a long recording a window per hop with silence gated.
+
+mod common;
+
+use burn::prelude::Device;
+use futures_lite::future::block_on;
+use speech_emotion::Classifier;
+use speech_emotion::decode::{decode_file, open_file};
+use speech_emotion::timeline::{Analysis, analyse, analyse_clip};
+
+fn classifier() -> Classifier {
+    Classifier::from_bytes(&common::shipped_weights(), &Device::flex()).unwrap()
+}
+
+fn clip(actor: u8, name: &str) -> std::path::PathBuf {
+    common::ravdess().join(format!("speech/Actor_{actor:02}/{name}"))
+}
+
+/// Mono samples, fed to `analyse` in pieces of `piece`.
+fn run(c: &Classifier, mono: &[f32], rate: u32, piece: usize) -> (Analysis, usize) {
+    let chunks = mono.chunks(piece).map(|c| Ok(vec![c.to_vec()]));
+    let mut reports = 0;
+    let a = block_on(analyse(c, chunks, rate, 1.0, &mut |_| reports += 1)).unwrap();
+    (a, reports)
+}
+
+#[test]
+fn a_clip_file_streamed_matches_classify() {
+    let c = classifier();
+    // The original 48 kHz WAV exercises the streaming resampler too.
+    for path in [
+        clip(22, "03-01-05-02-01-02-22.flac"),
+        common::ravdess().join("original-wav/Actor_01/03-01-01-01-01-01-01.wav"),
+    ] {
+        if !path.exists() {
+            panic!("missing {}", path.display());
+        }
+        let d = decode_file(&path).unwrap();
+        let want = c.classify(&d.channel_slices(), d.sample_rate).unwrap();
+        let mut stream = open_file(&path).unwrap();
+        let rate = stream.sample_rate();
+        let chunks = std::iter::from_fn(|| stream.next_chunk());
+        let got = block_on(analyse(&c, chunks, rate, 1.0, &mut |_| {})).unwrap();
+        assert_eq!(got.basis, "clip");
+        assert!(got.speech);
+        let p = got.overall.unwrap();
+        let worst = p
+            .probabilities
+            .iter()
+            .zip(&want.probabilities)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(worst < 1e-6, "{}: {worst}", path.display());
+        assert_eq!(p.label, want.label);
+        let focus = got.focus.unwrap();
+        assert_eq!(focus.mel.len(), 128 * 128);
+        assert!((focus.attention.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+        assert!((got.duration - d.duration_secs()).abs() < 0.01);
+    }
+}
+
+#[test]
+fn a_long_recording_gets_a_window_per_hop_with_silence_gated() {
+    let c = classifier();
+    // Eight clips of one actor, then 6 s of silence, then eight more: about 70 s.
+    let mut mono = Vec::new();
+    let files: Vec<_> = std::fs::read_dir(common::ravdess().join("speech/Actor_03"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "flac"))
+        .take(16)
+        .collect();
+    let mut files: Vec<_> = files;
+    files.sort();
+    for (i, f) in files.iter().enumerate() {
+        let d = decode_file(f).unwrap();
+        assert_eq!(d.sample_rate, 22_050);
+        mono.extend(&d.channels[0]);
+        if i == 7 {
+            mono.extend(vec![0.0; 6 * 22_050]);
+        }
+    }
+    let seconds = mono.len() as f64 / 22_050.0;
+    let (a, reports) = run(&c, &mono, 22_050, 4_321);
+    assert_eq!(a.basis, "windows");
+    assert!((a.duration - seconds).abs() < 1e-3);
+    // Windows start every second; one more ends with the recording.
+    let full = ((seconds - 3.0).floor() as usize) + 1;
+    assert!(a.windows.len() == full || a.windows.len() == full + 1);
+    assert_eq!(a.windows[1].start, 1.0);
+    assert!((a.windows.last().unwrap().end - seconds).abs() < 1e-3);
+    assert!(
+        reports >= a.windows.len() / 8,
+        "progress reported {reports} times"
+    );
+    // The window inside the silence is gated, the others classified.
+    let silent_start = files[..8]
+        .iter()
+        .map(|f| decode_file(f).unwrap().duration_secs())
+        .sum::<f64>();
+    let inside = a
+        .windows
+        .iter()
+        .find(|w| w.start >= silent_start + 1.0 && w.end <= silent_start + 6.0)
+        .expect("a window inside the silence");
+    assert!(inside.label.is_none(), "{inside:?}");
+    let voiced = a
+        .windows
+        .iter()
+        .filter(|w| w.probabilities.is_some())
+        .count();
+    assert!(voiced > a.windows.len() / 2);
+    // The overall result is the mean over the speech windows.
+    let overall = a.overall.unwrap();
+    let mean0: f32 = a
+        .windows
+        .iter()
+        .filter_map(|w| w.probabilities.as_ref())
+        .map(|p| p[0])
+        .sum::<f32>()
+        / voiced as f32;
+    assert!((overall.probabilities[0] - mean0).abs() < 1e-5);
+    assert!(a.focus.is_some());
+    // Fed in other pieces, the windows are the same.
+    let (b, _) = run(&c, &mono, 22_050, 65_536);
+    assert_eq!(a.windows.len(), b.windows.len());
+    for (x, y) in a.windows.iter().zip(&b.windows) {
+        assert_eq!(x.probabilities, y.probabilities);
+    }
+}
+
+#[test]
+fn silence_is_no_speech_and_bad_input_is_refused() {
+    let c = classifier();
+    let (long, _) = run(&c, &vec![0.0; 10 * 44_100], 44_100, 1_000);
+    assert_eq!(long.basis, "none");
+    assert!(!long.speech && long.overall.is_none());
+    assert!(long.windows.iter().all(|w| w.label.is_none()));
+    let (short, _) = run(&c, &vec![0.0; 44_100], 44_100, 1_000);
+    assert_eq!(short.basis, "clip");
+    assert!(!short.speech);
+    let empty: Vec<Result<Vec<Vec<f32>>, String>> = vec![];
+    let e = block_on(analyse(&c, empty, 22_050, 1.0, &mut |_| {})).unwrap_err();
+    assert!(e.contains("no samples"), "{e}");
+    let e = block_on(analyse(
+        &c,
+        vec![Ok(vec![vec![0.0; 10]])],
+        1_000,
+        1.0,
+        &mut |_| {},
+    ))
+    .unwrap_err();
+    assert!(e.contains("not supported"), "{e}");
+    let bad = vec![Ok(vec![vec![0.0, f32::NAN]])];
+    let e = block_on(analyse(&c, bad, 22_050, 1.0, &mut |_| {})).unwrap_err();
+    assert!(e.contains("NaN"), "{e}");
+}
+
+#[test]
+fn a_live_clip_is_gated_then_classified_like_a_file() {
+    let c = classifier();
+    let d = decode_file(&clip(22, "03-01-05-02-01-02-22.flac")).unwrap();
+    let want = c.classify(&d.channel_slices(), d.sample_rate).unwrap();
+    let got = block_on(analyse_clip(&c, &d.channel_slices(), d.sample_rate)).unwrap();
+    assert_eq!(got.basis, "clip");
+    assert_eq!(got.overall.unwrap().probabilities, want.probabilities);
+    let hiss: Vec<f32> = (0..3 * 48_000)
+        .map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 1e-3)
+        .collect();
+    let quiet = block_on(analyse_clip(&c, &[&hiss], 48_000)).unwrap();
+    assert_eq!(quiet.basis, "none");
+    assert!(!quiet.speech && quiet.overall.is_none() && quiet.level_dbfs < -50.0);
+}
