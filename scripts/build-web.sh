@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the static site into dist/: the page, the shipped weights and two wasm bundles,
+# Builds the static site into dist/ (self-contained: serve it from any static host, at any
+# path): the page, its worker and service worker, the shipped weights and two wasm bundles,
 # pkg/cpu (flex backend) and pkg/webgpu (flex + wgpu on WebGPU, loaded only when the browser
 # has WebGPU). Prints each bundle's size, raw and gzipped.
 set -euo pipefail
@@ -8,7 +9,8 @@ cd "$ROOT"
 WASM_OPT="$ROOT/tests/e2e/node_modules/.bin/wasm-opt"
 
 rm -rf pkg dist
-for kind in cpu webgpu; do
+KINDS="${SE_WEB_KINDS:-cpu webgpu}" # SE_WEB_KINDS=cpu: a quicker build without WebGPU
+for kind in $KINDS; do
   features=""; [ "$kind" = webgpu ] && features="--features webgpu"
   cargo build --lib --target wasm32-unknown-unknown --profile wasm $features
   wasm-bindgen --target web --no-typescript --out-dir "pkg/$kind" \
@@ -24,7 +26,10 @@ mkdir -p dist/model
 cp -r www/. dist/
 cp -r pkg dist/pkg
 cp models/speech-emotion.sew dist/model/
-for kind in cpu webgpu; do
+# A new build gets a new offline cache: name it after the site's contents.
+build=$(cd dist && find . -type f ! -name sw.js -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
+sed -i "s/speech-emotion-BUILD/speech-emotion-$build/" dist/sw.js
+for kind in $KINDS; do
   f="dist/pkg/$kind/speech_emotion_bg.wasm"
   echo "wasm $kind: $(stat -c %s "$f") bytes raw, $(gzip -9 -c "$f" | wc -c) bytes gzip"
 done

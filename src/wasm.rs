@@ -118,27 +118,6 @@ impl Engine {
         self.classifier.labels().to_vec()
     }
 
-    /// Classifies a WebAudio buffer given as its channels' data and sample rate. Resolves to
-    /// `{label, probabilities, attention}`; rejects with a readable message on bad audio.
-    pub fn classify(&self, channels: Vec<Float32Array>, sample_rate: f32) -> Promise {
-        let classifier = self.classifier.clone();
-        let data: Vec<Vec<f32>> = channels.iter().map(|c| c.to_vec()).collect();
-        future_to_promise(async move {
-            let slices: Vec<&[f32]> = data.iter().map(|c| c.as_slice()).collect();
-            if !(sample_rate.is_finite() && sample_rate.fract() == 0.0 && sample_rate > 0.0) {
-                return Err(JsError::new(&format!("invalid sample rate {sample_rate}")).into());
-            }
-            let features = classifier
-                .features(&slices, sample_rate as u32)
-                .map_err(|e| JsError::new(&e.to_string()))?;
-            let prediction = classifier
-                .classify_features_async(&[features])
-                .await
-                .remove(0);
-            serde_wasm_bindgen::to_value(&prediction).map_err(|e| e.into())
-        })
-    }
-
     /// Analyses a file (a `File` or `Blob`) where it lies, decoding it piece by piece in this
     /// worker: a window every `hop_seconds`, `progress({seconds, windows})` after each batch.
     /// Resolves to the analysis (overall result, windows, the spectrogram's window); rejects
@@ -156,10 +135,10 @@ impl Engine {
             let source = BlobSource::new(file).map_err(|e| JsError::new(&e))?;
             let mut stream = AudioStream::open(Box::new(source), extension.as_deref())
                 .map_err(|e| JsError::new(&e))?;
-            let rate = stream.sample_rate();
+            let (rate, total) = (stream.sample_rate(), stream.duration_secs());
             let chunks = std::iter::from_fn(|| stream.next_chunk());
             let analysis = timeline::analyse(&classifier, chunks, rate, hop_seconds, &mut |p| {
-                report(&progress, p)
+                report(&progress, total, p)
             })
             .await
             .map_err(|e| JsError::new(&e))?;
@@ -181,8 +160,9 @@ impl Engine {
         future_to_promise(async move {
             let rate = whole_rate(sample_rate)?;
             // Hand the audio over a second at a time, as a decoder would.
-            let piece = rate as u32;
+            let piece = rate;
             let len = channels.first().map_or(0, |c| c.length());
+            let total = Some(len as f64 / rate as f64);
             let chunks = (0..len).step_by(piece as usize).map(|start| {
                 let end = (start + piece).min(len);
                 Ok(channels
@@ -191,7 +171,7 @@ impl Engine {
                     .collect())
             });
             let analysis = timeline::analyse(&classifier, chunks, rate, hop_seconds, &mut |p| {
-                report(&progress, p)
+                report(&progress, total, p)
             })
             .await
             .map_err(|e| JsError::new(&e))?;
@@ -233,12 +213,15 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
 #[derive(Serialize)]
 struct ProgressReport<'a> {
     seconds: f64,
+    /// The recording's length, when known before the end.
+    total: Option<f64>,
     windows: &'a [timeline::WindowResult],
 }
 
-fn report(progress: &Function, p: Progress<'_>) {
+fn report(progress: &Function, total: Option<f64>, p: Progress<'_>) {
     let report = ProgressReport {
         seconds: p.seconds,
+        total,
         windows: p.windows,
     };
     if let Ok(value) = to_js(&report) {

@@ -1,131 +1,384 @@
-// The page: load the model on the best backend, then classify every file dropped or chosen.
-// Audio is decoded by the browser and analysed by the wasm module in this tab; nothing is sent.
+// The page: talks to the worker (which decodes and classifies) and draws what comes back.
+// Nothing here sends audio anywhere; every request stays on this page's origin.
 
-const MODEL_URL = new URL("model/speech-emotion.sew", import.meta.url);
-const SAMPLE_RATE = 22050; // decode straight to the model's rate
+const here = (path) => new URL(path, import.meta.url);
+const HOP_SECONDS = 1; // long recordings: a 3-s window every second
+const LIVE_SECONDS = 3; // the microphone: the last 3 s…
+const LIVE_EVERY_MS = 250; // …classified 4 times a second
+const COLOURS = ["#8d99ae", "#52b69a", "#f4a261", "#457b9d", "#d62828", "#7b2cbf", "#6a994e", "#f77f00"];
+const SILENCE = "#d9dde6";
 const params = new URLSearchParams(location.search);
-const wanted = params.get("backend") || "auto"; // auto | webgpu | cpu
 
 const $ = (id) => document.getElementById(id);
-const state = { engine: null, ready: null, results: [] };
+const state = {
+  ready: null, // resolves when a model is loaded
+  backend: null,
+  labels: [],
+  results: [], // one entry per file: {file, duration, label, confidence, basis, ms, backend, probabilities}
+  live: [], // recent live analyses
+};
 window.speechEmotion = state; // for tests and the curious
 
-async function loadBundle(kind) {
-  const mod = await import(new URL(`pkg/${kind}/speech_emotion.js`, import.meta.url));
-  await mod.default();
-  return mod;
+// --- the worker -------------------------------------------------------------------------
+const worker = new Worker(here("worker.js"), { type: "module" });
+const pending = new Map(); // id → {progress, resolve, reject}
+let nextId = 1;
+let onLoaded = null;
+
+worker.onmessage = ({ data }) => {
+  if (data.type === "loaded" || data.type === "load-error") {
+    const done = onLoaded;
+    onLoaded = null;
+    if (done) done(data);
+    return;
+  }
+  const job = pending.get(data.id);
+  if (!job) return;
+  if (data.type === "progress") {
+    job.progress?.(data);
+    return;
+  }
+  pending.delete(data.id);
+  if (data.type === "result") job.resolve(data);
+  else job.reject(Object.assign(new Error(data.message), { undecodable: data.type === "undecodable" }));
+};
+worker.onerror = (e) => showBackendError(`the worker failed: ${e.message || e}`);
+
+function request(message, { progress, transfer = [] } = {}) {
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { progress, resolve, reject });
+    worker.postMessage({ ...message, id }, transfer);
+  });
 }
 
-async function start() {
-  const weights = new Uint8Array(await (await fetch(MODEL_URL)).arrayBuffer());
-  let note = "";
-  if (wanted !== "cpu" && navigator.gpu) {
-    try {
-      const gpu = await loadBundle("webgpu");
-      return { engine: await gpu.Engine.create(weights, "webgpu"), note };
-    } catch (e) {
-      if (wanted === "webgpu") throw e;
-      note = `(WebGPU unavailable: ${e.message || e})`;
+// Loads a model (new weights and/or another backend). On failure the current model stays.
+let loading = Promise.resolve();
+function load(backend, weights, name) {
+  loading = loading.then(() => new Promise((resolve) => {
+    onLoaded = resolve;
+    $("backend").dataset.state = "loading";
+    $("backend").textContent = "loading…";
+    worker.postMessage({ type: "load", backend, weights }, weights ? [weights] : []);
+  })).then((data) => {
+    if (data.type === "loaded") {
+      state.backend = data.backend;
+      state.labels = data.labels;
+      $("backend").textContent = data.backend === "webgpu" ? "WebGPU" : "CPU (WebAssembly)";
+      $("backend").dataset.state = "ready";
+      $("backend").dataset.backend = data.backend;
+      $("backend-note").textContent = data.note ? `(${data.note})` : "";
+      if (name) $("model-name").textContent = name;
+      drawLegend();
+      return { ok: true, backend: data.backend };
     }
-  } else if (wanted === "webgpu") {
-    throw new Error("this browser does not expose WebGPU");
-  } else if (wanted !== "cpu") {
-    note = "(this browser has no WebGPU)";
-  }
-  const cpu = await loadBundle("cpu");
-  return { engine: await cpu.Engine.create(weights, "cpu"), note };
+    if (data.kept) {
+      $("backend").textContent = state.backend === "webgpu" ? "WebGPU" : "CPU (WebAssembly)";
+      $("backend").dataset.state = "ready";
+    } else {
+      showBackendError(`failed to load the model: ${data.message}`);
+    }
+    return { ok: false, message: data.message };
+  });
+  return loading;
 }
 
-// The first classification allocates the model's buffers (and compiles shaders on WebGPU): do it
-// once on silence while the page loads, so the visitor's first file is as fast as the rest.
-async function warmUp(started) {
-  try {
-    await started.engine.classify([new Float32Array(SAMPLE_RATE * 3)], SAMPLE_RATE);
-  } catch (e) {
-    console.warn("warm-up failed (the first file will just be slower):", e);
-  }
-  return started;
+function showBackendError(text) {
+  $("backend").textContent = text;
+  $("backend").dataset.state = "error";
 }
 
-state.ready = start().then(warmUp).then(
-  ({ engine, note }) => {
-    state.engine = engine;
-    $("backend").textContent = engine.backend === "webgpu" ? "WebGPU" : "CPU (WebAssembly)";
-    $("backend").dataset.state = "ready";
-    $("backend").dataset.backend = engine.backend;
-    $("backend-note").textContent = note;
-  },
-  (e) => {
-    $("backend").textContent = `failed to load the model: ${e.message || e}`;
-    $("backend").dataset.state = "error";
-  },
-);
+const wanted = params.get("backend") || "auto";
+$("backend-select").value = wanted;
+state.ready = load(wanted);
 
-async function decode(file) {
+$("backend-select").addEventListener("change", async (e) => {
+  const r = await load(e.target.value);
+  if (!r.ok) $("weights-message").textContent = `Could not switch: ${r.message}. Still on ${state.backend}.`;
+  else $("weights-message").textContent = "";
+});
+state.setBackend = async (name) => { $("backend-select").value = name; return load(name); };
+
+// --- custom weights ---------------------------------------------------------------------
+async function loadWeights(file) {
   const bytes = await file.arrayBuffer();
-  const ctx = new OfflineAudioContext(1, 1, SAMPLE_RATE);
+  const r = await load($("backend-select").value, bytes, `${file.name} (${state.labels.length} labels)`);
+  if (r.ok) {
+    $("model-name").textContent = `${file.name} (${state.labels.length} labels)`;
+    $("weights-message").textContent = `Loaded ${file.name}: ${state.labels.join(", ")}.`;
+  } else {
+    $("weights-message").textContent = `${file.name} was refused: ${r.message}. The current model stays.`;
+  }
+  $("weights-message").dataset.state = r.ok ? "ok" : "error";
+  return r;
+}
+state.loadWeights = loadWeights;
+$("weights-button").addEventListener("click", () => $("weights-file").click());
+$("weights-file").addEventListener("change", (e) => {
+  if (e.target.files[0]) loadWeights(e.target.files[0]);
+  e.target.value = "";
+});
+
+// --- bars, legend, charts ------------------------------------------------------------------
+function drawBars(el, probabilities) {
+  const labels = state.labels;
+  if (el.childElementCount !== labels.length * 3) {
+    el.innerHTML = "";
+    labels.forEach((label) => {
+      el.insertAdjacentHTML("beforeend",
+        `<span></span><div class="bar" role="meter" aria-valuemin="0" aria-valuemax="100"><span></span></div><span></span>`);
+      el.lastElementChild.previousElementSibling.setAttribute("aria-label", label);
+      el.lastElementChild.previousElementSibling.previousElementSibling.textContent = label;
+    });
+  }
+  const best = probabilities ? probabilities.indexOf(Math.max(...probabilities)) : -1;
+  labels.forEach((label, i) => {
+    const pct = probabilities ? probabilities[i] * 100 : 0;
+    const [name, bar, value] = [el.children[3 * i], el.children[3 * i + 1], el.children[3 * i + 2]];
+    name.className = value.className = i === best ? "best" : "";
+    bar.setAttribute("aria-valuenow", pct.toFixed(1));
+    bar.firstElementChild.style.width = `${pct}%`;
+    bar.firstElementChild.style.background = colour(i);
+    value.textContent = probabilities ? `${pct.toFixed(1)} %` : "–";
+  });
+}
+
+const colour = (i) => COLOURS[i % COLOURS.length];
+
+function drawLegend() {
+  $("legend").innerHTML = state.labels
+    .map((l, i) => `<span><i style="background:${colour(i)}"></i>${l}</span>`)
+    .join("") + `<span><i style="background:${SILENCE}"></i>no speech</span>`;
+}
+
+// The timeline of a recording: one column per window, split by probability.
+function drawTimeline(canvas, result) {
+  const ctx = canvas.getContext("2d");
+  const { width: w, height: h } = canvas;
+  ctx.clearRect(0, 0, w, h);
+  const duration = Math.max(result.total || 0, result.seconds || 0, 1);
+  const axis = 16;
+  ctx.fillStyle = "#5b6475";
+  ctx.font = "11px system-ui, sans-serif";
+  const step = niceStep(duration);
+  for (let t = 0; t <= duration; t += step) {
+    const x = (t / duration) * w;
+    ctx.fillRect(x, h - axis, 1, 4);
+    ctx.fillText(clock(t), Math.min(x + 2, w - 34), h - 3);
+  }
+  const plot = h - axis - 2;
+  for (const win of result.windows) {
+    // Each column covers the hop that starts at its window's centre.
+    const x0 = ((win.start + win.end) / 2 - HOP_SECONDS / 2) / duration * w;
+    const cw = Math.max(1, (HOP_SECONDS / duration) * w + 0.5);
+    if (!win.probabilities) {
+      ctx.fillStyle = SILENCE;
+      ctx.fillRect(x0, plot * 0.75, cw, plot * 0.25);
+      continue;
+    }
+    let y = plot;
+    win.probabilities.forEach((p, i) => {
+      ctx.fillStyle = colour(i);
+      ctx.fillRect(x0, y - p * plot, cw, p * plot + 0.5);
+      y -= p * plot;
+    });
+  }
+}
+
+function niceStep(seconds) {
+  for (const s of [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600]) if (seconds / s <= 10) return s;
+  return 7200;
+}
+
+function clock(t) {
+  const s = Math.round(t);
+  return s >= 3600 ? `${Math.floor(s / 3600)}:${String(Math.floor(s / 60) % 60).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`
+    : `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+// The log-mel spectrogram (dB) with the model's attention over time drawn on top.
+function drawSpectrogram(canvas, focus) {
+  const { n_mels: rows, n_frames: cols, mel, attention } = focus;
+  const image = new ImageData(cols, rows);
+  let lo = Infinity, hi = -Infinity;
+  for (const v of mel) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const v = (mel[r * cols + c] - lo) / Math.max(hi - lo, 1e-6);
+      const o = ((rows - 1 - r) * cols + c) * 4; // low frequencies at the bottom
+      image.data[o] = 255 * Math.min(1, Math.max(0, 1.6 * v - 0.4));
+      image.data[o + 1] = 255 * Math.pow(v, 1.5);
+      image.data[o + 2] = 255 * Math.min(1, 0.35 + 0.9 * v - 0.8 * v * v);
+      image.data[o + 3] = 255;
+    }
+  }
+  const ctx = canvas.getContext("2d");
+  const tmp = new OffscreenCanvas(cols, rows);
+  tmp.getContext("2d").putImageData(image, 0, 0);
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(tmp, 0, 0, canvas.width, canvas.height);
+  if (attention && attention.length) {
+    const peak = Math.max(...attention);
+    const cw = canvas.width / attention.length;
+    attention.forEach((a, i) => {
+      ctx.fillStyle = `rgba(255,255,255,${0.45 * a / peak})`;
+      ctx.fillRect(i * cw, 0, cw, 10);
+    });
+    ctx.strokeStyle = "#fff";
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    attention.forEach((a, i) => {
+      const x = (i + 0.5) * cw, y = canvas.height - 4 - (a / peak) * (canvas.height * 0.45);
+      if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+    });
+    ctx.stroke();
+  }
+}
+
+// --- recordings ---------------------------------------------------------------------------
+let selected = null; // the result shown in the details panel
+
+function row(file) {
+  const tr = document.createElement("tr");
+  tr.className = "result";
+  tr.tabIndex = 0;
+  tr.dataset.state = "analysing";
+  tr.innerHTML = "<td></td><td></td><td colspan=4 class=note>waiting…</td>";
+  tr.firstElementChild.textContent = file.name;
+  $("results").prepend(tr);
+  $("results-table").hidden = false;
+  return tr;
+}
+
+function showDetails(entry) {
+  selected = entry;
+  $("details").hidden = false;
+  $("details-title").textContent = entry.file;
+  const done = entry.state !== "analysing";
+  $("progress-line").hidden = done;
+  const total = entry.total || entry.duration;
+  $("progress").value = total ? Math.min(1, entry.seconds / total) : 0;
+  $("progress-text").textContent = total
+    ? `${clock(entry.seconds)} of ${clock(total)} analysed`
+    : `${clock(entry.seconds)} analysed`;
+  if (entry.state === "error") {
+    $("overall").textContent = `Could not analyse this file: ${entry.message}`;
+  } else if (done) {
+    $("overall").textContent = entry.label
+      ? `${entry.label} ${(entry.confidence * 100).toFixed(0)} %${entry.speech ? "" : " (very quiet: below the speech gate)"}`
+      : "no speech found";
+  } else {
+    $("overall").textContent = "analysing…";
+  }
+  drawBars($("detail-bars"), entry.probabilities);
+  const long = entry.windows.length > 1 || entry.basis === "windows";
+  $("timeline-figure").hidden = !long;
+  if (long) drawTimeline($("timeline"), entry);
+  $("spectrogram-figure").hidden = !entry.focus;
+  if (entry.focus) {
+    drawSpectrogram($("spectrogram"), entry.focus);
+    $("spectrogram-caption").textContent =
+      `Log-mel spectrogram of the window the model weighed most for “${entry.label}” (${entry.focus.start.toFixed(1)}–${entry.focus.end.toFixed(1)} s; ` +
+      `low frequencies at the bottom). The white line is the model's attention over time: where it looked.`;
+  }
+}
+
+function finishRow(tr, entry) {
+  tr.dataset.state = entry.state;
+  tr.innerHTML = "<td></td><td></td><td></td><td></td><td></td><td></td>";
+  const cells = tr.children;
+  cells[0].textContent = entry.file;
+  if (entry.state === "error") {
+    tr.classList.add("error");
+    cells[1].colSpan = 5;
+    cells[1].textContent = `Could not analyse this file: ${entry.message}`;
+    for (let i = 5; i > 1; i--) cells[i].remove();
+    return;
+  }
+  tr.dataset.label = entry.label || "";
+  tr.dataset.probabilities = JSON.stringify(entry.probabilities);
+  cells[1].textContent = clock(entry.duration);
+  cells[2].textContent = entry.label || "no speech";
+  cells[3].textContent = entry.label ? `${(entry.confidence * 100).toFixed(0)} %` : "–";
+  const voiced = entry.windows.filter((w) => w.probabilities).length;
+  cells[4].textContent = entry.basis === "clip" ? "the clip" : entry.basis === "windows"
+    ? `${voiced} of ${entry.windows.length} windows` : "no speech";
+  cells[5].textContent = `${entry.ms.toFixed(0)} ms, ${entry.backend}`;
+}
+
+async function decodeWithWebAudio(file) {
+  const ctx = new OfflineAudioContext(1, 1, 22050);
   try {
-    return await ctx.decodeAudioData(bytes);
+    return await ctx.decodeAudioData(await file.arrayBuffer());
   } catch {
     throw new Error("this file could not be decoded as audio");
   }
 }
 
-function card(file) {
-  const el = document.createElement("article");
-  el.className = "result";
-  el.innerHTML = `<h2></h2><p class="meta">analysing…</p>`;
-  el.querySelector("h2").textContent = file.name;
-  $("results").prepend(el);
-  return el;
+// The worker decodes the file where it lies; formats it cannot read (WebM/Opus…) are decoded
+// by the browser here (WebAudio decodes off the main thread) and the samples handed over.
+async function analyseOne(file, progress) {
+  try {
+    return await request({ type: "file", file, hop: HOP_SECONDS }, { progress });
+  } catch (e) {
+    if (!e.undecodable) throw e;
+  }
+  const buffer = await decodeWithWebAudio(file);
+  const channels = Array.from({ length: buffer.numberOfChannels }, (_, c) => buffer.getChannelData(c).slice());
+  return request({ type: "channels", channels, rate: buffer.sampleRate, hop: HOP_SECONDS },
+    { progress, transfer: channels.map((c) => c.buffer) });
 }
 
-function showPrediction(el, file, buffer, p, ms, labels) {
-  el.dataset.state = "done";
-  el.dataset.label = p.label;
-  el.dataset.probabilities = JSON.stringify(p.probabilities);
-  const best = p.probabilities.indexOf(Math.max(...p.probabilities));
-  el.innerHTML = `<h2></h2><div class="top"></div>
-    <p class="meta">${buffer.duration.toFixed(2)} s · ${buffer.numberOfChannels} ch · ${ms.toFixed(0)} ms on ${state.engine.backend}</p>
-    <div class="bars"></div>`;
-  el.querySelector("h2").textContent = file.name;
-  el.querySelector(".top").textContent = `${p.label} ${(p.probabilities[best] * 100).toFixed(0)} %`;
-  const bars = el.querySelector(".bars");
-  labels.forEach((label, i) => {
-    const pct = (p.probabilities[i] * 100).toFixed(1);
-    const cls = i === best ? "best" : "";
-    bars.insertAdjacentHTML("beforeend",
-      `<span class="${cls}">${label}</span><div class="bar" role="meter" aria-label="${label}" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${pct}"><span style="width:${pct}%"></span></div><span class="${cls}">${pct} %</span>`);
-  });
-}
-
-function showError(el, file, e) {
-  el.dataset.state = "error";
-  el.classList.add("error");
-  el.innerHTML = `<h2></h2><p class="message"></p>`;
-  el.querySelector("h2").textContent = file.name;
-  el.querySelector(".message").textContent = `Could not analyse this file: ${e.message || e}`;
-}
-
-// One file at a time, in order: keeps memory flat and results in drop order.
+// One file at a time, in order: memory stays flat and results come in drop order.
 let queue = Promise.resolve();
 function analyse(files) {
   for (const file of files) {
-    const el = card(file);
+    const tr = row(file);
+    const entry = { file: file.name, state: "analysing", seconds: 0, total: null, windows: [], ms: 0 };
+    tr.addEventListener("click", () => showDetails(entry));
+    tr.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); showDetails(entry); }
+    });
     queue = queue.then(async () => {
       try {
         await state.ready;
-        if (!state.engine) throw new Error("the model is not loaded");
-        const buffer = await decode(file);
-        const channels = Array.from({ length: buffer.numberOfChannels }, (_, c) => buffer.getChannelData(c));
-        const t0 = performance.now();
-        const p = await state.engine.classify(channels, buffer.sampleRate);
-        const ms = performance.now() - t0;
-        showPrediction(el, file, buffer, p, ms, state.engine.labels);
-        state.results.push({ file: file.name, ms, ...p });
+        if (!state.backend) throw new Error("the model is not loaded");
+        showDetails(entry);
+        let redraw = 0;
+        const result = await analyseOne(file, (p) => {
+          entry.seconds = p.seconds;
+          entry.total = p.total ?? entry.total;
+          entry.windows.push(...p.windows);
+          tr.lastElementChild.textContent = entry.total
+            ? `analysing… ${Math.min(100, Math.round((100 * entry.seconds) / entry.total))} %`
+            : `analysing… ${clock(entry.seconds)}`;
+          const now = performance.now();
+          if (selected === entry && now - redraw > 250) { redraw = now; showDetails(entry); }
+        });
+        const a = result.analysis;
+        Object.assign(entry, {
+          state: "done",
+          duration: a.duration,
+          seconds: a.duration,
+          total: a.duration,
+          basis: a.basis,
+          speech: a.speech,
+          level_dbfs: a.level_dbfs,
+          windows: a.windows,
+          focus: a.focus,
+          label: a.overall ? a.overall.label : null,
+          probabilities: a.overall ? a.overall.probabilities : null,
+          confidence: a.overall ? Math.max(...a.overall.probabilities) : 0,
+          ms: result.ms,
+          backend: result.backend,
+        });
       } catch (e) {
-        showError(el, file, e);
+        Object.assign(entry, { state: "error", message: e.message || String(e) });
       }
+      finishRow(tr, entry);
+      state.results.push(entry);
+      if (selected === entry) showDetails(entry);
+      $("export-csv").disabled = $("export-json").disabled = false;
     });
   }
   return queue;
@@ -145,3 +398,156 @@ drop.addEventListener("keydown", (e) => {
   if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("files").click(); }
 });
 $("files").addEventListener("change", (e) => { analyse([...e.target.files]); e.target.value = ""; });
+
+// --- export -------------------------------------------------------------------------------
+function exportRows() {
+  return state.results.map((r) => {
+    const out = { file: r.file, status: r.state, duration_s: r.duration ?? null, emotion: r.label ?? null,
+      confidence: r.label ? r.confidence : null, basis: r.basis ?? null, speech: r.speech ?? null,
+      ms: r.ms, backend: r.backend ?? null, error: r.message ?? null };
+    state.labels.forEach((l, i) => { out[`p_${l}`] = r.probabilities ? r.probabilities[i] : null; });
+    return out;
+  });
+}
+const csvCell = (v) => (v == null ? "" : /[",\n]/.test(String(v)) ? `"${String(v).replaceAll('"', '""')}"` : String(v));
+function exportCsv() {
+  const rows = exportRows();
+  const head = rows.length ? Object.keys(rows[0]) : [];
+  return [head.join(","), ...rows.map((r) => head.map((k) => csvCell(r[k])).join(","))].join("\n") + "\n";
+}
+function exportJson() {
+  return JSON.stringify(state.results.map((r, i) => ({ ...exportRows()[i],
+    windows: r.windows?.map((w) => ({ start: w.start, end: w.end, emotion: w.label, probabilities: w.probabilities })) })), null, 1);
+}
+state.exportCsv = exportCsv;
+state.exportJson = exportJson;
+function download(name, type, text) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(new Blob([text], { type }));
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+$("export-csv").addEventListener("click", () => download("speech-emotion.csv", "text/csv", exportCsv()));
+$("export-json").addEventListener("click", () => download("speech-emotion.json", "application/json", exportJson()));
+
+// --- microphone ---------------------------------------------------------------------------
+const mic = { stream: null, ctx: null, ring: null, filled: 0, at: 0, timer: null, busy: false, history: [] };
+
+function micStatus(stateName, text) {
+  $("mic-status").dataset.state = stateName;
+  $("mic-status").textContent = text;
+}
+
+async function startMic() {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    micStatus("error", "This browser gives pages no microphone access (it needs https or localhost).");
+    return;
+  }
+  micStatus("starting", "asking for the microphone…");
+  try {
+    mic.stream = await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+    });
+  } catch (e) {
+    const why = e.name === "NotAllowedError" ? "Microphone permission was denied."
+      : e.name === "NotFoundError" ? "No microphone was found."
+      : e.name === "NotReadableError" ? "The microphone is in use by another program or could not be opened."
+      : `The microphone could not be started (${e.message || e.name}).`;
+    micStatus("error", `${why} Files still work.`);
+    mic.stream = null;
+    return;
+  }
+  try {
+    mic.ctx = new AudioContext();
+    await mic.ctx.audioWorklet.addModule(here("mic-worklet.js"));
+    const source = mic.ctx.createMediaStreamSource(mic.stream);
+    const tap = new AudioWorkletNode(mic.ctx, "tap");
+    const mute = mic.ctx.createGain();
+    mute.gain.value = 0; // the graph must reach the output to run; nothing is heard
+    source.connect(tap).connect(mute).connect(mic.ctx.destination);
+    mic.ring = new Float32Array(Math.round(LIVE_SECONDS * mic.ctx.sampleRate));
+    mic.filled = mic.at = 0;
+    tap.port.onmessage = ({ data }) => {
+      for (let i = 0; i < data.length; i++) {
+        mic.ring[mic.at] = data[i];
+        mic.at = (mic.at + 1) % mic.ring.length;
+      }
+      mic.filled = Math.min(mic.ring.length, mic.filled + data.length);
+    };
+    for (const track of mic.stream.getAudioTracks()) {
+      track.addEventListener("ended", () => stopMic("The microphone was disconnected. Files still work."));
+    }
+    mic.timer = setInterval(liveTick, LIVE_EVERY_MS);
+    $("mic-toggle").textContent = "Stop microphone";
+    $("mic-toggle").setAttribute("aria-pressed", "true");
+    micStatus("listening", "listening…");
+  } catch (e) {
+    stopMic(`The microphone could not be started (${e.message || e}). Files still work.`);
+  }
+}
+
+function stopMic(message) {
+  clearInterval(mic.timer);
+  mic.timer = null;
+  mic.stream?.getTracks().forEach((t) => t.stop());
+  mic.ctx?.close();
+  mic.stream = mic.ctx = null;
+  $("mic-toggle").textContent = "Start microphone";
+  $("mic-toggle").setAttribute("aria-pressed", "false");
+  if (message) micStatus("error", message);
+  else micStatus("off", "off");
+}
+
+async function liveTick() {
+  if (mic.busy || !mic.ring || mic.filled < mic.ring.length / 3 || !state.backend) return;
+  mic.busy = true;
+  // The last seconds, oldest first.
+  const n = mic.filled, out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = mic.ring[(mic.at - n + i + mic.ring.length) % mic.ring.length];
+  try {
+    const r = await request({ type: "live", channels: [out], rate: mic.ctx.sampleRate }, { transfer: [out.buffer] });
+    if (!mic.timer) return;
+    const a = r.analysis;
+    state.live.push({ t: performance.now(), speech: a.basis !== "none", label: a.overall?.label ?? null, ms: r.ms, level_dbfs: a.level_dbfs });
+    if (state.live.length > 600) state.live.shift();
+    $("live-ms").textContent = `${r.ms.toFixed(0)} ms per classification on ${r.backend}`;
+    if (a.basis === "none") {
+      micStatus("nospeech", `no speech (level ${a.level_dbfs.toFixed(0)} dBFS)`);
+      drawBars($("live-bars"), null);
+    } else {
+      micStatus("speech", `${a.overall.label} ${(Math.max(...a.overall.probabilities) * 100).toFixed(0)} %`);
+      drawBars($("live-bars"), a.overall.probabilities);
+    }
+    drawLiveTimeline();
+  } catch (e) {
+    micStatus("error", `classification failed: ${e.message || e}`);
+  } finally {
+    mic.busy = false;
+  }
+}
+
+// The last minute of live results: one thin column per classification, newest at the right.
+function drawLiveTimeline() {
+  const canvas = $("live-timeline"), ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const now = performance.now(), span = 60_000;
+  for (const r of state.live) {
+    if (now - r.t > span) continue;
+    const x = canvas.width - ((now - r.t) / span) * canvas.width;
+    ctx.fillStyle = r.speech ? colour(state.labels.indexOf(r.label)) : SILENCE;
+    ctx.fillRect(x - 3, 0, 4, canvas.height);
+  }
+}
+
+$("mic-toggle").addEventListener("click", () => (mic.stream ? stopMic() : startMic()));
+state.startMic = startMic;
+state.stopMic = stopMic;
+
+// For benchmarks: time classifications of given samples in the worker.
+state.classifySamples = (channels, rate) => request({ type: "live", channels, rate });
+
+// Offline after the first visit (not on file:// or where service workers are off).
+if ("serviceWorker" in navigator && location.protocol.startsWith("http")) {
+  navigator.serviceWorker.register(here("sw.js")).catch((e) => console.warn("offline mode unavailable:", e));
+}

@@ -1,50 +1,63 @@
-// End to end: the built site in headless Chromium, on WebGPU (SwiftShader) and on the CPU
-// backend, against `trainer predict` on the same file.
+// End to end: the built site in headless Chromium, served by a plain static server under a
+// sub-path, on WebGPU (SwiftShader) and on the CPU backend, against `trainer predict`.
+// Every test also checks that the page asked nothing of any other origin.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
 import { serve } from "./server.mjs";
 import { launch, dropFiles } from "./browser.mjs";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CLIP, DIST, predict, longRecording, customWeights, micInput, WORK } from "./fixtures.mjs";
 
-const ROOT = resolve(import.meta.dirname, "../..");
-const DIST = process.env.DIST_DIR || join(ROOT, "dist");
-const RAVDESS = process.env.RAVDESS_DIR || join(ROOT, "../shared/data/ravdess");
-const TRAINER = process.env.TRAINER_BIN || join(ROOT, "target/release/trainer");
-const CLIP = join(RAVDESS, "speech/Actor_22/03-01-05-02-01-02-22.flac"); // held-out actor
 const TOLERANCE = 1e-3;
+const PREFIX = "/speech-emotion/"; // as on a project page
 
 let server;
 let expected;
 before(async () => {
-  server = await serve(DIST);
-  const out = execFileSync(TRAINER, ["predict", "--json", CLIP], { encoding: "utf8" });
-  expected = JSON.parse(out.trim().split("\n")[0]);
+  server = await serve(DIST, PREFIX);
+  expected = predict(CLIP);
 });
 after(() => server.close());
 
-async function openPage(backend) {
-  const context = await launch({ webgpu: backend === "webgpu" });
+/** Opens the page; `requests` collects every URL the page, its workers and service worker ask for. */
+async function openPage(backend, { extraArgs = [], webgpu = backend === "webgpu" } = {}) {
+  const context = await launch({ webgpu, extraArgs });
+  const requests = [];
+  context.on("request", (r) => requests.push(r.url()));
   const page = await context.newPage();
+  page.on("request", (r) => requests.push(r.url()));
+  page.on("worker", (w) => w.on("request", (r) => requests.push(r.url())));
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
   await page.goto(`${server.url}?backend=${backend}`);
-  await page.waitForSelector("#backend[data-state=ready], #backend[data-state=error]", { timeout: 120_000 });
-  const state = await page.$eval("#backend", (el) => ({ state: el.dataset.state, backend: el.dataset.backend, text: el.textContent }));
-  assert.equal(state.state, "ready", `model did not load: ${state.text}`);
-  assert.equal(state.backend, backend);
-  return { context, page, errors };
+  await waitReady(page, backend);
+  return { context, page, errors, requests };
 }
 
-async function dropAndRead(page, name, bytes) {
-  const before = await page.$$eval(".result", (els) => els.length);
-  await dropFiles(page, "#drop", [{ name, bytes }]);
-  await page.waitForFunction((n) => {
-    const els = document.querySelectorAll(".result[data-state]");
-    return els.length > n;
-  }, before, { timeout: 300_000 });
-  // Newest card is first.
+async function waitReady(page, backend) {
+  await page.waitForSelector("#backend[data-state=ready], #backend[data-state=error]", { timeout: 180_000 });
+  const s = await page.$eval("#backend", (el) => ({ state: el.dataset.state, backend: el.dataset.backend, text: el.textContent }));
+  assert.equal(s.state, "ready", `model did not load: ${s.text}`);
+  if (backend !== "auto") assert.equal(s.backend, backend);
+}
+
+function assertSameOrigin(requests) {
+  const origin = new URL(server.url).origin;
+  const away = requests.filter((u) => !u.startsWith(origin) && !u.startsWith("data:") && !u.startsWith("blob:"));
+  assert.deepEqual(away, [], "requests left the page's origin");
+  assert.ok(requests.some((u) => u.includes("speech_emotion_bg.wasm")), "the request log missed the wasm fetch");
+}
+
+/** Adds files through the file input (as a user choosing files) or a real drop; waits for the newest row. */
+async function analyse(page, files, { drop = false, timeout = 300_000 } = {}) {
+  const before = await page.$$eval(".result[data-state=done], .result[data-state=error]", (els) => els.length);
+  if (drop) await dropFiles(page, "#drop", files);
+  else await page.setInputFiles("#files", files);
+  const n = Array.isArray(files) ? files.length : 1;
+  await page.waitForFunction((n) => document.querySelectorAll(".result[data-state=done], .result[data-state=error]").length >= n,
+    before + n, { timeout });
   return page.$eval(".result", (el) => ({
     state: el.dataset.state,
     label: el.dataset.label,
@@ -53,35 +66,199 @@ async function dropAndRead(page, name, bytes) {
   }));
 }
 
-function assertClose(actual, wanted) {
-  assert.equal(actual.length, wanted.length);
-  const worst = Math.max(...actual.map((p, i) => Math.abs(p - wanted[i])));
-  assert.ok(worst <= TOLERANCE, `page vs trainer differ by ${worst}: ${actual} vs ${wanted}`);
-  return worst;
+function maxDiff(a, b) {
+  assert.equal(a.length, b.length);
+  return Math.max(...a.map((p, i) => Math.abs(p - b[i])));
 }
 
 for (const backend of ["webgpu", "cpu"]) {
   test(`page on ${backend} matches trainer predict, refuses a non-audio file and keeps working`, async () => {
-    const { context, page, errors } = await openPage(backend);
+    const { context, page, errors, requests } = await openPage(backend);
     try {
       const bytes = readFileSync(CLIP);
-      const got = await dropAndRead(page, "clip.flac", bytes);
+      const got = await analyse(page, [{ name: "clip.flac", bytes }], { drop: true });
       assert.equal(got.state, "done", got.text);
-      const worst = assertClose(got.probabilities, expected.probabilities);
+      const worst = maxDiff(got.probabilities, expected.probabilities);
+      assert.ok(worst <= TOLERANCE, `page vs trainer differ by ${worst}`);
       assert.equal(got.label, expected.label);
       const ms = await page.evaluate(() => window.speechEmotion.results.at(-1).ms);
-      console.log(`${backend}: ${got.label}, max |page - trainer| = ${worst.toExponential(2)}, classify ${ms.toFixed(0)} ms`);
+      console.log(`${backend}: ${got.label}, max |page - trainer| = ${worst.toExponential(2)}, file analysed in ${ms.toFixed(0)} ms`);
 
-      const bad = await dropAndRead(page, "notes.txt", Buffer.from("this is not audio"));
+      const bad = await analyse(page, [{ name: "notes.txt", bytes: Buffer.from("this is not audio") }], { drop: true });
       assert.equal(bad.state, "error");
       assert.match(bad.text, /could not be decoded as audio/);
 
-      const again = await dropAndRead(page, "again.flac", bytes);
+      const again = await analyse(page, [{ name: "again.flac", bytes }], { drop: true });
       assert.equal(again.state, "done", again.text);
-      assertClose(again.probabilities, expected.probabilities);
+      assert.ok(maxDiff(again.probabilities, expected.probabilities) <= TOLERANCE);
+      // The spectrogram with the attention overlay is drawn for the selected result.
+      assert.equal(await page.$eval("#spectrogram-figure", (f) => f.hidden), false);
       assert.deepEqual(errors, []);
+      assertSameOrigin(requests);
     } finally {
       await context.close();
     }
   });
 }
+
+const CLIPDIR = () => join(CLIP, "..", "..", "Actor_21");
+
+test("the backend switch gives the same probabilities on WebGPU and CPU", async () => {
+  const { context, page, requests } = await openPage("webgpu");
+  try {
+    const gpu = await analyse(page, join(CLIPDIR(), "03-01-03-01-02-01-21.flac"));
+    await page.selectOption("#backend-select", "cpu");
+    await page.waitForSelector("#backend[data-state=ready][data-backend=cpu]", { timeout: 120_000 });
+    const cpu = await analyse(page, join(CLIPDIR(), "03-01-03-01-02-01-21.flac"));
+    const worst = maxDiff(gpu.probabilities, cpu.probabilities);
+    console.log(`backend switch: max |webgpu - cpu| = ${worst.toExponential(2)}`);
+    assert.ok(worst <= TOLERANCE, `${worst}`);
+    assertSameOrigin(requests);
+  } finally {
+    await context.close();
+  }
+});
+
+test("a long recording gets a timeline, progress and the CLI's result, and the page stays responsive", async () => {
+  const file = longRecording(60);
+  const cli = predict(file, { windows: true });
+  assert.equal(cli.basis, "windows");
+  const { context, page, requests } = await openPage("cpu");
+  try {
+    // Measure the page's responsiveness while the worker analyses: the longest gap between timer ticks.
+    await page.evaluate(() => {
+      window.__gaps = { max: 0, last: performance.now(), progress: 0 };
+      const tick = () => {
+        const now = performance.now();
+        window.__gaps.max = Math.max(window.__gaps.max, now - window.__gaps.last);
+        window.__gaps.last = now;
+        if (document.querySelector("#progress-line:not([hidden])")) window.__gaps.progress++;
+        window.__gapTimer = setTimeout(tick, 20);
+      };
+      tick();
+    });
+    const t0 = Date.now();
+    const got = await analyse(page, file);
+    const seconds = (Date.now() - t0) / 1000;
+    assert.equal(got.state, "done", got.text);
+    const gaps = await page.evaluate(() => { clearTimeout(window.__gapTimer); return window.__gaps; });
+    const entry = await page.evaluate(() => {
+      const r = window.speechEmotion.results.at(-1);
+      return { duration: r.duration, windows: r.windows.length, voiced: r.windows.filter((w) => w.probabilities).length, basis: r.basis };
+    });
+    console.log(`long file: ${entry.duration.toFixed(0)} s, ${entry.windows} windows (${entry.voiced} with speech) in ${seconds.toFixed(1)} s; longest main-thread gap ${gaps.max.toFixed(0)} ms`);
+    assert.equal(entry.basis, "windows");
+    assert.ok(entry.duration > 180, `${entry.duration}`);
+    assert.equal(entry.windows, cli.windows.length);
+    assert.ok(gaps.progress > 0, "no progress was shown");
+    assert.ok(gaps.max < 500, `the page froze for ${gaps.max} ms`);
+    const worst = maxDiff(got.probabilities, cli.probabilities);
+    assert.ok(worst <= TOLERANCE, `page vs trainer on the long file: ${worst}`);
+    assert.equal(await page.$eval("#timeline-figure", (f) => f.hidden), false);
+    // The timeline is drawn: the canvas is not blank.
+    const inked = await page.$eval("#timeline", (c) => {
+      const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+      return n / (d.length / 4);
+    });
+    assert.ok(inked > 0.3, `timeline ink ${inked}`);
+    await page.screenshot({ path: join(WORK, "long.png"), fullPage: true });
+    assertSameOrigin(requests);
+  } finally {
+    await context.close();
+  }
+});
+
+test("custom weights are used, a broken file is refused and the model stays", async () => {
+  const weights = customWeights();
+  const want = predict(CLIP, { weights });
+  const { context, page, requests } = await openPage("cpu");
+  try {
+    await page.setInputFiles("#weights-file", weights);
+    await page.waitForFunction(() => document.querySelector("#weights-message").dataset.state, null, { timeout: 120_000 });
+    assert.equal(await page.$eval("#weights-message", (e) => e.dataset.state), "ok");
+    const got = await analyse(page, CLIP);
+    assert.deepEqual(await page.evaluate(() => window.speechEmotion.labels), ["high", "low"]);
+    assert.ok(maxDiff(got.probabilities, want.probabilities) <= TOLERANCE);
+    assert.equal(got.label, want.label);
+
+    const broken = join(WORK, "broken.sew");
+    const bytes = readFileSync(weights);
+    writeFileSync(broken, bytes.subarray(0, bytes.length >> 1));
+    await page.evaluate(() => { document.querySelector("#weights-message").dataset.state = ""; });
+    await page.setInputFiles("#weights-file", broken);
+    await page.waitForFunction(() => document.querySelector("#weights-message").dataset.state, null, { timeout: 60_000 });
+    const message = await page.$eval("#weights-message", (e) => ({ state: e.dataset.state, text: e.textContent }));
+    assert.equal(message.state, "error");
+    assert.match(message.text, /broken\.sew was refused: .+\. The current model stays\./);
+    const still = await analyse(page, CLIP);
+    assert.deepEqual(await page.evaluate(() => window.speechEmotion.labels), ["high", "low"]);
+    assert.ok(maxDiff(still.probabilities, want.probabilities) <= TOLERANCE);
+    assertSameOrigin(requests);
+  } finally {
+    await context.close();
+  }
+});
+
+test("the microphone: live bars from speech, 'no speech' in silence", async () => {
+  const wav = micInput(5);
+  const { context, page, requests } = await openPage("cpu", {
+    extraArgs: ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", `--use-file-for-fake-audio-capture=${wav}`],
+  });
+  try {
+    await page.click("#mic-toggle");
+    await page.waitForFunction(() => document.querySelector("#mic-status").dataset.state === "speech", null, { timeout: 60_000 });
+    const bars = await page.$$eval("#live-bars .bar", (els) => els.map((e) => Number(e.getAttribute("aria-valuenow"))));
+    assert.equal(bars.length, 8);
+    assert.ok(Math.abs(bars.reduce((a, b) => a + b, 0) - 100) < 0.5, `${bars}`);
+    await page.waitForFunction(() => document.querySelector("#mic-status").dataset.state === "nospeech", null, { timeout: 60_000 });
+    // Four classifications a second, or close to it.
+    const live = await page.evaluate(async () => {
+      const n0 = window.speechEmotion.live.length;
+      await new Promise((r) => setTimeout(r, 3000));
+      return { rate: (window.speechEmotion.live.length - n0) / 3, last: window.speechEmotion.live.at(-1) };
+    });
+    console.log(`microphone: ${live.rate.toFixed(1)} classifications/s, last ${JSON.stringify(live.last)}`);
+    assert.ok(live.rate >= 3, `${live.rate} per second`);
+    await page.click("#mic-toggle");
+    assert.equal(await page.$eval("#mic-status", (e) => e.dataset.state), "off");
+    assertSameOrigin(requests);
+  } finally {
+    await context.close();
+  }
+});
+
+test("no microphone: a clear message, and files still work", async () => {
+  const { context, page } = await openPage("cpu");
+  try {
+    await page.click("#mic-toggle"); // no fake device: headless Chromium has no microphone
+    await page.waitForFunction(() => document.querySelector("#mic-status").dataset.state === "error", null, { timeout: 30_000 });
+    assert.match(await page.$eval("#mic-status", (e) => e.textContent), /microphone|Microphone/);
+    const got = await analyse(page, CLIP);
+    assert.equal(got.state, "done");
+  } finally {
+    await context.close();
+  }
+});
+
+test("after one visit the page works offline", async () => {
+  const { context, page } = await openPage("cpu");
+  try {
+    await page.evaluate(async () => {
+      const reg = await navigator.serviceWorker.ready;
+      if (!navigator.serviceWorker.controller) await new Promise((r) => navigator.serviceWorker.addEventListener("controllerchange", r, { once: true }));
+      return reg.active.state;
+    });
+    await context.setOffline(true);
+    const served = server.requests.length;
+    await page.reload();
+    await waitReady(page, "cpu");
+    const got = await analyse(page, CLIP);
+    assert.equal(got.state, "done", got.text);
+    assert.ok(maxDiff(got.probabilities, expected.probabilities) <= TOLERANCE);
+    assert.equal(server.requests.length, served, `the server was asked for ${server.requests.slice(served)}`);
+  } finally {
+    await context.close();
+  }
+});

@@ -11,11 +11,13 @@ mod train;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use data::Dataset;
+use futures_lite::future::block_on;
 use serde_json::json;
 use speech_emotion::classifier::Classifier;
-use speech_emotion::decode::decode_file;
+use speech_emotion::decode::open_file;
 use speech_emotion::features::FeatureConfig;
 use speech_emotion::model::ModelConfig;
+use speech_emotion::timeline;
 use speech_emotion::weights::{Header, WeightsFile};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -254,7 +256,8 @@ enum Command {
         #[arg(required = true)]
         parts: Vec<PathBuf>,
     },
-    /// Print each file's emotion and its 8 probabilities.
+    /// Print each file's emotion and its probabilities, as the page does: the clip rule for a
+    /// clip, the mean over 3-s windows (one per second) for a longer recording.
     Predict {
         /// Weights file [default: the shipped model].
         #[arg(long)]
@@ -262,6 +265,9 @@ enum Command {
         /// One JSON object per file instead of text.
         #[arg(long)]
         json: bool,
+        /// Also print every window: start, end, level, emotion.
+        #[arg(long)]
+        windows: bool,
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -273,8 +279,9 @@ fn main() -> ExitCode {
         Command::Predict {
             weights,
             json,
+            windows,
             files,
-        } => predict(weights.as_deref(), json, &files),
+        } => predict(weights.as_deref(), json, windows, &files),
         Command::Train {
             args,
             out,
@@ -312,36 +319,87 @@ fn main() -> ExitCode {
     }
 }
 
-fn predict(weights: Option<&Path>, json: bool, files: &[PathBuf]) -> Result<ExitCode, String> {
+fn predict(
+    weights: Option<&Path>,
+    json: bool,
+    windows: bool,
+    files: &[PathBuf],
+) -> Result<ExitCode, String> {
     let path = weights.unwrap_or(Path::new(SHIPPED_WEIGHTS));
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let classifier = Classifier::from_bytes(&bytes, &burn::prelude::Device::flex())
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let mut failed = 0;
     for file in files {
-        let result = decode_file(file).and_then(|d| {
-            classifier
-                .classify(&d.channel_slices(), d.sample_rate)
-                .map_err(|e| e.to_string())
+        // The page's path exactly: streamed decoding, the clip rule for a clip, a window per
+        // second for anything longer.
+        let result = open_file(file).and_then(|mut stream| {
+            let rate = stream.sample_rate();
+            let chunks = std::iter::from_fn(|| stream.next_chunk());
+            block_on(timeline::analyse(
+                &classifier,
+                chunks,
+                rate,
+                1.0,
+                &mut |_| {},
+            ))
         });
-        match result {
-            Ok(p) if json => println!(
-                "{}",
-                json!({"file": file, "label": p.label, "probabilities": p.probabilities,
-                       "labels": classifier.labels()})
-            ),
-            Ok(p) => {
-                println!("{}: {}", file.display(), p.label);
-                for (label, prob) in classifier.labels().iter().zip(&p.probabilities) {
-                    println!("  {label:<10} {prob:.4}");
-                }
-            }
+        let a = match result {
+            Ok(a) => a,
             Err(e) => {
                 failed += 1;
                 eprintln!("{}: {e}", file.display());
                 if json {
                     println!("{}", json!({"file": file, "error": e}));
                 }
+                continue;
+            }
+        };
+        let (label, probabilities) = match &a.overall {
+            Some(p) => (Some(&p.label), Some(&p.probabilities)),
+            None => (None, None),
+        };
+        if json {
+            let mut out = json!({"file": file, "label": label, "probabilities": probabilities,
+                "labels": classifier.labels(), "basis": a.basis, "speech": a.speech,
+                "level_dbfs": a.level_dbfs, "duration": a.duration});
+            if windows {
+                out["windows"] = json!(a.windows);
+            }
+            println!("{out}");
+            continue;
+        }
+        let basis = match a.basis {
+            "clip" => "the clip".to_string(),
+            "windows" => format!(
+                "mean of {} speech windows",
+                a.windows.iter().filter(|w| w.label.is_some()).count()
+            ),
+            _ => "no window passed the speech gate".to_string(),
+        };
+        println!(
+            "{}: {} ({:.1} s, {basis}{})",
+            file.display(),
+            label.map_or("no speech", |l| l.as_str()),
+            a.duration,
+            if a.speech { "" } else { ", very quiet" }
+        );
+        for (l, p) in classifier
+            .labels()
+            .iter()
+            .zip(probabilities.into_iter().flatten())
+        {
+            println!("  {l:<10} {p:.4}");
+        }
+        if windows {
+            for w in &a.windows {
+                println!(
+                    "  {:>7.1}–{:<7.1} {:>6.1} dBFS  {}",
+                    w.start,
+                    w.end,
+                    w.level_dbfs,
+                    w.label.as_deref().unwrap_or("no speech")
+                );
             }
         }
     }

@@ -1,0 +1,100 @@
+// Test material made from the corpus at run time: WAV files (long recordings, microphone
+// input) and a custom weights file trained by the trainer. Nothing is committed.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, readdirSync, writeFileSync, existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { tmpdir } from "node:os";
+
+export const ROOT = resolve(import.meta.dirname, "../..");
+export const DIST = process.env.DIST_DIR || join(ROOT, "dist");
+export const RAVDESS = process.env.RAVDESS_DIR || join(ROOT, "../shared/data/ravdess");
+export const TRAINER = process.env.TRAINER_BIN || join(ROOT, "target/release/trainer");
+export const CLIP = join(RAVDESS, "speech/Actor_22/03-01-05-02-01-02-22.flac"); // held-out actor
+export const WORK = join(tmpdir(), `se-e2e-${process.pid}`);
+mkdirSync(WORK, { recursive: true });
+
+/** 16-bit PCM WAV → { rate, samples: Float32Array (mono, channels averaged) }; skips extra chunks. */
+export function readWav(path) {
+  const b = readFileSync(path);
+  if (b.toString("ascii", 0, 4) !== "RIFF" || b.toString("ascii", 8, 12) !== "WAVE") throw new Error(`${path}: not WAV`);
+  let fmt = null, data = null;
+  for (let o = 12; o + 8 <= b.length;) {
+    const id = b.toString("ascii", o, o + 4), size = b.readUInt32LE(o + 4);
+    if (id === "fmt ") fmt = { channels: b.readUInt16LE(o + 10), rate: b.readUInt32LE(o + 12), bits: b.readUInt16LE(o + 22) };
+    if (id === "data") data = b.subarray(o + 8, o + 8 + size);
+    o += 8 + size + (size & 1);
+  }
+  if (!fmt || !data || fmt.bits !== 16) throw new Error(`${path}: not 16-bit PCM`);
+  const frames = Math.floor(data.length / (2 * fmt.channels));
+  const samples = new Float32Array(frames);
+  for (let i = 0; i < frames; i++) {
+    let v = 0;
+    for (let c = 0; c < fmt.channels; c++) v += data.readInt16LE(2 * (i * fmt.channels + c));
+    samples[i] = v / fmt.channels / 32768;
+  }
+  return { rate: fmt.rate, samples };
+}
+
+/** Writes mono 16-bit PCM WAV. */
+export function writeWav(path, rate, samples) {
+  const b = Buffer.alloc(44 + 2 * samples.length);
+  b.write("RIFF", 0, "ascii"); b.writeUInt32LE(36 + 2 * samples.length, 4); b.write("WAVE", 8, "ascii");
+  b.write("fmt ", 12, "ascii"); b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(1, 22);
+  b.writeUInt32LE(rate, 24); b.writeUInt32LE(rate * 2, 28); b.writeUInt16LE(2, 32); b.writeUInt16LE(16, 34);
+  b.write("data", 36, "ascii"); b.writeUInt32LE(2 * samples.length, 40);
+  for (let i = 0; i < samples.length; i++) b.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(samples[i] * 32768))), 44 + 2 * i);
+  writeFileSync(path, b);
+  return path;
+}
+
+const originals = (actor) => {
+  const dir = join(RAVDESS, `original-wav/Actor_${String(actor).padStart(2, "0")}`);
+  return readdirSync(dir).filter((f) => f.endsWith(".wav")).sort().map((f) => join(dir, f));
+};
+
+/** Several minutes of speech: original 48 kHz clips of actor 1 back to back, with `gap` s of silence between. */
+export function longRecording(count = 60, gap = 0.5) {
+  const path = join(WORK, `long-${count}.wav`);
+  if (existsSync(path)) return path;
+  const parts = originals(1).slice(0, count).map(readWav);
+  const rate = parts[0].rate;
+  const total = parts.reduce((n, p) => n + p.samples.length + Math.round(gap * rate), 0);
+  const out = new Float32Array(total);
+  let at = 0;
+  for (const p of parts) {
+    if (p.rate !== rate) throw new Error("mixed rates");
+    out.set(p.samples, at);
+    at += p.samples.length + Math.round(gap * rate);
+  }
+  return writeWav(path, rate, out);
+}
+
+/** Microphone input: one clip, then `silence` s of digital silence (Chromium loops the file). */
+export function micInput(silence = 5) {
+  const { rate, samples } = readWav(originals(1).find((f) => f.endsWith("03-01-05-02-01-01-01.wav")));
+  const out = new Float32Array(samples.length + silence * rate);
+  out.set(samples);
+  return writeWav(join(WORK, "mic.wav"), rate, out);
+}
+
+/** A model with other labels (arousal: high/low), trained for one epoch with the trainer. */
+export function customWeights() {
+  const out = join(WORK, "arousal.sew");
+  if (existsSync(out)) return out;
+  let csv = "path,label,speaker\n";
+  for (const actor of ["01", "02", "03"]) {
+    for (const [code, label] of [["02", "low"], ["04", "low"], ["05", "high"], ["03", "high"]]) {
+      csv += `${join(RAVDESS, `speech/Actor_${actor}/03-01-${code}-02-01-01-${actor}.flac`)},${label},speaker-${actor}\n`;
+    }
+  }
+  const manifest = join(WORK, "arousal.csv");
+  writeFileSync(manifest, csv);
+  execFileSync(TRAINER, ["train", "--split", "all", "--epochs", "1", "--batch-size", "6", "--manifest", manifest, "--out", out], { stdio: "pipe" });
+  return out;
+}
+
+/** `trainer predict --json` on one file (`windows`: with every window). */
+export function predict(file, { weights, windows = false } = {}) {
+  const args = ["predict", "--json", ...(weights ? ["--weights", weights] : []), ...(windows ? ["--windows"] : []), file];
+  return JSON.parse(execFileSync(TRAINER, args, { encoding: "utf8" }).trim().split("\n")[0]);
+}

@@ -1,0 +1,114 @@
+// The worker: loads the model and does all decoding and inference, so the page never freezes.
+// Messages in: {type: "load", backend, weights?} | {type: "file", id, file, hop}
+//   | {type: "channels", id, channels, rate, hop} | {type: "live", id, channels, rate}.
+// Messages out: {type: "loaded" | "load-error" | "progress" | "result" | "error", id?, ...}.
+
+const here = (path) => new URL(path, import.meta.url);
+const bundles = {};
+let engine = null;
+let weights = null; // the bytes the current engine was made from
+
+async function bundle(kind) {
+  if (!bundles[kind]) {
+    bundles[kind] = import(here(`pkg/${kind}/speech_emotion.js`)).then(async (mod) => {
+      await mod.default();
+      return mod;
+    });
+  }
+  return bundles[kind];
+}
+
+// "auto": WebGPU where the browser has it, else the CPU bundle. Throws a readable message.
+async function create(bytes, wanted) {
+  let note = "";
+  if (wanted !== "cpu" && self.navigator.gpu) {
+    try {
+      const gpu = await bundle("webgpu");
+      return { engine: await gpu.Engine.create(bytes, "webgpu"), note };
+    } catch (e) {
+      if (wanted === "webgpu") throw e;
+      note = `WebGPU unavailable: ${e.message || e}`;
+    }
+  } else if (wanted === "webgpu") {
+    throw new Error("this browser does not expose WebGPU");
+  } else {
+    note = "this browser has no WebGPU";
+  }
+  const cpu = await bundle("cpu");
+  return { engine: await cpu.Engine.create(bytes, "cpu"), note };
+}
+
+// The first classification allocates buffers (and compiles shaders on WebGPU): do it on
+// silence now, so the visitor's first recording is as fast as the rest.
+async function warmUp(e) {
+  const loud = new Float32Array(22050 * 3);
+  for (let i = 0; i < loud.length; i++) loud[i] = 0.1 * Math.sin(i * 0.05);
+  try { await e.analyseClip([loud], 22050); } catch (err) { console.warn("warm-up failed:", err); }
+}
+
+async function shipped() {
+  const response = await fetch(here("model/speech-emotion.sew"));
+  if (!response.ok) throw new Error(`the model file could not be fetched (HTTP ${response.status})`);
+  return response.arrayBuffer();
+}
+
+// New weights, or the current ones (a backend switch), or the shipped model (first load).
+async function load({ backend, weights: bytes }) {
+  const candidate = new Uint8Array(bytes || weights || (await shipped()));
+  const made = await create(candidate, backend);
+  await warmUp(made.engine);
+  const old = engine;
+  engine = made.engine;
+  weights = candidate;
+  if (old) old.free();
+  return { backend: engine.backend, labels: engine.labels, note: made.note };
+}
+
+const error = (e) => (e && e.message) || String(e);
+// One message at a time: a live window waits for a file in progress, never interleaves.
+let queue = Promise.resolve();
+
+self.onmessage = ({ data }) => {
+  queue = queue.then(() => handle(data)).catch((e) => console.error(e));
+};
+
+async function handle(msg) {
+  if (msg.type === "load") {
+    try {
+      self.postMessage({ type: "loaded", ...(await load(msg)) });
+    } catch (e) {
+      // The model in use (if any) stays.
+      self.postMessage({ type: "load-error", message: error(e), kept: engine ? engine.backend : null });
+    }
+    return;
+  }
+  const { id } = msg;
+  if (!engine) { self.postMessage({ type: "error", id, message: "the model is not loaded" }); return; }
+  const progress = (p) => self.postMessage({ type: "progress", id, ...p });
+  const t0 = performance.now();
+  try {
+    let analysis;
+    if (msg.type === "file") {
+      const ext = (msg.file.name || "").split(".").pop().toLowerCase() || undefined;
+      try {
+        analysis = await engine.analyseFile(msg.file, ext, msg.hop, progress);
+      } catch (e) {
+        // Formats our decoder lacks (WebM/Opus, …): the page decodes them with WebAudio.
+        if (/not a readable audio file|unsupported codec|no audio track/.test(error(e))) {
+          self.postMessage({ type: "undecodable", id, message: error(e) });
+          return;
+        }
+        throw e;
+      }
+    } else if (msg.type === "channels") {
+      analysis = await engine.analyseChannels(msg.channels, msg.rate, msg.hop, progress);
+    } else if (msg.type === "live") {
+      analysis = await engine.analyseClip(msg.channels, msg.rate);
+    } else {
+      throw new Error(`unknown message ${msg.type}`);
+    }
+    self.postMessage({ type: "result", id, analysis, ms: performance.now() - t0, backend: engine.backend });
+  } catch (e) {
+    self.postMessage({ type: "error", id, message: error(e) });
+  }
+}
