@@ -61,7 +61,8 @@ struct TrainArgs {
     /// Also train on song clips found under --data.
     #[arg(long)]
     with_song: bool,
-    #[arg(long, default_value_t = 40)]
+    /// Epochs to train (all of them, unless --patience stops earlier).
+    #[arg(long, default_value_t = 30)]
     epochs: usize,
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
@@ -72,9 +73,11 @@ struct TrainArgs {
     /// Extra weight for the surprised class on top of balanced class weights (seeds: 1.5).
     #[arg(long, default_value_t = 1.0)]
     surprise_boost: f32,
-    /// Epochs without a better validation UA before stopping and keeping the best epoch's
-    /// model; 0: run every epoch and keep the last (validation only for the curves).
-    #[arg(long, default_value_t = 10)]
+    /// Early stopping: epochs without a better validation UA before stopping, keeping the best
+    /// epoch's model. 0 (default): run every epoch and keep the last; the validation actors
+    /// then only draw the curves (two actors are too few to pick an epoch by: see
+    /// trainer/EXPERIMENTS.md).
+    #[arg(long, default_value_t = 0)]
     patience: usize,
     /// Turn every augmentation off.
     #[arg(long)]
@@ -109,9 +112,10 @@ struct TrainArgs {
     /// Hidden size of each LSTM direction.
     #[arg(long, default_value_t = 64)]
     lstm_hidden: usize,
-    /// Halve the learning rate every N epochs instead of on validation plateaus.
-    #[arg(long)]
-    halve_every: Option<usize>,
+    /// Halve the learning rate every N epochs; 0: halve it after 4 epochs without a better
+    /// validation UA instead.
+    #[arg(long, default_value_t = 8)]
+    halve_every: usize,
     /// Subtract each mel band's mean over the clip before normalising (stored in the weights).
     #[arg(long)]
     band_mean_norm: bool,
@@ -141,7 +145,7 @@ impl TrainArgs {
                 mixup_alpha: self.mixup,
             }),
             subtract_band_means: self.band_mean_norm,
-            halve_every: self.halve_every,
+            halve_every: (self.halve_every > 0).then_some(self.halve_every),
             ..Default::default()
         }
     }
