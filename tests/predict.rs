@@ -39,8 +39,10 @@ fn original_48k_stereo_wav_and_22k_flac_agree() {
 }
 
 #[test]
-fn shipped_model_beats_chance_on_held_out_actors() {
-    // Actors 21–24 are the shipped model's test actors: never trained on.
+fn shipped_model_recognises_corpus_clips() {
+    // The shipped model is trained on all 24 actors, so this checks that the weights and the
+    // whole path from file to prediction work, not how well it generalises: that is what the
+    // k-fold report (trainer/reports/kfold.json) measures, on actors held out.
     let c = classifier();
     let (mut right, mut total) = (0, 0);
     for actor in 21..=24 {
@@ -58,10 +60,10 @@ fn shipped_model_beats_chance_on_held_out_actors() {
         }
     }
     let accuracy = right as f64 / total as f64;
-    println!("held-out actors 21-24: {right}/{total} = {accuracy:.3}");
+    println!("actors 21-24 (seen in training): {right}/{total} = {accuracy:.3}");
     assert_eq!(total, 240);
-    // Chance is 1/8; the shipped model's report says well above 0.4.
-    assert!(accuracy > 0.35, "accuracy {accuracy}");
+    // Chance is 1/8; a model trained on these clips should get most of them.
+    assert!(accuracy > 0.5, "accuracy {accuracy}");
 }
 
 #[test]

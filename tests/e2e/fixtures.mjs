@@ -9,7 +9,7 @@ export const ROOT = resolve(import.meta.dirname, "../..");
 export const DIST = process.env.DIST_DIR || join(ROOT, "dist");
 export const RAVDESS = process.env.RAVDESS_DIR || join(ROOT, "../shared/data/ravdess");
 export const TRAINER = process.env.TRAINER_BIN || join(ROOT, "target/release/trainer");
-export const CLIP = join(RAVDESS, "speech/Actor_22/03-01-05-02-01-02-22.flac"); // held-out actor
+export const CLIP = join(RAVDESS, "speech/Actor_22/03-01-05-02-01-02-22.flac");
 export const WORK = join(tmpdir(), `se-e2e-${process.pid}`);
 mkdirSync(WORK, { recursive: true });
 
