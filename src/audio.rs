@@ -153,9 +153,13 @@ impl StreamResampler {
         };
         let err = |e: &dyn fmt::Display| AudioError::Resample(e.to_string());
         let pending = std::mem::take(&mut self.pending);
-        let chunk = r
-            .process_partial(Some(&[&pending[..]]), None)
-            .map_err(|e| err(&e))?;
+        // rubato refuses an empty partial block; `None` is the same block of zeros.
+        let chunk = if pending.is_empty() {
+            r.process_partial::<&[f32]>(None, None)
+        } else {
+            r.process_partial(Some(&[&pending[..]]), None)
+        }
+        .map_err(|e| err(&e))?;
         self.take(&chunk[0], &mut out);
         // Flush the filter's delay line until the whole signal is out.
         while self.emitted < wanted {
@@ -304,6 +308,12 @@ mod tests {
             out.extend(s.finish().unwrap());
             assert_eq!(out, whole, "pieces of {piece}");
         }
+        // A length that is a whole number of blocks leaves nothing for the last partial block.
+        let whole_blocks = tone(44_100, 1.0, 440.0)[..43 * 1024].to_vec();
+        assert_eq!(
+            resample(&whole_blocks, 44_100, 22_050).unwrap().len(),
+            43 * 512
+        );
         let mut same = StreamResampler::new(22_050, 22_050).unwrap();
         assert_eq!(same.push(&[1.0, 2.0]).unwrap(), vec![1.0, 2.0]);
         assert!(same.finish().unwrap().is_empty());

@@ -363,3 +363,34 @@ async fn summarise(
         focus,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_stays_within_a_window_however_long_the_recording() {
+        // Ten minutes of 48 kHz stereo in 0.1-s pieces: the windower never holds more than a
+        // window plus a piece, and forgets the head once past the clip-rule limit.
+        let config = FeatureConfig::default();
+        let mut w = Windower::new(&config, 48_000, 1.0).unwrap();
+        let piece: Vec<f32> = (0..4_800)
+            .map(|i| ((i as f32) * 0.01).sin() * 0.3)
+            .collect();
+        let mut windows = 0;
+        let mut most = 0;
+        for _ in 0..6_000 {
+            windows += w.push(&[&piece, &piece]).unwrap().len();
+            most = most.max(w.buf.len());
+        }
+        assert!(
+            most <= config.window_samples + 2 * 2_205 + 1024,
+            "held {most} samples"
+        );
+        assert!(w.head.is_none());
+        let (last, clip, seconds) = w.finish().unwrap();
+        assert!((seconds - 600.0).abs() < 1e-3, "{seconds}");
+        assert!(clip.is_none());
+        assert_eq!(windows + last.len(), 598);
+    }
+}

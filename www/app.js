@@ -543,6 +543,7 @@ function drawLiveTimeline() {
 $("mic-toggle").addEventListener("click", () => (mic.stream ? stopMic() : startMic()));
 state.startMic = startMic;
 state.stopMic = stopMic;
+state.micTracks = () => (mic.stream ? mic.stream.getAudioTracks() : []);
 
 // For benchmarks: time classifications of given samples in the worker.
 state.classifySamples = (channels, rate) => request({ type: "live", channels, rate });

@@ -93,6 +93,16 @@ for (const backend of ["webgpu", "cpu"]) {
       assert.ok(maxDiff(again.probabilities, expected.probabilities) <= TOLERANCE);
       // The spectrogram with the attention overlay is drawn for the selected result.
       assert.equal(await page.$eval("#spectrogram-figure", (f) => f.hidden), false);
+      // The results table exports: a CSV row and a JSON entry per file, the error included.
+      const csv = await page.evaluate(() => window.speechEmotion.exportCsv());
+      const lines = csv.trim().split("\n");
+      assert.equal(lines.length, 4);
+      assert.match(lines[0], /^file,status,duration_s,emotion,confidence,.*p_neutral,.*p_surprised$/);
+      assert.match(lines[1], new RegExp(`^clip\\.flac,done,[0-9.]+,${expected.label},`));
+      assert.match(lines[2], /^notes\.txt,error,/);
+      const json = JSON.parse(await page.evaluate(() => window.speechEmotion.exportJson()));
+      assert.equal(json.length, 3);
+      assert.equal(json[0].emotion, expected.label);
       assert.deepEqual(errors, []);
       assertSameOrigin(requests);
     } finally {
@@ -223,6 +233,14 @@ test("the microphone: live bars from speech, 'no speech' in silence", async () =
     assert.ok(live.rate >= 3, `${live.rate} per second`);
     await page.click("#mic-toggle");
     assert.equal(await page.$eval("#mic-status", (e) => e.dataset.state), "off");
+    // Unplugged mid-session: the track ends; a message, and the page goes on working.
+    await page.click("#mic-toggle");
+    await page.waitForFunction(() => ["speech", "nospeech"].includes(document.querySelector("#mic-status").dataset.state), null, { timeout: 60_000 });
+    await page.evaluate(() => window.speechEmotion.micTracks().forEach((t) => t.dispatchEvent(new Event("ended"))));
+    assert.match(await page.$eval("#mic-status", (e) => e.textContent), /disconnected/);
+    assert.equal(await page.$eval("#mic-toggle", (e) => e.getAttribute("aria-pressed")), "false");
+    const got = await analyse(page, CLIP);
+    assert.equal(got.state, "done");
     assertSameOrigin(requests);
   } finally {
     await context.close();
