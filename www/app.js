@@ -54,7 +54,7 @@ function request(message, { progress, transfer = [] } = {}) {
 
 // Loads a model (new weights and/or another backend). On failure the current model stays.
 let loading = Promise.resolve();
-function load(backend, weights, name) {
+function load(backend, weights) {
   loading = loading.then(() => new Promise((resolve) => {
     onLoaded = resolve;
     $("backend").dataset.state = "loading";
@@ -68,7 +68,6 @@ function load(backend, weights, name) {
       $("backend").dataset.state = "ready";
       $("backend").dataset.backend = data.backend;
       $("backend-note").textContent = data.note ? `(${data.note})` : "";
-      if (name) $("model-name").textContent = name;
       drawLegend();
       return { ok: true, backend: data.backend };
     }
@@ -102,7 +101,7 @@ state.setBackend = async (name) => { $("backend-select").value = name; return lo
 // --- custom weights ---------------------------------------------------------------------
 async function loadWeights(file) {
   const bytes = await file.arrayBuffer();
-  const r = await load($("backend-select").value, bytes, `${file.name} (${state.labels.length} labels)`);
+  const r = await load($("backend-select").value, bytes);
   if (r.ok) {
     $("model-name").textContent = `${file.name} (${state.labels.length} labels)`;
     $("weights-message").textContent = `Loaded ${file.name}: ${state.labels.join(", ")}.`;
