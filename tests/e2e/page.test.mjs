@@ -162,7 +162,9 @@ test("a long recording gets a timeline, progress and the CLI's result, and the p
     assert.ok(entry.duration > 180, `${entry.duration}`);
     assert.equal(entry.windows, cli.windows.length);
     assert.ok(gaps.progress > 0, "no progress was shown");
-    assert.ok(gaps.max < 500, `the page froze for ${gaps.max} ms`);
+    // Not a speed target: analysing on the main thread would stall it for the whole run
+    // (seconds); in the worker the gaps stay near the 20-ms tick (about 70 ms measured).
+    assert.ok(gaps.max < 1000, `the page froze for ${gaps.max} ms`);
     const worst = maxDiff(got.probabilities, cli.probabilities);
     assert.ok(worst <= TOLERANCE, `page vs trainer on the long file: ${worst}`);
     assert.equal(await page.$eval("#timeline-figure", (f) => f.hidden), false);
