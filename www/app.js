@@ -387,16 +387,23 @@ state.analyse = analyse;
 const drop = $("drop");
 drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
 drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+// Weights files (.sew) dropped with or instead of recordings load a model; the rest are analysed.
+function dropped(files) {
+  const weights = files.filter((f) => /\.sew$/i.test(f.name));
+  if (weights.length) loadWeights(weights.at(-1));
+  const audio = files.filter((f) => !weights.includes(f));
+  if (audio.length) analyse(audio);
+}
 drop.addEventListener("drop", (e) => {
   e.preventDefault();
   drop.classList.remove("over");
-  analyse([...e.dataTransfer.files]);
+  dropped([...e.dataTransfer.files]);
 });
 drop.addEventListener("click", (e) => { if (e.target === drop || e.target.tagName === "P") $("files").click(); });
 drop.addEventListener("keydown", (e) => {
   if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("files").click(); }
 });
-$("files").addEventListener("change", (e) => { analyse([...e.target.files]); e.target.value = ""; });
+$("files").addEventListener("change", (e) => { dropped([...e.target.files]); e.target.value = ""; });
 
 // --- export -------------------------------------------------------------------------------
 function exportRows() {

@@ -188,7 +188,8 @@ test("custom weights are used, a broken file is refused and the model stays", as
   const want = predict(CLIP, { weights });
   const { context, page, requests } = await openPage("cpu");
   try {
-    await page.setInputFiles("#weights-file", weights);
+    // Dropped on the drop zone like a recording, a weights file loads the model.
+    await dropFiles(page, "#drop", [{ name: "arousal.sew", bytes: readFileSync(weights) }]);
     await page.waitForFunction(() => document.querySelector("#weights-message").dataset.state, null, { timeout: 120_000 });
     assert.equal(await page.$eval("#weights-message", (e) => e.dataset.state), "ok");
     const got = await analyse(page, CLIP);
