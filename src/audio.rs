@@ -144,8 +144,9 @@ impl StreamResampler {
         self.emitted += (chunk.len() - s) as u64;
     }
 
-    /// Flushes the rest: the total output is `ceil(pushed · to / from)` samples.
-    pub fn finish(mut self) -> Result<Vec<f32>, AudioError> {
+    /// Flushes the rest: the total output is `ceil(pushed · to / from)` samples. The resampler
+    /// is spent afterwards.
+    pub fn finish(&mut self) -> Result<Vec<f32>, AudioError> {
         let wanted = (self.consumed * self.to as u64).div_ceil(self.from as u64);
         let mut out = Vec::new();
         let Some(mut r) = self.inner.take() else {
@@ -183,17 +184,30 @@ pub fn prepare_mono(
     rate: u32,
     target_rate: u32,
 ) -> Result<Vec<f32>, AudioError> {
-    if !(MIN_RATE..=MAX_RATE).contains(&rate) {
-        return Err(AudioError::UnsupportedRate(rate));
-    }
-    let mono = to_mono(channels)?;
+    check_rate(rate)?;
+    let mono = finite_mono(channels)?;
     if mono.is_empty() {
         return Err(AudioError::Empty);
     }
+    resample(&mono, rate, target_rate)
+}
+
+/// Refuses sample rates outside [`MIN_RATE`]..=[`MAX_RATE`].
+pub fn check_rate(rate: u32) -> Result<(), AudioError> {
+    if (MIN_RATE..=MAX_RATE).contains(&rate) {
+        Ok(())
+    } else {
+        Err(AudioError::UnsupportedRate(rate))
+    }
+}
+
+/// [`to_mono`], refusing NaN and infinite samples.
+pub fn finite_mono(channels: &[&[f32]]) -> Result<Vec<f32>, AudioError> {
+    let mono = to_mono(channels)?;
     if mono.iter().any(|s| !s.is_finite()) {
         return Err(AudioError::NonFinite);
     }
-    resample(&mono, rate, target_rate)
+    Ok(mono)
 }
 
 /// The span `[start, end)` of `samples` left after trimming leading and trailing silence.

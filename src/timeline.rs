@@ -6,11 +6,12 @@
 //! one gets the mean probabilities of its speech windows.
 
 use crate::audio::{
-    AudioError, MAX_RATE, MIN_RATE, SPEECH_GATE_DBFS, StreamResampler, peak_level_dbfs,
-    prepare_mono, speech_span, to_mono,
+    AudioError, SPEECH_GATE_DBFS, StreamResampler, check_rate, finite_mono, peak_level_dbfs,
+    prepare_mono, speech_span,
 };
 use crate::classifier::{Classifier, Prediction, speech_features};
-use crate::features::{FeatureConfig, LogMel};
+use crate::decode::AudioStream;
+use crate::features::LogMel;
 use serde::Serialize;
 
 /// Recordings up to this long are kept whole, for the clip rule.
@@ -72,9 +73,22 @@ struct Window {
     features: Option<Vec<f32>>,
 }
 
-/// Cuts windows from audio pushed in pieces (any rate, any channels).
-struct Windower {
-    logmel: LogMel,
+/// The clip rule's window on mono audio at the model's rate: its speech (`span`, from
+/// [`speech_span`]), centred.
+fn clip_window(logmel: &LogMel, mono: &[f32], (s, e): (usize, usize)) -> Window {
+    let rate = logmel.config().sample_rate as f64;
+    Window {
+        start: s as f64 / rate,
+        end: e as f64 / rate,
+        level_dbfs: peak_level_dbfs(mono),
+        features: Some(speech_features(logmel, &mono[s..e])),
+    }
+}
+
+/// Cuts windows from audio pushed in pieces (any rate, any channels), with the classifier's
+/// front end.
+struct Windower<'a> {
+    logmel: &'a LogMel,
     resampler: StreamResampler,
     rate: f64,
     window: usize,
@@ -88,14 +102,13 @@ struct Windower {
     head: Option<Vec<f32>>,
 }
 
-impl Windower {
-    fn new(config: &FeatureConfig, source_rate: u32, hop_seconds: f64) -> Result<Self, AudioError> {
-        if !(MIN_RATE..=MAX_RATE).contains(&source_rate) {
-            return Err(AudioError::UnsupportedRate(source_rate));
-        }
+impl<'a> Windower<'a> {
+    fn new(logmel: &'a LogMel, source_rate: u32, hop_seconds: f64) -> Result<Self, AudioError> {
+        check_rate(source_rate)?;
+        let config = logmel.config();
         let rate = config.sample_rate as f64;
         Ok(Self {
-            logmel: LogMel::new(config),
+            logmel,
             resampler: StreamResampler::new(source_rate, config.sample_rate)?,
             rate,
             window: config.window_samples,
@@ -109,11 +122,7 @@ impl Windower {
     }
 
     fn push(&mut self, channels: &[&[f32]]) -> Result<Vec<Window>, AudioError> {
-        let mono = to_mono(channels)?;
-        if mono.iter().any(|s| !s.is_finite()) {
-            return Err(AudioError::NonFinite);
-        }
-        let samples = self.resampler.push(&mono)?;
+        let samples = self.resampler.push(&finite_mono(channels)?)?;
         Ok(self.take(samples))
     }
 
@@ -158,7 +167,7 @@ impl Windower {
     /// The last windows (one ending with the recording, if the hops stopped short of its end)
     /// and, for a short recording whose speech fits one window, the clip rule's window.
     fn finish(mut self) -> Result<(Vec<Window>, Option<Window>, f64), AudioError> {
-        let rest = std::mem::replace(&mut self.resampler, StreamResampler::new(1, 1)?).finish()?;
+        let rest = self.resampler.finish()?;
         let mut out = self.take(rest);
         if self.total == 0 {
             return Err(AudioError::Empty);
@@ -170,13 +179,8 @@ impl Windower {
             out.push(self.cut((start - self.buf_start) as usize, start));
         }
         let clip = self.head.as_ref().and_then(|head| {
-            let (s, e) = speech_span(head);
-            (e - s <= self.window).then(|| Window {
-                start: s as f64 / self.rate,
-                end: e as f64 / self.rate,
-                level_dbfs: peak_level_dbfs(head),
-                features: Some(speech_features(&self.logmel, &head[s..e])),
-            })
+            let span = speech_span(head);
+            (span.1 - span.0 <= self.window).then(|| clip_window(self.logmel, head, span))
         });
         Ok((out, clip, self.total as f64 / self.rate))
     }
@@ -239,8 +243,8 @@ pub async fn analyse<I>(
 where
     I: IntoIterator<Item = Result<Vec<Vec<f32>>, String>>,
 {
-    let config = classifier.header().features.clone();
-    let mut windower = Windower::new(&config, rate, hop_seconds).map_err(|e| e.to_string())?;
+    let mut windower =
+        Windower::new(classifier.logmel(), rate, hop_seconds).map_err(|e| e.to_string())?;
     let (mut pending, mut done) = (Vec::new(), Vec::new());
     let mut strongest: Strongest = (0..classifier.labels().len()).map(|_| None).collect();
     let mut reported = 0;
@@ -267,6 +271,18 @@ where
     summarise(classifier, duration, done, clip, strongest).await
 }
 
+/// [`analyse`] on a file being decoded.
+pub async fn analyse_stream(
+    classifier: &Classifier,
+    stream: &mut AudioStream,
+    hop_seconds: f64,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<Analysis, String> {
+    let rate = stream.sample_rate();
+    let chunks = std::iter::from_fn(|| stream.next_chunk());
+    analyse(classifier, chunks, rate, hop_seconds, progress).await
+}
+
 /// One short stretch of audio (a microphone's last seconds): if it passes the speech gate, the
 /// clip rule; otherwise an analysis with basis `"none"` and nothing classified.
 pub async fn analyse_clip(
@@ -289,13 +305,7 @@ pub async fn analyse_clip(
             focus: None,
         });
     }
-    let (s, e) = speech_span(&mono);
-    let clip = Window {
-        start: s as f64 / config.sample_rate as f64,
-        end: e as f64 / config.sample_rate as f64,
-        level_dbfs,
-        features: Some(speech_features(classifier.logmel(), &mono[s..e])),
-    };
+    let clip = clip_window(classifier.logmel(), &mono, speech_span(&mono));
     summarise(classifier, duration, Vec::new(), Some(clip), Vec::new()).await
 }
 
@@ -372,8 +382,9 @@ mod tests {
     fn memory_stays_within_a_window_however_long_the_recording() {
         // Ten minutes of 48 kHz stereo in 0.1-s pieces: the windower never holds more than a
         // window plus a piece, and forgets the head once past the clip-rule limit.
-        let config = FeatureConfig::default();
-        let mut w = Windower::new(&config, 48_000, 1.0).unwrap();
+        let config = crate::features::FeatureConfig::default();
+        let logmel = LogMel::new(&config);
+        let mut w = Windower::new(&logmel, 48_000, 1.0).unwrap();
         let piece: Vec<f32> = (0..4_800)
             .map(|i| ((i as f32) * 0.01).sin() * 0.3)
             .collect();

@@ -135,14 +135,13 @@ impl Engine {
             let source = BlobSource::new(file).map_err(|e| JsError::new(&e))?;
             let mut stream = AudioStream::open(Box::new(source), extension.as_deref())
                 .map_err(|e| JsError::new(&e))?;
-            let (rate, total) = (stream.sample_rate(), stream.duration_secs());
-            let chunks = std::iter::from_fn(|| stream.next_chunk());
-            let analysis = timeline::analyse(&classifier, chunks, rate, hop_seconds, &mut |p| {
-                report(&progress, total, p)
-            })
-            .await
-            .map_err(|e| JsError::new(&e))?;
-            to_js(&analysis)
+            let total = stream.duration_secs();
+            let analysis =
+                timeline::analyse_stream(&classifier, &mut stream, hop_seconds, &mut |p| {
+                    report(&progress, total, p)
+                })
+                .await;
+            resolve(analysis)
         })
     }
 
@@ -173,9 +172,8 @@ impl Engine {
             let analysis = timeline::analyse(&classifier, chunks, rate, hop_seconds, &mut |p| {
                 report(&progress, total, p)
             })
-            .await
-            .map_err(|e| JsError::new(&e))?;
-            to_js(&analysis)
+            .await;
+            resolve(analysis)
         })
     }
 
@@ -188,10 +186,7 @@ impl Engine {
         future_to_promise(async move {
             let rate = whole_rate(sample_rate)?;
             let slices: Vec<&[f32]> = data.iter().map(|c| c.as_slice()).collect();
-            let analysis = timeline::analyse_clip(&classifier, &slices, rate)
-                .await
-                .map_err(|e| JsError::new(&e))?;
-            to_js(&analysis)
+            resolve(timeline::analyse_clip(&classifier, &slices, rate).await)
         })
     }
 }
@@ -202,6 +197,11 @@ fn whole_rate(sample_rate: f32) -> Result<u32, JsValue> {
     } else {
         Err(JsError::new(&format!("invalid sample rate {sample_rate}")).into())
     }
+}
+
+/// An analysis as the promise's value, or its error as a readable rejection.
+fn resolve(analysis: Result<timeline::Analysis, String>) -> Result<JsValue, JsValue> {
+    to_js(&analysis.map_err(|e| JsError::new(&e))?)
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {

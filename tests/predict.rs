@@ -2,18 +2,12 @@
 
 mod common;
 
-use burn::prelude::Device;
-use speech_emotion::Classifier;
 use speech_emotion::decode::decode_file;
-
-fn classifier() -> Classifier {
-    Classifier::from_bytes(&common::shipped_weights(), &Device::flex()).unwrap()
-}
 
 #[test]
 fn original_48k_stereo_wav_and_22k_flac_agree() {
     // Actor 05's stereo original (48 kHz, FLLR chunk, left = right) against the corpus FLAC.
-    let c = classifier();
+    let c = common::shipped_classifier();
     let name = "03-01-02-01-02-02-05";
     let root = common::ravdess();
     let wav = decode_file(&root.join(format!("original-wav/Actor_05/{name}.wav"))).unwrap();
@@ -25,12 +19,7 @@ fn original_48k_stereo_wav_and_22k_flac_agree() {
         .classify(&flac.channel_slices(), flac.sample_rate)
         .unwrap();
     assert_eq!(a.probabilities.len(), 8);
-    let worst = a
-        .probabilities
-        .iter()
-        .zip(&b.probabilities)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max);
+    let worst = common::max_abs_diff(&a.probabilities, &b.probabilities);
     // Two resamplers (sox for the FLAC, ours for the WAV) give slightly different audio.
     assert!(
         worst < 0.05,
@@ -43,7 +32,7 @@ fn shipped_model_recognises_corpus_clips() {
     // The shipped model is trained on all 24 actors, so this checks that the weights and the
     // whole path from file to prediction work, not how well it generalises: that is what the
     // k-fold report (trainer/reports/kfold.json) measures, on actors held out.
-    let c = classifier();
+    let c = common::shipped_classifier();
     let (mut right, mut total) = (0, 0);
     for actor in 21..=24 {
         let dir = common::ravdess().join(format!("speech/Actor_{actor:02}"));
@@ -68,7 +57,7 @@ fn shipped_model_recognises_corpus_clips() {
 
 #[test]
 fn bad_audio_gets_a_clear_error() {
-    let c = classifier();
+    let c = common::shipped_classifier();
     let err = c.classify(&[&[]], 22_050).unwrap_err().to_string();
     assert!(err.contains("no samples"), "{err}");
     let err = c.classify(&[&[0.0; 100]], 1_000).unwrap_err().to_string();

@@ -3,15 +3,10 @@
 
 mod common;
 
-use burn::prelude::Device;
 use futures_lite::future::block_on;
 use speech_emotion::Classifier;
 use speech_emotion::decode::{decode_file, open_file};
-use speech_emotion::timeline::{Analysis, analyse, analyse_clip};
-
-fn classifier() -> Classifier {
-    Classifier::from_bytes(&common::shipped_weights(), &Device::flex()).unwrap()
-}
+use speech_emotion::timeline::{Analysis, analyse, analyse_clip, analyse_stream};
 
 fn clip(actor: u8, name: &str) -> std::path::PathBuf {
     common::ravdess().join(format!("speech/Actor_{actor:02}/{name}"))
@@ -27,7 +22,7 @@ fn run(c: &Classifier, mono: &[f32], rate: u32, piece: usize) -> (Analysis, usiz
 
 #[test]
 fn a_clip_file_streamed_matches_classify() {
-    let c = classifier();
+    let c = common::shipped_classifier();
     // The original 48 kHz WAV exercises the streaming resampler too.
     for path in [
         clip(22, "03-01-05-02-01-02-22.flac"),
@@ -39,18 +34,11 @@ fn a_clip_file_streamed_matches_classify() {
         let d = decode_file(&path).unwrap();
         let want = c.classify(&d.channel_slices(), d.sample_rate).unwrap();
         let mut stream = open_file(&path).unwrap();
-        let rate = stream.sample_rate();
-        let chunks = std::iter::from_fn(|| stream.next_chunk());
-        let got = block_on(analyse(&c, chunks, rate, 1.0, &mut |_| {})).unwrap();
+        let got = block_on(analyse_stream(&c, &mut stream, 1.0, &mut |_| {})).unwrap();
         assert_eq!(got.basis, "clip");
         assert!(got.speech);
         let p = got.overall.unwrap();
-        let worst = p
-            .probabilities
-            .iter()
-            .zip(&want.probabilities)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max);
+        let worst = common::max_abs_diff(&p.probabilities, &want.probabilities);
         assert!(worst < 1e-6, "{}: {worst}", path.display());
         assert_eq!(p.label, want.label);
         let focus = got.focus.unwrap();
@@ -62,7 +50,7 @@ fn a_clip_file_streamed_matches_classify() {
 
 #[test]
 fn a_long_recording_gets_a_window_per_hop_with_silence_gated() {
-    let c = classifier();
+    let c = common::shipped_classifier();
     // Eight clips of one actor, then 6 s of silence, then eight more: about 70 s.
     let mut mono = Vec::new();
     let files: Vec<_> = std::fs::read_dir(common::ravdess().join("speech/Actor_03"))
@@ -132,7 +120,7 @@ fn a_long_recording_gets_a_window_per_hop_with_silence_gated() {
 
 #[test]
 fn silence_is_no_speech_and_bad_input_is_refused() {
-    let c = classifier();
+    let c = common::shipped_classifier();
     let (long, _) = run(&c, &vec![0.0; 10 * 44_100], 44_100, 1_000);
     assert_eq!(long.basis, "none");
     assert!(!long.speech && long.overall.is_none());
@@ -159,7 +147,7 @@ fn silence_is_no_speech_and_bad_input_is_refused() {
 
 #[test]
 fn a_live_clip_is_gated_then_classified_like_a_file() {
-    let c = classifier();
+    let c = common::shipped_classifier();
     let d = decode_file(&clip(22, "03-01-05-02-01-02-22.flac")).unwrap();
     let want = c.classify(&d.channel_slices(), d.sample_rate).unwrap();
     let got = block_on(analyse_clip(&c, &d.channel_slices(), d.sample_rate)).unwrap();

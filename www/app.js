@@ -363,7 +363,6 @@ function analyse(files) {
           basis: a.basis,
           speech: a.speech,
           level_dbfs: a.level_dbfs,
-          windows: a.windows,
           focus: a.focus,
           label: a.overall ? a.overall.label : null,
           probabilities: a.overall ? a.overall.probabilities : null,

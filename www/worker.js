@@ -107,7 +107,10 @@ async function handle(msg) {
     } else {
       throw new Error(`unknown message ${msg.type}`);
     }
-    self.postMessage({ type: "result", id, analysis, ms: performance.now() - t0, backend: engine.backend });
+    const ms = performance.now() - t0;
+    // Every window already went to the page with the progress reports: do not send them twice.
+    if (msg.type !== "live") delete analysis.windows;
+    self.postMessage({ type: "result", id, analysis, ms, backend: engine.backend });
   } catch (e) {
     self.postMessage({ type: "error", id, message: error(e) });
   }

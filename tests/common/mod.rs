@@ -1,4 +1,4 @@
-//! Shared test helpers: where the corpus and the shipped weights are.
+//! Shared test helpers: where the corpus and the shipped weights are, and comparing results.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -13,4 +13,19 @@ pub fn ravdess() -> PathBuf {
 pub fn shipped_weights() -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/speech-emotion.sew");
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The shipped model on the CPU.
+pub fn shipped_classifier() -> speech_emotion::Classifier {
+    speech_emotion::Classifier::from_bytes(&shipped_weights(), &burn::prelude::Device::flex())
+        .unwrap()
+}
+
+/// Largest absolute difference between two probability vectors.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }

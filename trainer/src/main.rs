@@ -338,12 +338,9 @@ fn predict(
         // The page's path exactly: streamed decoding, the clip rule for a clip, a window per
         // second for anything longer.
         let result = open_file(file).and_then(|mut stream| {
-            let rate = stream.sample_rate();
-            let chunks = std::iter::from_fn(|| stream.next_chunk());
-            block_on(timeline::analyse(
+            block_on(timeline::analyse_stream(
                 &classifier,
-                chunks,
-                rate,
+                &mut stream,
                 1.0,
                 &mut |_| {},
             ))

@@ -10,6 +10,17 @@ fn corpus() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/ravdess"))
 }
 
+/// Runs the command; fails the test with its stderr unless it succeeds.
+fn succeed(command: &mut Command) -> std::process::Output {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 #[test]
 fn trains_on_a_manifest_with_custom_labels_and_predicts_with_them() {
     let speech = corpus().join("speech");
@@ -35,50 +46,40 @@ fn trains_on_a_manifest_with_custom_labels_and_predicts_with_them() {
     std::fs::write(&manifest, csv).unwrap();
     let trainer = env!("CARGO_BIN_EXE_trainer");
     let train = |out: &Path, seed: &str| {
-        let run = Command::new(trainer)
-            .args([
-                "train",
-                "--split",
-                "all",
-                "--epochs",
-                "2",
-                "--batch-size",
-                "6",
-            ])
-            .args([
-                "--seed",
-                seed,
-                "--pitch",
-                "2",
-                "--stretch",
-                "0.1",
-                "--mixup",
-                "0.2",
-            ])
-            .arg("--manifest")
-            .arg(&manifest)
-            .arg("--out")
-            .arg(out)
-            .output()
-            .unwrap();
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
+        succeed(
+            Command::new(trainer)
+                .args([
+                    "train",
+                    "--split",
+                    "all",
+                    "--epochs",
+                    "2",
+                    "--batch-size",
+                    "6",
+                ])
+                .args([
+                    "--seed",
+                    seed,
+                    "--pitch",
+                    "2",
+                    "--stretch",
+                    "0.1",
+                    "--mixup",
+                    "0.2",
+                ])
+                .arg("--manifest")
+                .arg(&manifest)
+                .arg("--out")
+                .arg(out),
         );
     };
     let clip = speech.join("Actor_01/03-01-05-02-01-01-01.flac");
     let predict = |weights: &Path| {
-        let out = Command::new(trainer)
-            .args(["predict", "--json", "--weights"])
-            .arg(weights)
-            .arg(&clip)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = succeed(
+            Command::new(trainer)
+                .args(["predict", "--json", "--weights"])
+                .arg(weights)
+                .arg(&clip),
         );
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
