@@ -62,9 +62,47 @@ impl ConvBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.pool
-            .forward(relu(self.norm.forward(self.conv.forward(x))))
+        let x = self.conv.forward(x);
+        let x = if x.device().is_autodiff() && self.norm.training.is_enabled() {
+            batch_norm_train(&self.norm, x)
+        } else {
+            self.norm.forward(x)
+        };
+        self.pool.forward(relu(x))
     }
+}
+
+/// `BatchNorm::forward` in training, the same computation (batch mean and biased variance over
+/// batch, height and width; running statistics updated with the layer's momentum), written with
+/// reductions along the contiguous axes. Burn's own op transposes the activation to reduce it,
+/// twice forward and again backward, which made batch norm the costliest part of a training step
+/// on the CPU (see trainer/EXPERIMENTS.md, "Training speed").
+fn batch_norm_train(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    let [batch, channels, height, width] = x.dims();
+    let n = (batch * height * width) as f64;
+    let channel_mean = |t: Tensor<4>| t.sum_dim(3).sum_dim(2).sum_dim(0).div_scalar(n);
+    let mean = channel_mean(x.clone());
+    let centred = x - mean.clone();
+    let variance = channel_mean(centred.clone().square());
+    let per_channel = [1, channels, 1, 1];
+    let scale = norm.gamma.val().reshape(per_channel) / (variance.clone() + norm.epsilon).sqrt();
+    let y = centred * scale + norm.beta.val().reshape(per_channel);
+    let momentum = norm.momentum;
+    for (state, batch_value) in [(&norm.running_mean, mean), (&norm.running_var, variance)] {
+        let running = state.value_sync().to_device(&batch_value.device());
+        state.update(
+            running
+                .mul_scalar(1.0 - momentum)
+                .add(
+                    batch_value
+                        .detach()
+                        .reshape([channels])
+                        .mul_scalar(momentum),
+                )
+                .detach(),
+        );
+    }
+    y
 }
 
 #[derive(Module, Debug)]
@@ -141,5 +179,56 @@ impl EmotionNet {
         let pooled = pooled.squeeze_dim::<2>(1);
         let logits = self.classify.forward(self.dropout.forward(pooled));
         Output { logits, attention }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::Param;
+    use burn::tensor::Distribution;
+
+    /// Our batch norm in training against Burn's: outputs, gradients of the input and of both
+    /// parameters, and the running statistics, on an input with a channel offset and scale.
+    #[test]
+    fn batch_norm_train_matches_burns() {
+        let device = Device::flex().autodiff();
+        Device::seed(&device, 3);
+        let x = Tensor::<4>::random([4, 3, 5, 6], Distribution::Normal(0.5, 2.0), &device);
+        let w = Tensor::<4>::random([4, 3, 5, 6], Distribution::Default, &device);
+        let mut norm = BatchNormConfig::new(3).init(&device);
+        norm.gamma = Param::from_tensor(Tensor::from_floats([0.5, 1.5, -2.0], &device));
+        norm.beta = Param::from_tensor(Tensor::from_floats([0.1, -0.3, 0.7], &device));
+        let ours = norm.clone();
+
+        let run = |f: &dyn Fn(Tensor<4>) -> Tensor<4>, norm: &BatchNorm| {
+            let input = x.clone().detach().require_grad();
+            let y = f(input.clone());
+            let grads = (y.clone() * w.clone()).sum().backward();
+            let grad = |t: &Tensor<1>| t.grad(&grads).unwrap().into_data();
+            (
+                y.into_data(),
+                input.grad(&grads).unwrap().into_data(),
+                grad(&norm.gamma.val()),
+                grad(&norm.beta.val()),
+            )
+        };
+        let expected = run(&|t| norm.forward(t), &norm);
+        let got = run(&|t| batch_norm_train(&ours, t), &ours);
+        let close = |a: &TensorData, b: &TensorData| {
+            a.assert_approx_eq::<f32>(b, burn::tensor::Tolerance::absolute(1e-4))
+        };
+        close(&got.0, &expected.0);
+        close(&got.1, &expected.1);
+        close(&got.2, &expected.2);
+        close(&got.3, &expected.3);
+        close(
+            &ours.running_mean.value().into_data(),
+            &norm.running_mean.value().into_data(),
+        );
+        close(
+            &ours.running_var.value().into_data(),
+            &norm.running_var.value().into_data(),
+        );
     }
 }

@@ -1,7 +1,11 @@
 //! `trainer`: train the speech-emotion model on RAVDESS, evaluate it under speaker-independent
 //! protocols, and classify files with a weights file.
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod augment;
+mod bench;
 mod charts;
 mod data;
 mod evaluate;
@@ -275,6 +279,21 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Training throughput of the default network on random inputs (no data needed): the
+    /// figure that bench/train-speed.sh compares with the same network in PyTorch.
+    Bench {
+        /// Timed steps.
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+        /// Untimed steps first.
+        #[arg(long, default_value_t = 3)]
+        warmup: usize,
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
+        batch_size: u64,
+        /// One JSON line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -286,6 +305,33 @@ fn main() -> ExitCode {
             windows,
             files,
         } => predict(weights.as_deref(), json, windows, &files),
+        Command::Bench {
+            steps,
+            warmup,
+            batch_size,
+            json,
+        } => {
+            let t = bench::training_throughput(
+                &ModelConfig::default(),
+                batch_size as usize,
+                steps.max(1),
+                warmup,
+            );
+            if json {
+                println!("{}", serde_json::to_string(&t).expect("plain struct"));
+            } else {
+                println!(
+                    "{}: {:.1} clips/s ({} steps of {} clips in {:.2} s, {} threads)",
+                    t.implementation,
+                    t.clips_per_second,
+                    t.steps,
+                    t.batch_size,
+                    t.seconds,
+                    t.threads
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Train {
             args,
             out,

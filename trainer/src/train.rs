@@ -8,7 +8,7 @@ use crate::data::Dataset;
 use crate::metrics::{Metrics, confusion};
 use crate::split::Split;
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -167,12 +167,14 @@ fn batch_input(
 /// One training batch: features (augmented when asked, each clip with its own random stream
 /// derived from the seed, the epoch and the clip, so runs repeat exactly on any thread count),
 /// soft targets with label smoothing, per-clip class weights, and mixup across the batch.
-struct Batch {
-    input: Tensor<3>,
-    targets: Vec<f32>,
-    weights: Vec<f32>,
+pub struct Batch {
+    pub input: Tensor<3>,
+    /// Soft targets, `[batch, classes]` row-major.
+    pub targets: Vec<f32>,
+    /// Per-clip loss weights.
+    pub weights: Vec<f32>,
     /// The unmixed label of each clip, for the running train accuracy.
-    labels: Vec<usize>,
+    pub labels: Vec<usize>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -249,6 +251,28 @@ fn loss(logits: Tensor<2>, targets: Vec<f32>, weights: Vec<f32>) -> Tensor<2> {
     let w = Tensor::<2>::from_data(TensorData::new(weights, [b, 1]), &device);
     let per_sample = (log_softmax(logits, 1) * target).sum_dim(1).neg();
     (per_sample * w).sum_dim(0).div_scalar(wsum)
+}
+
+/// One optimisation step on `batch`: forward, loss, backward, Adam. Returns the updated model,
+/// the batch loss and the predicted class of each clip (before the update).
+pub fn step(
+    model: EmotionNet,
+    optim: &mut ModuleOptimizer,
+    lr: f64,
+    batch: Batch,
+) -> (EmotionNet, f32, Vec<usize>) {
+    let logits = model.forward(batch.input).logits;
+    let l = loss(logits.clone(), batch.targets, batch.weights);
+    let grads = GradientsParams::from_grads(l.backward(), &model);
+    let model = optim.step(lr, model, grads);
+    let lv: f32 = l.into_scalar();
+    let predicted = logits
+        .argmax(1)
+        .into_data()
+        .iter::<i64>()
+        .map(|p| p as usize)
+        .collect();
+    (model, lv, predicted)
 }
 
 /// One-hot targets and unit weights: the plain cross-entropy used for validation loss.
@@ -348,18 +372,10 @@ pub fn train(
                 &mut rng,
                 &train_device,
             );
-            let y = batch.labels;
-            let logits = model.forward(batch.input).logits;
-            let l = loss(logits.clone(), batch.targets, batch.weights);
-            let grads = GradientsParams::from_grads(l.backward(), &model);
-            model = optim.step(lr, model, grads);
-            let lv: f32 = l.into_scalar();
-            let am = logits.argmax(1).into_data();
-            correct += am
-                .iter::<i64>()
-                .zip(&y)
-                .filter(|(p, t)| *p as usize == **t)
-                .count();
+            let y = batch.labels.clone();
+            let (next, lv, predicted) = step(model, &mut optim, lr, batch);
+            model = next;
+            correct += predicted.iter().zip(&y).filter(|(p, t)| p == t).count();
             seen += idx.len();
             loss_sum += lv as f64 * idx.len() as f64;
             bar.inc(idx.len() as u64);
