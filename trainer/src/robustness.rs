@@ -1,0 +1,474 @@
+//! Robustness: the k-fold test clips re-scored under recording conditions a user meets (level,
+//! band limit, noise, babble, a small room, a cheap microphone) and under the live microphone's
+//! window (the last 3 s of a line said over and over, cut anywhere), each clip by the model of
+//! the fold that held its speaker out. Every condition goes through the page's own path for a
+//! short recording, `timeline::analyse_clip` (speech gate, then the clip rule).
+
+use crate::data::Clip;
+use crate::evaluate::{fold_plan, mean_sd};
+use futures_lite::future::block_on;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
+use realfft::RealFftPlanner;
+use serde::Serialize;
+use speech_emotion::audio::{prepare_mono, speech_span};
+use speech_emotion::classifier::Classifier;
+use speech_emotion::decode::decode_file;
+use speech_emotion::timeline::analyse_clip;
+use std::f64::consts::PI;
+use std::path::Path;
+
+/// The model's rate: conditions are applied to the recording after it is brought there, so that
+/// every condition sees the same signal.
+const RATE: u32 = 22_050;
+
+/// One recording condition.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Condition {
+    Clean,
+    /// Gain in dB; the result is clipped to ±1 as a recorder would.
+    Level(f64),
+    /// Resampled down to this rate and back: everything above half of it is gone.
+    BandLimit(u32),
+    /// White Gaussian noise at this SNR (dB) over the speech.
+    WhiteNoise(f64),
+    /// Six other speakers talking at once, at this SNR (dB).
+    Babble(f64),
+    /// A small room: a synthetic impulse response with this RT60 (s).
+    Reverb(f64),
+    /// A cheap microphone: high-pass 300 Hz, +6 dB presence peak at 3 kHz, low-pass 5 kHz.
+    CheapMic,
+    /// The live microphone: the line said four times with 0.3 s pauses, the last 3 s before a
+    /// random point; two cuts per clip.
+    MicrophoneWindow,
+}
+
+impl Condition {
+    pub fn all() -> Vec<Condition> {
+        use Condition::*;
+        vec![
+            Clean,
+            Level(-20.0),
+            Level(10.0),
+            BandLimit(16_000),
+            BandLimit(8_000),
+            WhiteNoise(20.0),
+            WhiteNoise(10.0),
+            Babble(20.0),
+            Babble(10.0),
+            Reverb(0.4),
+            CheapMic,
+            MicrophoneWindow,
+        ]
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            Condition::Clean => "clean".into(),
+            Condition::Level(db) => format!("level {db:+} dB"),
+            Condition::BandLimit(rate) => {
+                format!("band limit {} kHz ({} kHz sampling)", rate / 2000, rate / 1000)
+            }
+            Condition::WhiteNoise(snr) => format!("white noise {snr} dB SNR"),
+            Condition::Babble(snr) => format!("babble (6 talkers) {snr} dB SNR"),
+            Condition::Reverb(rt60) => format!("small room, RT60 {rt60} s"),
+            Condition::CheapMic => "cheap microphone EQ".into(),
+            Condition::MicrophoneWindow => {
+                "live microphone window (last 3 s of the line said 4 times)".into()
+            }
+        }
+    }
+
+    /// The audio (or audios: one per cut) to classify for `speech` (mono at [`RATE`]).
+    fn apply(&self, audio: &[f32], babble: &[&[f32]], rng: &mut StdRng) -> Vec<Vec<f32>> {
+        match *self {
+            Condition::Clean => vec![audio.to_vec()],
+            Condition::Level(db) => {
+                let g = 10f32.powf(db as f32 / 20.0);
+                vec![audio.iter().map(|v| (v * g).clamp(-1.0, 1.0)).collect()]
+            }
+            Condition::BandLimit(rate) => {
+                let down = speech_emotion::audio::resample(audio, RATE, rate).expect("valid rates");
+                let mut up = speech_emotion::audio::resample(&down, rate, RATE).expect("valid rates");
+                up.resize(audio.len(), 0.0);
+                vec![up]
+            }
+            Condition::WhiteNoise(snr) => {
+                let noise: Vec<f32> = (0..audio.len())
+                    .map(|_| StandardNormal.sample(rng))
+                    .collect();
+                vec![mix_at_snr(audio, &noise, snr)]
+            }
+            Condition::Babble(snr) => {
+                let mut noise = vec![0f32; audio.len()];
+                for talker in babble {
+                    let gain = 1.0 / rms(talker).max(1e-9);
+                    let offset = rng.random_range(0..talker.len().max(1));
+                    for (i, n) in noise.iter_mut().enumerate() {
+                        *n += talker[(offset + i) % talker.len()] * gain;
+                    }
+                }
+                vec![mix_at_snr(audio, &noise, snr)]
+            }
+            Condition::Reverb(rt60) => vec![convolve(audio, &room_response(rt60, rng))],
+            Condition::CheapMic => {
+                let mut y = audio.to_vec();
+                for b in [
+                    Biquad::high_pass(300.0, 0.707),
+                    Biquad::peak(3000.0, 1.0, 6.0),
+                    Biquad::low_pass(5000.0, 0.707),
+                ] {
+                    b.run(&mut y);
+                }
+                vec![y]
+            }
+            Condition::MicrophoneWindow => {
+                let (start, end) = speech_span(audio);
+                let line = &audio[start..end];
+                let pause = vec![0f32; (0.3 * RATE as f64) as usize];
+                let looped: Vec<f32> = std::iter::repeat_n([line, &pause[..]].concat(), 4)
+                    .flatten()
+                    .collect();
+                let window = 3 * RATE as usize;
+                (0..2)
+                    .map(|_| {
+                        let cut = rng.random_range(window.min(looped.len())..=looped.len());
+                        looped[cut.saturating_sub(window)..cut].to_vec()
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+fn rms(x: &[f32]) -> f32 {
+    (x.iter().map(|v| v * v).sum::<f32>() / x.len().max(1) as f32).sqrt()
+}
+
+/// `signal + noise`, the noise scaled to `snr_db` below the power of the signal's non-silent
+/// samples (the speech, not the pauses around it).
+fn mix_at_snr(signal: &[f32], noise: &[f32], snr_db: f64) -> Vec<f32> {
+    let (start, end) = speech_span(signal);
+    let speech_power = rms(&signal[start..end.max(start + 1).min(signal.len())]).powi(2) as f64;
+    let noise_power = rms(noise).powi(2) as f64;
+    let gain = if noise_power > 0.0 {
+        (speech_power / noise_power / 10f64.powf(snr_db / 10.0)).sqrt() as f32
+    } else {
+        0.0
+    };
+    signal
+        .iter()
+        .zip(noise)
+        .map(|(s, n)| s + gain * n)
+        .collect()
+}
+
+/// A synthetic small-room impulse response: the direct sound, then exponentially decaying noise
+/// (−60 dB after `rt60` seconds) starting 2 ms later, with as much energy as the direct sound.
+fn room_response(rt60: f64, rng: &mut StdRng) -> Vec<f32> {
+    let n = (rt60 * RATE as f64) as usize;
+    let onset = (0.002 * RATE as f64) as usize;
+    let mut h = vec![0f32; n];
+    h[0] = 1.0;
+    let decay = (-60.0 / 20.0 * 10f64.ln()) / (rt60 * RATE as f64);
+    for (i, v) in h.iter_mut().enumerate().skip(onset) {
+        let e = (decay * i as f64).exp();
+        let n: f64 = StandardNormal.sample(rng);
+        *v = (n * e) as f32;
+    }
+    let tail: f32 = h[onset..].iter().map(|v| v * v).sum();
+    let scale = 1.0 / tail.sqrt().max(1e-9);
+    for v in &mut h[onset..] {
+        *v *= scale;
+    }
+    // Keep the level of the dry signal: direct + tail have twice its energy.
+    h.iter().map(|v| v / 2f32.sqrt()).collect()
+}
+
+/// Linear convolution of `x` with `h` by FFT, cut to the length of `x`.
+fn convolve(x: &[f32], h: &[f32]) -> Vec<f32> {
+    let n = (x.len() + h.len()).next_power_of_two();
+    let mut planner = RealFftPlanner::<f32>::new();
+    let (fwd, inv) = (planner.plan_fft_forward(n), planner.plan_fft_inverse(n));
+    let spectrum = |v: &[f32]| {
+        let mut buf = vec![0f32; n];
+        buf[..v.len()].copy_from_slice(v);
+        let mut out = fwd.make_output_vec();
+        fwd.process(&mut buf, &mut out).expect("sizes from the plan");
+        out
+    };
+    let (a, b) = (spectrum(x), spectrum(h));
+    let mut prod: Vec<_> = a.iter().zip(&b).map(|(p, q)| p * q).collect();
+    let mut y = inv.make_output_vec();
+    inv.process(&mut prod, &mut y).expect("sizes from the plan");
+    y.truncate(x.len());
+    y.iter().map(|v| v / n as f32).collect()
+}
+
+/// A second-order section (the RBJ audio-EQ cookbook), run in direct form I.
+struct Biquad {
+    b: [f64; 3],
+    a: [f64; 2],
+}
+
+impl Biquad {
+    fn new(b: [f64; 3], a: [f64; 3]) -> Self {
+        Self {
+            b: [b[0] / a[0], b[1] / a[0], b[2] / a[0]],
+            a: [a[1] / a[0], a[2] / a[0]],
+        }
+    }
+
+    fn omega(hz: f64, q: f64) -> (f64, f64) {
+        let w = 2.0 * PI * hz / RATE as f64;
+        (w.cos(), w.sin() / (2.0 * q))
+    }
+
+    fn low_pass(hz: f64, q: f64) -> Self {
+        let (c, alpha) = Self::omega(hz, q);
+        Self::new(
+            [(1.0 - c) / 2.0, 1.0 - c, (1.0 - c) / 2.0],
+            [1.0 + alpha, -2.0 * c, 1.0 - alpha],
+        )
+    }
+
+    fn high_pass(hz: f64, q: f64) -> Self {
+        let (c, alpha) = Self::omega(hz, q);
+        Self::new(
+            [(1.0 + c) / 2.0, -(1.0 + c), (1.0 + c) / 2.0],
+            [1.0 + alpha, -2.0 * c, 1.0 - alpha],
+        )
+    }
+
+    fn peak(hz: f64, q: f64, gain_db: f64) -> Self {
+        let (c, alpha) = Self::omega(hz, q);
+        let a = 10f64.powf(gain_db / 40.0);
+        Self::new(
+            [1.0 + alpha * a, -2.0 * c, 1.0 - alpha * a],
+            [1.0 + alpha / a, -2.0 * c, 1.0 - alpha / a],
+        )
+    }
+
+    fn run(&self, x: &mut [f32]) {
+        let (mut x1, mut x2, mut y1, mut y2) = (0f64, 0f64, 0f64, 0f64);
+        for v in x.iter_mut() {
+            let x0 = *v as f64;
+            let y0 = self.b[0] * x0 + self.b[1] * x1 + self.b[2] * x2 - self.a[0] * y1 - self.a[1] * y2;
+            (x2, x1, y2, y1) = (x1, x0, y1, y0);
+            *v = y0 as f32;
+        }
+    }
+}
+
+/// One condition's figures.
+#[derive(Debug, Serialize)]
+pub struct ConditionResult {
+    pub condition: String,
+    /// Mean over the folds of each fold's UA (as `ua_mean` in the k-fold report).
+    pub ua_mean: f64,
+    pub ua_sd: f64,
+    pub ua_per_fold: Vec<f64>,
+    pub accuracy: f64,
+    /// `ua_mean` minus the clean condition's, in UA points (0–1 scale).
+    pub drop_from_clean: f64,
+    /// Windows the speech gate refused (counted as not recognised).
+    pub gated: usize,
+    pub classified: usize,
+    pub per_class_recall: Vec<(String, f64)>,
+}
+
+/// Scores every condition for the clips of `clips` under `k`-fold models `models/fold-N.sew`.
+pub fn evaluate(
+    clips: &[Clip],
+    labels: &[String],
+    k: usize,
+    models: &Path,
+    conditions: &[Condition],
+    seed: u64,
+) -> Result<Vec<ConditionResult>, String> {
+    let plan = fold_plan(clips, k)?;
+    let device = burn::prelude::Device::flex();
+    // per condition: per fold (truth, predicted) and gate counts
+    let mut truth = vec![vec![Vec::new(); k]; conditions.len()];
+    let mut predicted = vec![vec![Vec::new(); k]; conditions.len()];
+    let mut gated = vec![0usize; conditions.len()];
+    for (fold, test) in plan.test.iter().enumerate() {
+        let path = models.join(format!("fold-{}.sew", fold + 1));
+        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let classifier = Classifier::from_bytes(&bytes, &device)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if classifier.labels() != labels {
+            return Err(format!("{}: other labels than the corpus", path.display()));
+        }
+        let in_test: Vec<usize> = (0..clips.len())
+            .filter(|&i| test.contains(&clips[i].speaker))
+            .collect();
+        // Babble comes from speakers the fold's model was trained on, never the test speakers.
+        let others: Vec<usize> = (0..clips.len())
+            .filter(|&i| !test.contains(&clips[i].speaker))
+            .step_by(37)
+            .collect();
+        eprintln!(
+            "fold {}/{k}: {} test clips, speakers {test:?}",
+            fold + 1,
+            in_test.len()
+        );
+        let decode = |i: usize| -> Result<Vec<f32>, String> {
+            let d = decode_file(&clips[i].path)?;
+            prepare_mono(&d.channel_slices(), d.sample_rate, RATE)
+                .map_err(|e| format!("{}: {e}", clips[i].path.display()))
+        };
+        let talkers: Vec<Vec<f32>> = others
+            .iter()
+            .map(|&i| decode(i))
+            .collect::<Result<_, _>>()?;
+        let audios: Vec<Vec<f32>> = in_test
+            .par_iter()
+            .map(|&i| decode(i))
+            .collect::<Result<_, _>>()?;
+        for (c, condition) in conditions.iter().enumerate() {
+            for (j, (&i, audio)) in in_test.iter().zip(&audios).enumerate() {
+                let mut rng = StdRng::seed_from_u64(seed ^ ((i as u64) << 16) ^ c as u64);
+                let babble: Vec<&[f32]> = (0..6)
+                    .map(|t| talkers[(j * 7 + t * 13) % talkers.len()].as_slice())
+                    .collect();
+                for x in condition.apply(audio, &babble, &mut rng) {
+                    let analysis = block_on(analyse_clip(&classifier, &[&x], RATE))?;
+                    let label = analysis.overall.filter(|_| analysis.speech).map(|p| p.label);
+                    truth[c][fold].push(clips[i].label);
+                    match label.and_then(|l| labels.iter().position(|x| *x == l)) {
+                        Some(p) => predicted[c][fold].push(p),
+                        None => {
+                            gated[c] += 1;
+                            // Nothing classified: a miss.
+                            predicted[c][fold].push(usize::MAX);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let classes = labels.len();
+    let mut results: Vec<ConditionResult> = Vec::new();
+    for (c, condition) in conditions.iter().enumerate() {
+        let per_fold: Vec<f64> = (0..k)
+            .map(|f| recalls(&truth[c][f], &predicted[c][f], classes).0)
+            .collect();
+        let all_t: Vec<usize> = truth[c].concat();
+        let all_p: Vec<usize> = predicted[c].concat();
+        let (_, accuracy, per_class) = recalls(&all_t, &all_p, classes);
+        let (ua_mean, ua_sd) = mean_sd(&per_fold);
+        let clean = results.first().map_or(ua_mean, |r| r.ua_mean);
+        eprintln!(
+            "{:<60} UA {:.1} % ± {:.1}  ({:+.1})",
+            condition.name(),
+            100.0 * ua_mean,
+            100.0 * ua_sd,
+            100.0 * (ua_mean - clean)
+        );
+        results.push(ConditionResult {
+            condition: condition.name(),
+            ua_mean,
+            ua_sd,
+            ua_per_fold: per_fold,
+            accuracy,
+            drop_from_clean: ua_mean - clean,
+            gated: gated[c],
+            classified: all_t.len(),
+            per_class_recall: labels.iter().cloned().zip(per_class).collect(),
+        });
+    }
+    Ok(results)
+}
+
+/// UA (mean recall over the classes present), accuracy and each class's recall; a prediction
+/// of `usize::MAX` (gated, nothing classified) is a miss.
+fn recalls(truth: &[usize], predicted: &[usize], classes: usize) -> (f64, f64, Vec<f64>) {
+    let (mut hits, mut support) = (vec![0usize; classes], vec![0usize; classes]);
+    for (&t, &p) in truth.iter().zip(predicted) {
+        support[t] += 1;
+        hits[t] += usize::from(t == p);
+    }
+    let recall: Vec<f64> = hits
+        .iter()
+        .zip(&support)
+        .map(|(&h, &n)| if n == 0 { 0.0 } else { h as f64 / n as f64 })
+        .collect();
+    let present = support.iter().filter(|&&n| n > 0).count().max(1);
+    let ua = recall.iter().sum::<f64>() / present as f64;
+    let accuracy = hits.iter().sum::<usize>() as f64 / truth.len().max(1) as f64;
+    (ua, accuracy, recall)
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(hz: f64, seconds: f64) -> Vec<f32> {
+        (0..(seconds * RATE as f64) as usize)
+            .map(|i| (2.0 * PI * hz * i as f64 / RATE as f64).sin() as f32 * 0.5)
+            .collect()
+    }
+
+    #[test]
+    fn noise_is_mixed_at_the_asked_snr() {
+        let x = tone(440.0, 1.0);
+        let mut rng = StdRng::seed_from_u64(1);
+        let y = &Condition::WhiteNoise(10.0).apply(&x, &[], &mut rng)[0];
+        let noise: Vec<f32> = y.iter().zip(&x).map(|(a, b)| a - b).collect();
+        let snr = 20.0 * (rms(&x) / rms(&noise)).log10();
+        assert!((snr - 10.0).abs() < 0.2, "snr {snr}");
+    }
+
+    #[test]
+    fn filters_pass_and_stop_what_they_should() {
+        let gain = |b: Biquad, hz: f64| {
+            let mut x = tone(hz, 1.0);
+            b.run(&mut x);
+            rms(&x[RATE as usize / 2..]) / rms(&tone(hz, 0.5))
+        };
+        assert!(gain(Biquad::low_pass(5000.0, 0.707), 500.0) > 0.95);
+        assert!(gain(Biquad::low_pass(5000.0, 0.707), 10_000.0) < 0.3);
+        assert!(gain(Biquad::high_pass(300.0, 0.707), 60.0) < 0.1);
+        let peak = gain(Biquad::peak(3000.0, 1.0, 6.0), 3000.0);
+        assert!((peak - 2f32).abs() < 0.05, "peak gain {peak}");
+        // The band limit at 8 kHz sampling removes a 6 kHz tone and keeps a 1 kHz one.
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut limited = |hz: f64| {
+            let x = tone(hz, 1.0);
+            let y = &Condition::BandLimit(8000).apply(&x, &[], &mut rng)[0];
+            rms(&y[2000..20_000]) / rms(&x[2000..20_000])
+        };
+        assert!(limited(1000.0) > 0.9);
+        assert!(limited(6000.0) < 0.05);
+    }
+
+    #[test]
+    fn reverb_keeps_the_level_and_spreads_an_impulse() {
+        let mut x = vec![0f32; RATE as usize];
+        x[100] = 1.0;
+        let mut rng = StdRng::seed_from_u64(2);
+        let y = &Condition::Reverb(0.4).apply(&x, &[], &mut rng)[0];
+        let energy = |v: &[f32]| v.iter().map(|s| s * s).sum::<f32>();
+        assert!((energy(y) - 1.0).abs() < 0.05, "energy {}", energy(y));
+        assert!(y[100 + RATE as usize / 10].abs() > 0.0);
+        assert!(y[..100].iter().all(|v| v.abs() < 1e-4));
+    }
+
+    #[test]
+    fn the_microphone_window_is_3_s_of_the_repeated_line() {
+        let mut x = vec![0f32; RATE as usize / 2];
+        x.extend(tone(300.0, 1.5));
+        x.extend(vec![0f32; RATE as usize / 2]);
+        let mut rng = StdRng::seed_from_u64(3);
+        let cuts = Condition::MicrophoneWindow.apply(&x, &[], &mut rng);
+        assert_eq!(cuts.len(), 2);
+        for c in cuts {
+            assert_eq!(c.len(), 3 * RATE as usize);
+            // 1.5 s of tone and 0.3 s pauses: at least 2.1 s of any 3 s is the line.
+            let voiced = c.iter().filter(|v| v.abs() > 1e-3).count();
+            assert!(voiced as f64 > 2.0 * RATE as f64, "voiced {voiced}");
+        }
+    }
+}
