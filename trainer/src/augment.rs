@@ -6,7 +6,7 @@
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
 use serde::Serialize;
-use speech_emotion::audio::window_at;
+use speech_emotion::audio::{speech_span, window_at};
 use speech_emotion::features::LogMel;
 
 #[derive(Debug, Clone, Serialize)]
@@ -26,6 +26,10 @@ pub struct AugmentConfig {
     pub max_freq_mask: usize,
     /// Mixup: pairs within a batch are blended with λ ~ Beta(α, α); 0 turns it off.
     pub mixup_alpha: f64,
+    /// Probability of a clip being seen as the live microphone sees speech: the line said
+    /// again and again with short pauses, the last 3 s before a random point, then the clip
+    /// rule (trim, centre). 0 turns it off.
+    pub microphone_window: f64,
 }
 
 impl Default for AugmentConfig {
@@ -41,6 +45,7 @@ impl Default for AugmentConfig {
             max_time_mask: 13,
             max_freq_mask: 13,
             mixup_alpha: 0.0,
+            microphone_window: 0.0,
         }
     }
 }
@@ -55,6 +60,13 @@ pub fn augmented_features(
 ) -> Vec<f32> {
     let config = logmel.config();
     let len = config.window_samples;
+    let cut;
+    let speech = if c.microphone_window > 0.0 && rng.random_bool(c.microphone_window) {
+        cut = microphone_cut(speech, len, config.sample_rate, rng);
+        &cut[..]
+    } else {
+        speech
+    };
     let rate = if c.max_stretch > 0.0 && rng.random_bool(c.probability) {
         rng.random_range(1.0 - c.max_stretch..=1.0 + c.max_stretch)
     } else {
@@ -85,6 +97,39 @@ pub fn augmented_features(
     } else {
         logmel.to_input(&resample_frames(&mel, frames, target), target)
     }
+}
+
+/// What the live microphone hands the clip rule when a person repeats `speech` with pauses of
+/// 0.2–0.8 s: the last `len` samples before a random point of four repetitions, with the
+/// silence at their ends trimmed as the clip rule trims it.
+pub fn microphone_cut(
+    speech: &[f32],
+    len: usize,
+    sample_rate: u32,
+    rng: &mut impl Rng,
+) -> Vec<f32> {
+    let pause = (rng.random_range(0.2..=0.8) * sample_rate as f64) as usize;
+    let looped = repeated(speech, pause, 4);
+    let buffer = last_before_random_point(&looped, len, rng);
+    let (start, stop) = speech_span(buffer);
+    buffer[start..stop].to_vec()
+}
+
+/// `line` said `times` times, each followed by `pause` samples of silence.
+pub fn repeated(line: &[f32], pause: usize, times: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity((line.len() + pause) * times);
+    for _ in 0..times {
+        out.extend_from_slice(line);
+        out.resize(out.len() + pause, 0.0);
+    }
+    out
+}
+
+/// The last `len` samples (or all of them, if fewer) before a point drawn uniformly among those
+/// that have `len` samples before them.
+pub fn last_before_random_point<'a>(x: &'a [f32], len: usize, rng: &mut impl Rng) -> &'a [f32] {
+    let end = rng.random_range(len.min(x.len())..=x.len());
+    &x[end.saturating_sub(len)..end]
 }
 
 /// Adds white Gaussian noise at `snr_db` relative to the power of the non-silent samples.
@@ -187,6 +232,27 @@ mod tests {
         );
         let (same, _) = logmel.mel_power_pitched(&x, 1.0);
         assert_eq!(same, logmel.mel_power(&x).0);
+    }
+
+    #[test]
+    fn a_microphone_cut_is_a_trimmed_window_of_the_repeated_line() {
+        let rate = 22_050;
+        let line = tone(300.0, 1.2);
+        let mut rng = StdRng::seed_from_u64(5);
+        let looped = repeated(&line, 100, 4);
+        assert_eq!(looped.len(), 4 * (line.len() + 100));
+        assert_eq!(&looped[line.len() + 100..2 * line.len() + 100], &line[..]);
+        let mut lengths = Vec::new();
+        for _ in 0..20 {
+            let cut = microphone_cut(&line, 3 * rate, rate as u32, &mut rng);
+            assert!(cut.len() <= 3 * rate && cut.len() > rate, "{}", cut.len());
+            // Trimmed: no more than one trim frame of silence at either end.
+            let voiced = |s: &[f32]| s.iter().any(|v| v.abs() > 1e-3);
+            assert!(voiced(&cut[..2048]) && voiced(&cut[cut.len() - 2048..]));
+            lengths.push(cut.len());
+        }
+        lengths.dedup();
+        assert!(lengths.len() > 1, "cuts fall at different points");
     }
 
     #[test]

@@ -111,6 +111,10 @@ struct TrainArgs {
     /// Mixup with λ ~ Beta(α, α) (0: off; e.g. 0.2).
     #[arg(long, default_value_t = 0.0)]
     mixup: f64,
+    /// Probability of training a clip on the live microphone's view of it: the line repeated
+    /// with short pauses, the last 3 s before a random point (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    microphone_window: f64,
     /// Output channels of the conv blocks (each block halves both axes).
     #[arg(long, value_delimiter = ',', default_value = "16,32,64")]
     channels: Vec<usize>,
@@ -148,6 +152,7 @@ impl TrainArgs {
                 max_time_mask: self.time_mask,
                 max_freq_mask: self.freq_mask,
                 mixup_alpha: self.mixup,
+                microphone_window: self.microphone_window,
             }),
             subtract_band_means: self.band_mean_norm,
             halve_every: (self.halve_every > 0).then_some(self.halve_every),
@@ -285,7 +290,11 @@ enum Command {
     /// model of the fold that held its speaker out (`evaluate --save-models DIR`).
     Robustness {
         /// Directory searched recursively for RAVDESS files.
-        #[arg(long, required_unless_present = "manifest", conflicts_with = "manifest")]
+        #[arg(
+            long,
+            required_unless_present = "manifest",
+            conflicts_with = "manifest"
+        )]
         data: Option<PathBuf>,
         /// Any other corpus: the manifest the models were evaluated on.
         #[arg(long)]
@@ -295,6 +304,9 @@ enum Command {
         models: PathBuf,
         #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(2..=64))]
         folds: u64,
+        /// Score only these folds (1-based), e.g. 1,4.
+        #[arg(long, value_delimiter = ',')]
+        only_folds: Vec<usize>,
         /// Seed of the noise, babble offsets, room responses and microphone cuts.
         #[arg(long, default_value_t = 42)]
         seed: u64,
@@ -333,13 +345,14 @@ fn main() -> ExitCode {
             manifest,
             models,
             folds,
+            only_folds,
             seed,
             report,
         } => run_robustness(
             data.as_deref(),
             manifest.as_deref(),
             &models,
-            folds as usize,
+            (folds as usize, &only_folds),
             seed,
             &report,
         ),
@@ -508,10 +521,15 @@ fn run_robustness(
     data: Option<&Path>,
     manifest: Option<&Path>,
     models: &Path,
-    folds: usize,
+    (folds, only_folds): (usize, &[usize]),
     seed: u64,
     report: &Path,
 ) -> Result<ExitCode, String> {
+    if let Some(bad) = only_folds.iter().find(|f| !(1..=folds).contains(*f)) {
+        return Err(format!(
+            "--only-folds {bad}: folds are numbered 1 to {folds}"
+        ));
+    }
     let (clips, labels) = match (data, manifest) {
         (_, Some(m)) => {
             let m = data::read_manifest(m)?;
@@ -524,7 +542,14 @@ fn run_robustness(
         (None, None) => return Err("--data or --manifest is needed".into()),
     };
     let conditions = robustness::Condition::all();
-    let results = robustness::evaluate(&clips, &labels, folds, models, &conditions, seed)?;
+    let results = robustness::evaluate(
+        &clips,
+        &labels,
+        (folds, only_folds),
+        models,
+        &conditions,
+        seed,
+    )?;
     write_json(
         report,
         &json!({
@@ -532,6 +557,7 @@ fn run_robustness(
                 "the actor {folds}-fold test clips, each scored by the model of the fold that held its speaker out, under each condition; the page's path for a short recording (speech gate, then the clip rule); a clip the gate refuses counts as a miss"
             ),
             "models": models.display().to_string(),
+            "folds": if only_folds.is_empty() { (1..=folds).collect() } else { only_folds.to_vec() },
             "seed": seed,
             "conditions": results,
         }),

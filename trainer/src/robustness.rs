@@ -4,6 +4,7 @@
 //! the fold that held its speaker out. Every condition goes through the page's own path for a
 //! short recording, `timeline::analyse_clip` (speech gate, then the clip rule).
 
+use crate::augment::{last_before_random_point, repeated};
 use crate::data::Clip;
 use crate::evaluate::{fold_plan, mean_sd};
 use futures_lite::future::block_on;
@@ -69,7 +70,11 @@ impl Condition {
             Condition::Clean => "clean".into(),
             Condition::Level(db) => format!("level {db:+} dB"),
             Condition::BandLimit(rate) => {
-                format!("band limit {} kHz ({} kHz sampling)", rate / 2000, rate / 1000)
+                format!(
+                    "band limit {} kHz ({} kHz sampling)",
+                    rate / 2000,
+                    rate / 1000
+                )
             }
             Condition::WhiteNoise(snr) => format!("white noise {snr} dB SNR"),
             Condition::Babble(snr) => format!("babble (6 talkers) {snr} dB SNR"),
@@ -91,7 +96,8 @@ impl Condition {
             }
             Condition::BandLimit(rate) => {
                 let down = speech_emotion::audio::resample(audio, RATE, rate).expect("valid rates");
-                let mut up = speech_emotion::audio::resample(&down, rate, RATE).expect("valid rates");
+                let mut up =
+                    speech_emotion::audio::resample(&down, rate, RATE).expect("valid rates");
                 up.resize(audio.len(), 0.0);
                 vec![up]
             }
@@ -127,16 +133,9 @@ impl Condition {
             Condition::MicrophoneWindow => {
                 let (start, end) = speech_span(audio);
                 let line = &audio[start..end];
-                let pause = vec![0f32; (0.3 * RATE as f64) as usize];
-                let looped: Vec<f32> = std::iter::repeat_n([line, &pause[..]].concat(), 4)
-                    .flatten()
-                    .collect();
-                let window = 3 * RATE as usize;
+                let looped = repeated(line, (0.3 * RATE as f64) as usize, 4);
                 (0..2)
-                    .map(|_| {
-                        let cut = rng.random_range(window.min(looped.len())..=looped.len());
-                        looped[cut.saturating_sub(window)..cut].to_vec()
-                    })
+                    .map(|_| last_before_random_point(&looped, 3 * RATE as usize, rng).to_vec())
                     .collect()
             }
         }
@@ -196,7 +195,8 @@ fn convolve(x: &[f32], h: &[f32]) -> Vec<f32> {
         let mut buf = vec![0f32; n];
         buf[..v.len()].copy_from_slice(v);
         let mut out = fwd.make_output_vec();
-        fwd.process(&mut buf, &mut out).expect("sizes from the plan");
+        fwd.process(&mut buf, &mut out)
+            .expect("sizes from the plan");
         out
     };
     let (a, b) = (spectrum(x), spectrum(h));
@@ -255,7 +255,8 @@ impl Biquad {
         let (mut x1, mut x2, mut y1, mut y2) = (0f64, 0f64, 0f64, 0f64);
         for v in x.iter_mut() {
             let x0 = *v as f64;
-            let y0 = self.b[0] * x0 + self.b[1] * x1 + self.b[2] * x2 - self.a[0] * y1 - self.a[1] * y2;
+            let y0 =
+                self.b[0] * x0 + self.b[1] * x1 + self.b[2] * x2 - self.a[0] * y1 - self.a[1] * y2;
             (x2, x1, y2, y1) = (x1, x0, y1, y0);
             *v = y0 as f32;
         }
@@ -283,18 +284,22 @@ pub struct ConditionResult {
 pub fn evaluate(
     clips: &[Clip],
     labels: &[String],
-    k: usize,
+    (k, only): (usize, &[usize]),
     models: &Path,
     conditions: &[Condition],
     seed: u64,
 ) -> Result<Vec<ConditionResult>, String> {
     let plan = fold_plan(clips, k)?;
+    let folds: Vec<usize> = (0..k)
+        .filter(|f| only.is_empty() || only.contains(&(f + 1)))
+        .collect();
     let device = burn::prelude::Device::flex();
     // per condition: per fold (truth, predicted) and gate counts
     let mut truth = vec![vec![Vec::new(); k]; conditions.len()];
     let mut predicted = vec![vec![Vec::new(); k]; conditions.len()];
     let mut gated = vec![0usize; conditions.len()];
-    for (fold, test) in plan.test.iter().enumerate() {
+    for &fold in &folds {
+        let test = &plan.test[fold];
         let path = models.join(format!("fold-{}.sew", fold + 1));
         let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let classifier = Classifier::from_bytes(&bytes, &device)
@@ -336,7 +341,10 @@ pub fn evaluate(
                     .collect();
                 for x in condition.apply(audio, &babble, &mut rng) {
                     let analysis = block_on(analyse_clip(&classifier, &[&x], RATE))?;
-                    let label = analysis.overall.filter(|_| analysis.speech).map(|p| p.label);
+                    let label = analysis
+                        .overall
+                        .filter(|_| analysis.speech)
+                        .map(|p| p.label);
                     truth[c][fold].push(clips[i].label);
                     match label.and_then(|l| labels.iter().position(|x| *x == l)) {
                         Some(p) => predicted[c][fold].push(p),
@@ -353,8 +361,9 @@ pub fn evaluate(
     let classes = labels.len();
     let mut results: Vec<ConditionResult> = Vec::new();
     for (c, condition) in conditions.iter().enumerate() {
-        let per_fold: Vec<f64> = (0..k)
-            .map(|f| recalls(&truth[c][f], &predicted[c][f], classes).0)
+        let per_fold: Vec<f64> = folds
+            .iter()
+            .map(|&f| recalls(&truth[c][f], &predicted[c][f], classes).0)
             .collect();
         let all_t: Vec<usize> = truth[c].concat();
         let all_p: Vec<usize> = predicted[c].concat();
