@@ -26,6 +26,8 @@ pub struct AugmentConfig {
     pub max_freq_mask: usize,
     /// Mixup: pairs within a batch are blended with λ ~ Beta(α, α); 0 turns it off.
     pub mixup_alpha: f64,
+    /// Recording level: a gain drawn from ±this many dB (0: off).
+    pub max_gain_db: f64,
     /// Probability of a clip being seen as the live microphone sees speech: the line said
     /// again and again with short pauses, the last 3 s before a random point, then the clip
     /// rule (trim, centre). 0 turns it off.
@@ -45,6 +47,7 @@ impl Default for AugmentConfig {
             max_time_mask: 13,
             max_freq_mask: 13,
             mixup_alpha: 0.0,
+            max_gain_db: 0.0,
             microphone_window: 0.0,
         }
     }
@@ -82,6 +85,12 @@ pub fn augmented_features(
         0
     };
     let mut window = window_at(speech, taken, shift);
+    if c.max_gain_db > 0.0 && rng.random_bool(c.probability) {
+        let gain = 10f32.powf(rng.random_range(-c.max_gain_db..=c.max_gain_db) as f32 / 20.0);
+        for v in &mut window {
+            *v = (*v * gain).clamp(-1.0, 1.0);
+        }
+    }
     if c.snr_db.1 > 0.0 && rng.random_bool(c.probability) {
         add_noise(&mut window, rng.random_range(c.snr_db.0..=c.snr_db.1), rng);
     }

@@ -111,6 +111,9 @@ struct TrainArgs {
     /// Mixup with λ ~ Beta(α, α) (0: off; e.g. 0.2).
     #[arg(long, default_value_t = 0.0)]
     mixup: f64,
+    /// Recording level: a gain drawn from ± this many dB, clipped at full scale (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    gain: f64,
     /// Probability of training a clip on the live microphone's view of it: the line repeated
     /// with short pauses, the last 3 s before a random point (0: off).
     #[arg(long, default_value_t = 0.0)]
@@ -152,6 +155,7 @@ impl TrainArgs {
                 max_time_mask: self.time_mask,
                 max_freq_mask: self.freq_mask,
                 mixup_alpha: self.mixup,
+                max_gain_db: self.gain,
                 microphone_window: self.microphone_window,
             }),
             subtract_band_means: self.band_mean_norm,
