@@ -52,9 +52,9 @@ enum SplitKind {
     All,
 }
 
-/// Where the data is and how to train; shared by `train` and `evaluate`.
+/// Where the corpus is; shared by `train`, `evaluate` and `robustness`.
 #[derive(Args)]
-struct TrainArgs {
+struct CorpusArgs {
     /// Directory searched recursively for RAVDESS files (WAV as downloaded, or FLAC).
     #[arg(
         long,
@@ -65,6 +65,13 @@ struct TrainArgs {
     /// Any other corpus: a CSV with columns path, label, speaker (paths relative to it).
     #[arg(long)]
     manifest: Option<PathBuf>,
+}
+
+/// Where the data is and how to train; shared by `train` and `evaluate`.
+#[derive(Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    corpus: CorpusArgs,
     /// Also train on song clips found under --data.
     #[arg(long)]
     with_song: bool,
@@ -168,7 +175,7 @@ impl TrainArgs {
 
     fn dataset(&self) -> Result<Dataset, String> {
         let features = FeatureConfig::default();
-        match (&self.data, &self.manifest) {
+        match (&self.corpus.data, &self.corpus.manifest) {
             (_, Some(manifest)) => Dataset::load_manifest(manifest, &features),
             (Some(dir), None) => Dataset::load_ravdess(dir, self.with_song, &features),
             (None, None) => Err("give --data DIR (RAVDESS) or --manifest FILE.csv".into()),
@@ -204,7 +211,7 @@ impl TrainArgs {
             p.file_name()
                 .map_or(p.display().to_string(), |n| n.to_string_lossy().to_string())
         };
-        match (&self.data, &self.manifest) {
+        match (&self.corpus.data, &self.corpus.manifest) {
             (_, Some(m)) => format!("manifest {}", name(m)),
             (Some(d), None) => name(d),
             (None, None) => String::new(),
@@ -295,16 +302,8 @@ enum Command {
     /// babble, a small room, a cheap microphone, the live microphone's window), each with the
     /// model of the fold that held its speaker out (`evaluate --save-models DIR`).
     Robustness {
-        /// Directory searched recursively for RAVDESS files.
-        #[arg(
-            long,
-            required_unless_present = "manifest",
-            conflicts_with = "manifest"
-        )]
-        data: Option<PathBuf>,
-        /// Any other corpus: the manifest the models were evaluated on.
-        #[arg(long)]
-        manifest: Option<PathBuf>,
+        #[command(flatten)]
+        corpus: CorpusArgs,
         /// The fold models, fold-1.sew … fold-K.sew.
         #[arg(long)]
         models: PathBuf,
@@ -347,16 +346,14 @@ fn main() -> ExitCode {
             files,
         } => predict(weights.as_deref(), json, windows, &files),
         Command::Robustness {
-            data,
-            manifest,
+            corpus,
             models,
             folds,
             only_folds,
             seed,
             report,
         } => run_robustness(
-            data.as_deref(),
-            manifest.as_deref(),
+            &corpus,
             &models,
             (folds as usize, &only_folds),
             seed,
@@ -524,8 +521,7 @@ fn create_parent(path: &Path) -> Result<(), String> {
 }
 
 fn run_robustness(
-    data: Option<&Path>,
-    manifest: Option<&Path>,
+    corpus: &CorpusArgs,
     models: &Path,
     (folds, only_folds): (usize, &[usize]),
     seed: u64,
@@ -536,7 +532,7 @@ fn run_robustness(
             "--only-folds {bad}: folds are numbered 1 to {folds}"
         ));
     }
-    let (clips, labels) = match (data, manifest) {
+    let (clips, labels) = match (&corpus.data, &corpus.manifest) {
         (_, Some(m)) => {
             let m = data::read_manifest(m)?;
             (m.clips, m.label_names)
@@ -712,7 +708,7 @@ fn run_evaluate(
     let config = args.config();
     // Check the arguments before spending minutes on features.
     match split_kind {
-        SplitKind::Actors if args.manifest.is_none() => {
+        SplitKind::Actors if args.corpus.manifest.is_none() => {
             evaluate::actor_folds(folds)?;
         }
         SplitKind::Actors => {}
