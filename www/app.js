@@ -112,7 +112,19 @@ async function loadWeights(file) {
   return r;
 }
 state.loadWeights = loadWeights;
-$("weights-button").addEventListener("click", () => $("weights-file").click());
+/**
+ * Opens a file input's chooser. showPicker() where the browser has it: Chromium ignores click()
+ * on a hidden file input once keyboard navigation has moved focus (Tab, then Enter on the drop
+ * zone opened nothing).
+ */
+function choose(input) {
+  try {
+    input.showPicker();
+  } catch {
+    input.click();
+  }
+}
+$("weights-button").addEventListener("click", () => choose($("weights-file")));
 $("weights-file").addEventListener("change", (e) => {
   if (e.target.files[0]) loadWeights(e.target.files[0]);
   e.target.value = "";
@@ -398,9 +410,9 @@ drop.addEventListener("drop", (e) => {
   drop.classList.remove("over");
   dropped([...e.dataTransfer.files]);
 });
-drop.addEventListener("click", (e) => { if (e.target === drop || e.target.tagName === "P") $("files").click(); });
+drop.addEventListener("click", (e) => { if (e.target === drop || e.target.tagName === "P") choose($("files")); });
 drop.addEventListener("keydown", (e) => {
-  if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("files").click(); }
+  if (e.key === "Enter" || e.key === " ") { e.preventDefault(); choose($("files")); }
 });
 $("files").addEventListener("change", (e) => { dropped([...e.target.files]); e.target.value = ""; });
 
