@@ -71,3 +71,19 @@ pub fn training_throughput(
         clips_per_second: (steps * batch_size) as f64 / seconds,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_run_reports_its_steps_and_a_rate() {
+        let config = ModelConfig {
+            channels: vec![4],
+            ..ModelConfig::default()
+        };
+        let t = training_throughput(&config, 2, 2, 1);
+        assert_eq!((t.steps, t.batch_size), (2, 2));
+        assert!(t.seconds > 0.0 && t.clips_per_second.is_finite() && t.clips_per_second > 0.0);
+    }
+}
