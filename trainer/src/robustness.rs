@@ -86,7 +86,7 @@ impl Condition {
         }
     }
 
-    /// The audio (or audios: one per cut) to classify for `speech` (mono at [`RATE`]).
+    /// The audio (or audios: one per cut) to classify for `audio` (mono at [`RATE`]).
     fn apply(&self, audio: &[f32], babble: &[&[f32]], rng: &mut StdRng) -> Vec<Vec<f32>> {
         match *self {
             Condition::Clean => vec![audio.to_vec()],
@@ -297,7 +297,6 @@ pub fn evaluate(
     // per condition: per fold (truth, predicted) and gate counts
     let mut truth = vec![vec![Vec::new(); k]; conditions.len()];
     let mut predicted = vec![vec![Vec::new(); k]; conditions.len()];
-    let mut gated = vec![0usize; conditions.len()];
     for &fold in &folds {
         let test = &plan.test[fold];
         let path = models.join(format!("fold-{}.sew", fold + 1));
@@ -346,14 +345,9 @@ pub fn evaluate(
                         .filter(|_| analysis.speech)
                         .map(|p| p.label);
                     truth[c][fold].push(clips[i].label);
-                    match label.and_then(|l| labels.iter().position(|x| *x == l)) {
-                        Some(p) => predicted[c][fold].push(p),
-                        None => {
-                            gated[c] += 1;
-                            // Nothing classified: a miss.
-                            predicted[c][fold].push(usize::MAX);
-                        }
-                    }
+                    // None: the gate refused it and nothing was classified, a miss.
+                    predicted[c][fold]
+                        .push(label.and_then(|l| labels.iter().position(|x| *x == l)));
                 }
             }
         }
@@ -366,7 +360,7 @@ pub fn evaluate(
             .map(|&f| recalls(&truth[c][f], &predicted[c][f], classes).0)
             .collect();
         let all_t: Vec<usize> = truth[c].concat();
-        let all_p: Vec<usize> = predicted[c].concat();
+        let all_p: Vec<Option<usize>> = predicted[c].concat();
         let (_, accuracy, per_class) = recalls(&all_t, &all_p, classes);
         let (ua_mean, ua_sd) = mean_sd(&per_fold);
         let clean = results.first().map_or(ua_mean, |r| r.ua_mean);
@@ -384,7 +378,7 @@ pub fn evaluate(
             ua_per_fold: per_fold,
             accuracy,
             drop_from_clean: ua_mean - clean,
-            gated: gated[c],
+            gated: all_p.iter().filter(|p| p.is_none()).count(),
             classified: all_t.len(),
             per_class_recall: labels.iter().cloned().zip(per_class).collect(),
         });
@@ -392,13 +386,13 @@ pub fn evaluate(
     Ok(results)
 }
 
-/// UA (mean recall over the classes present), accuracy and each class's recall; a prediction
-/// of `usize::MAX` (gated, nothing classified) is a miss.
-fn recalls(truth: &[usize], predicted: &[usize], classes: usize) -> (f64, f64, Vec<f64>) {
+/// UA (mean recall over the classes present), accuracy and each class's recall; a missing
+/// prediction (gated, nothing classified) is a miss.
+fn recalls(truth: &[usize], predicted: &[Option<usize>], classes: usize) -> (f64, f64, Vec<f64>) {
     let (mut hits, mut support) = (vec![0usize; classes], vec![0usize; classes]);
     for (&t, &p) in truth.iter().zip(predicted) {
         support[t] += 1;
-        hits[t] += usize::from(t == p);
+        hits[t] += usize::from(p == Some(t));
     }
     let recall: Vec<f64> = hits
         .iter()
