@@ -265,16 +265,40 @@ test("microphone permission denied: a clear message, and files still work", asyn
 });
 
 test("the controls work from the keyboard", async () => {
-  const { context, page } = await openPage("cpu");
+  // Records how the page asked for a chooser, for the failure message.
+  const init = () => {
+    window.chooserCalls = [];
+    for (const name of ["showPicker", "click"]) {
+      const original = HTMLInputElement.prototype[name];
+      HTMLInputElement.prototype[name] = function () {
+        if (this.type !== "file") return original.call(this);
+        try {
+          original.call(this);
+          window.chooserCalls.push(`${name} ok, active: ${navigator.userActivation.isActive}`);
+        } catch (e) {
+          window.chooserCalls.push(`${name} threw ${e.name}: ${e.message}`);
+          throw e;
+        }
+      };
+    }
+  };
+  const { context, page, errors } = await openPage("cpu", { init });
   try {
-    // Tab reaches the drop zone; Enter opens the file chooser.
+    // Tab reaches the drop zone; Enter opens the file chooser. Playwright turns on its chooser
+    // interception without waiting for the browser, so the listener goes in long before Enter.
+    const opened = page.waitForEvent("filechooser", { timeout: 15_000 }).catch((e) => e);
     let focused = "";
     for (let i = 0; i < 12 && focused !== "drop"; i++) {
       await page.keyboard.press("Tab");
       focused = await page.evaluate(() => document.activeElement.id);
     }
     assert.equal(focused, "drop");
-    const [chooser] = await Promise.all([page.waitForEvent("filechooser"), page.keyboard.press("Enter")]);
+    await page.keyboard.press("Enter");
+    const chooser = await opened;
+    if (chooser instanceof Error) {
+      const calls = await page.evaluate(() => window.chooserCalls);
+      assert.fail(`no file chooser after Enter (${chooser.message}); chooser calls: ${JSON.stringify(calls)}; page errors: ${JSON.stringify(errors)}`);
+    }
     await chooser.setFiles(CLIP);
     await page.waitForSelector(".result[data-state=done]", { timeout: 60_000 });
     // Every button and select has an accessible name.

@@ -64,6 +64,9 @@ pub struct Clip {
     pub label: usize,
     /// Speaker identity (the RAVDESS actor number, or the manifest's speaker column).
     pub speaker: String,
+    /// Only ever trained on, never validated or tested on (RAVDESS song clips): figures stay
+    /// those of speech, comparable with runs without them.
+    pub train_only: bool,
 }
 
 /// The result of scanning a directory: usable clips and what was left out, with reasons.
@@ -91,11 +94,14 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Finds RAVDESS clips anywhere under `dir`. Song clips are kept only with `with_song`. The same
-/// recording found twice (a FLAC copy beside the original WAV) is read once.
-pub fn scan_ravdess(dir: &Path, with_song: bool) -> Result<Scan, String> {
+/// Finds RAVDESS clips anywhere under the `dirs` (the speech and song downloads may sit apart).
+/// Song clips are kept only with `with_song`. The same recording found twice (a FLAC copy beside
+/// the original WAV) is read once.
+pub fn scan_ravdess(dirs: &[PathBuf], with_song: bool) -> Result<Scan, String> {
     let mut files = Vec::new();
-    walk(dir, &mut files).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    for dir in dirs {
+        walk(dir, &mut files).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    }
     let mut scan = Scan::default();
     let mut seen = HashSet::new();
     for path in files {
@@ -112,6 +118,7 @@ pub fn scan_ravdess(dir: &Path, with_song: bool) -> Result<Scan, String> {
                 path,
                 label: name.emotion,
                 speaker: name.actor.to_string(),
+                train_only: name.song,
             }),
         }
     }
@@ -201,18 +208,21 @@ impl Dataset {
     /// Scans `dir` for RAVDESS clips and computes their features, reporting on stderr what was
     /// skipped and what could not be read.
     pub fn load_ravdess(
-        dir: &Path,
+        dirs: &[PathBuf],
         with_song: bool,
         config: &FeatureConfig,
     ) -> Result<Self, String> {
-        let scan = scan_ravdess(dir, with_song)?;
+        let scan = scan_ravdess(dirs, with_song)?;
         for (path, why) in &scan.skipped {
             eprintln!("skipped {}: {why}", path.display());
         }
         if scan.clips.is_empty() {
             return Err(format!(
                 "no RAVDESS clips found under {} (expected names like 03-01-05-02-01-01-12.wav)",
-                dir.display()
+                dirs.iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         Self::from_clips(
@@ -339,6 +349,7 @@ pub fn read_manifest(path: &Path) -> Result<Manifest, String> {
                 label_names.binary_search(&label).expect("listed above")
             },
             speaker,
+            train_only: false,
         })
         .collect();
     Ok(Manifest { clips, label_names })
@@ -398,7 +409,7 @@ mod tests {
         let real = corpus.join("speech/Actor_03/03-01-05-01-01-01-03.flac");
         let have_real = std::fs::copy(&real, actor.join("03-01-05-01-01-01-03.flac")).is_ok();
 
-        let scan = scan_ravdess(&dir, false).unwrap();
+        let scan = scan_ravdess(std::slice::from_ref(&dir), false).unwrap();
         assert_eq!(scan.skipped.len(), 1, "{:?}", scan.skipped);
         assert!(scan.skipped[0].1.contains("name not RAVDESS"));
         let set = extract_features(scan.clips, &FeatureConfig::default());

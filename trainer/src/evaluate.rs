@@ -480,6 +480,7 @@ mod tests {
                 path: "x.wav".into(),
                 label: 0,
                 speaker: s.to_string(),
+                train_only: false,
             })
             .collect();
         let plan = fold_plan(&clips, 2).unwrap();

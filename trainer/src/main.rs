@@ -55,13 +55,14 @@ enum SplitKind {
 /// Where the corpus is; shared by `train`, `evaluate` and `robustness`.
 #[derive(Args)]
 struct CorpusArgs {
-    /// Directory searched recursively for RAVDESS files (WAV as downloaded, or FLAC).
+    /// Directory searched recursively for RAVDESS files (WAV as downloaded, or FLAC); may be
+    /// given more than once (the speech and the song downloads).
     #[arg(
         long,
         required_unless_present = "manifest",
         conflicts_with = "manifest"
     )]
-    data: Option<PathBuf>,
+    data: Vec<PathBuf>,
     /// Any other corpus: a CSV with columns path, label, speaker (paths relative to it).
     #[arg(long)]
     manifest: Option<PathBuf>,
@@ -72,7 +73,7 @@ struct CorpusArgs {
 struct TrainArgs {
     #[command(flatten)]
     corpus: CorpusArgs,
-    /// Also train on song clips found under --data.
+    /// Also train on song clips found under --data (never tested on: figures stay speech).
     #[arg(long)]
     with_song: bool,
     /// Epochs to train (all of them, unless --patience stops earlier).
@@ -177,8 +178,10 @@ impl TrainArgs {
         let features = FeatureConfig::default();
         match (&self.corpus.data, &self.corpus.manifest) {
             (_, Some(manifest)) => Dataset::load_manifest(manifest, &features),
-            (Some(dir), None) => Dataset::load_ravdess(dir, self.with_song, &features),
-            (None, None) => Err("give --data DIR (RAVDESS) or --manifest FILE.csv".into()),
+            (dirs, None) if !dirs.is_empty() => {
+                Dataset::load_ravdess(dirs, self.with_song, &features)
+            }
+            _ => Err("give --data DIR (RAVDESS) or --manifest FILE.csv".into()),
         }
     }
 
@@ -213,8 +216,7 @@ impl TrainArgs {
         };
         match (&self.corpus.data, &self.corpus.manifest) {
             (_, Some(m)) => format!("manifest {}", name(m)),
-            (Some(d), None) => name(d),
-            (None, None) => String::new(),
+            (dirs, None) => dirs.iter().map(|d| name(d)).collect::<Vec<_>>().join(" + "),
         }
     }
 }
@@ -537,11 +539,11 @@ fn run_robustness(
             let m = data::read_manifest(m)?;
             (m.clips, m.label_names)
         }
-        (Some(dir), None) => (
-            data::scan_ravdess(dir, false)?.clips,
+        (dirs, None) if !dirs.is_empty() => (
+            data::scan_ravdess(dirs, false)?.clips,
             speech_emotion::labels::default_labels(),
         ),
-        (None, None) => return Err("--data or --manifest is needed".into()),
+        _ => return Err("--data or --manifest is needed".into()),
     };
     let conditions = robustness::Condition::all();
     let results = robustness::evaluate(

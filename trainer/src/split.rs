@@ -54,6 +54,11 @@ pub fn by_speakers(
         validation_speakers: validation.to_vec(),
     };
     for (i, c) in clips.iter().enumerate() {
+        let held_out = test.contains(&c.speaker) || validation.contains(&c.speaker);
+        if c.train_only && held_out {
+            // A held-out speaker's extra clips are neither trained on nor scored.
+            continue;
+        }
         if test.contains(&c.speaker) {
             s.test.push(i);
         } else if validation.contains(&c.speaker) {
@@ -87,7 +92,7 @@ pub fn random(clips: &[Clip], test_fraction: f64, validation_fraction: f64, seed
     };
     for class in 0..classes {
         let mut idx: Vec<usize> = (0..clips.len())
-            .filter(|&i| clips[i].label == class)
+            .filter(|&i| clips[i].label == class && !clips[i].train_only)
             .collect();
         idx.shuffle(&mut rng);
         let n_test = (idx.len() as f64 * test_fraction).round() as usize;
@@ -96,5 +101,56 @@ pub fn random(clips: &[Clip], test_fraction: f64, validation_fraction: f64, seed
         s.validation.extend_from_slice(&idx[n_test..n_test + n_val]);
         s.train.extend_from_slice(&idx[n_test + n_val..]);
     }
+    s.train
+        .extend((0..clips.len()).filter(|&i| clips[i].train_only));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clip(speaker: &str, label: usize, train_only: bool) -> Clip {
+        Clip {
+            path: "x.wav".into(),
+            label,
+            speaker: speaker.into(),
+            train_only,
+        }
+    }
+
+    #[test]
+    fn train_only_clips_never_reach_validation_or_test() {
+        let clips: Vec<Clip> = ["1", "2", "3"]
+            .iter()
+            .flat_map(|s| (0..10).map(move |i| clip(s, i % 2, i >= 8)))
+            .collect();
+        let s = by_speakers(&clips, &["1".into()], &["2".into()]).unwrap();
+        assert!(
+            s.test
+                .iter()
+                .all(|&i| !clips[i].train_only && clips[i].speaker == "1")
+        );
+        assert_eq!(s.test.len(), 8);
+        assert_eq!(s.validation.len(), 8);
+        // Speaker 3's clips, its two extra ones included.
+        assert_eq!(s.train.len(), 10);
+
+        let r = random(&clips, 0.2, 0.1, 7);
+        assert!(
+            r.test
+                .iter()
+                .chain(&r.validation)
+                .all(|&i| !clips[i].train_only)
+        );
+        let mut all: Vec<usize> = r
+            .train
+            .iter()
+            .chain(&r.test)
+            .chain(&r.validation)
+            .copied()
+            .collect();
+        all.sort();
+        assert_eq!(all, (0..clips.len()).collect::<Vec<_>>());
+    }
 }
