@@ -20,6 +20,11 @@ pub const TRIM_TOP_DB: f32 = 40.0;
 /// microphone, in the page and the CLI. Set just under nearly all RAVDESS speech: about 10 of its
 /// 1 440 clips (soft-spoken, −56 to −51 dBFS) fall below it; the median clip peaks at −30.
 pub const SPEECH_GATE_DBFS: f32 = -50.0;
+/// Shortest recording analysed: about one syllable.
+pub const MIN_SECONDS: f64 = 0.2;
+/// Largest sample magnitude accepted. Float files may overshoot ±1 a little; values far beyond
+/// are not audio (and overflow the resampler's FFT near ±3e38).
+pub const MAX_AMPLITUDE: f32 = 1e3;
 const TRIM_FRAME: usize = 2048;
 const TRIM_HOP: usize = 512;
 
@@ -31,6 +36,10 @@ pub enum AudioError {
     ChannelLengthsDiffer,
     UnsupportedRate(u32),
     NonFinite,
+    /// The peak amplitude: far outside ±1, so the numbers are not audio as this tool reads it.
+    OutOfRange(f32),
+    /// The length in seconds: shorter than [`MIN_SECONDS`].
+    TooShort(f64),
     Resample(String),
 }
 
@@ -45,6 +54,14 @@ impl fmt::Display for AudioError {
                 "sample rate {r} Hz is not supported (accepted: {MIN_RATE}–{MAX_RATE} Hz)"
             ),
             AudioError::NonFinite => write!(f, "the audio contains NaN or infinite samples"),
+            AudioError::OutOfRange(peak) => write!(
+                f,
+                "the samples reach {peak:.1e}: audio stays within ±1 (float files) and this is far beyond it"
+            ),
+            AudioError::TooShort(secs) => write!(
+                f,
+                "the recording is {secs:.2} s long: too short to hold speech (at least {MIN_SECONDS} s)"
+            ),
             AudioError::Resample(e) => write!(f, "resampling failed: {e}"),
         }
     }
@@ -189,6 +206,7 @@ pub fn prepare_mono(
     if mono.is_empty() {
         return Err(AudioError::Empty);
     }
+    check_length(mono.len() as u64, rate)?;
     resample(&mono, rate, target_rate)
 }
 
@@ -201,13 +219,30 @@ pub fn check_rate(rate: u32) -> Result<(), AudioError> {
     }
 }
 
-/// [`to_mono`], refusing NaN and infinite samples.
-pub fn finite_mono(channels: &[&[f32]]) -> Result<Vec<f32>, AudioError> {
-    let mono = to_mono(channels)?;
-    if mono.iter().any(|s| !s.is_finite()) {
-        return Err(AudioError::NonFinite);
+/// Refuses recordings shorter than [`MIN_SECONDS`]: `samples` at `rate` Hz.
+pub fn check_length(samples: u64, rate: u32) -> Result<(), AudioError> {
+    let secs = samples as f64 / rate as f64;
+    if secs < MIN_SECONDS {
+        Err(AudioError::TooShort(secs))
+    } else {
+        Ok(())
     }
-    Ok(mono)
+}
+
+/// [`to_mono`], refusing NaN, infinite and absurdly large samples (checked on every channel, so
+/// opposite channels cannot cancel out).
+pub fn finite_mono(channels: &[&[f32]]) -> Result<Vec<f32>, AudioError> {
+    let mut peak = 0.0f32;
+    for s in channels.iter().flat_map(|c| c.iter()) {
+        if !s.is_finite() {
+            return Err(AudioError::NonFinite);
+        }
+        peak = peak.max(s.abs());
+    }
+    if peak > MAX_AMPLITUDE {
+        return Err(AudioError::OutOfRange(peak));
+    }
+    to_mono(channels)
 }
 
 /// The span `[start, end)` of `samples` left after trimming leading and trailing silence.
@@ -359,6 +394,22 @@ mod tests {
             prepare_mono(&[&[0.0, f32::NAN]], 22_050, 22_050),
             Err(AudioError::NonFinite)
         );
+        let mut loud = vec![0.1; 44_100];
+        loud[7] = 3e38;
+        assert_eq!(
+            prepare_mono(&[&loud], 44_100, 22_050),
+            Err(AudioError::OutOfRange(3e38))
+        );
+        // Opposite channels would cancel in the mix; each is checked.
+        assert_eq!(
+            prepare_mono(&[&[1e30; 22_050], &[-1e30; 22_050]], 22_050, 22_050),
+            Err(AudioError::OutOfRange(1e30))
+        );
+        assert_eq!(
+            prepare_mono(&[&[0.5]], 22_050, 22_050),
+            Err(AudioError::TooShort(1.0 / 22_050.0))
+        );
+        assert!(prepare_mono(&[&[0.5; 4_410]], 22_050, 22_050).is_ok());
         assert_eq!(
             prepare_mono(&[&[0.0; 3], &[0.0; 2]], 22_050, 22_050),
             Err(AudioError::ChannelLengthsDiffer)

@@ -2,13 +2,12 @@
 //! the page's worker. [`AudioStream`] hands out one packet at a time, so an hour-long
 //! recording is never held in memory whole.
 
-use symphonia::core::audio::SampleBuffer;
-use symphonia::core::codecs::{CODEC_TYPE_NULL, Decoder, DecoderOptions};
+use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymErr;
-use symphonia::core::formats::{FormatOptions, FormatReader};
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
 use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::MetadataOptions;
-use symphonia::core::probe::Hint;
 
 /// Decoded audio: one sample vector per channel, and the sample rate.
 pub struct Decoded {
@@ -29,7 +28,7 @@ impl Decoded {
 /// An audio file being decoded, packet by packet. Errors are sentences fit to show a user.
 pub struct AudioStream {
     format: Box<dyn FormatReader>,
-    decoder: Box<dyn Decoder>,
+    decoder: Box<dyn AudioDecoder>,
     track_id: u32,
     sample_rate: u32,
     frames: Option<u64>,
@@ -44,30 +43,39 @@ impl AudioStream {
         if let Some(ext) = extension {
             hint.with_extension(ext);
         }
-        let probed = symphonia::default::get_probe()
-            .format(
+        let format = symphonia::default::get_probe()
+            .probe(
                 &hint,
                 mss,
-                &FormatOptions::default(),
-                &MetadataOptions::default(),
+                FormatOptions::default(),
+                MetadataOptions::default(),
             )
             .map_err(|e| format!("not a readable audio file ({e})"))?;
-        let format = probed.format;
+        // First audio track whose codec is known (0.5: codec != CODEC_TYPE_NULL).
         let track = format
-            .tracks()
-            .iter()
-            .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+            .first_track_known_codec(TrackType::Audio)
             .ok_or("the file has no audio track")?;
-        let params = track.codec_params.clone();
+        let params = track
+            .codec_params
+            .as_ref()
+            .and_then(|p| p.audio())
+            .ok_or("the file has no audio track")?
+            .clone();
         let decoder = symphonia::default::get_codecs()
-            .make(&params, &DecoderOptions::default())
+            .make_audio_decoder(&params, &AudioDecoderOptions::default())
             .map_err(|e| format!("unsupported codec ({e})"))?;
+        let sample_rate = params
+            .sample_rate
+            // 0.6.1 reports Some(0) for a WAV whose header says 0 Hz (0.5.5 panicked).
+            .filter(|&r| r > 0)
+            .ok_or("the file does not say its sample rate")?;
+        let track_id = track.id;
+        // 0.6 moved the frame count from the codec parameters to the track.
+        let frames = track.num_frames;
         Ok(Self {
-            track_id: track.id,
-            sample_rate: params
-                .sample_rate
-                .ok_or("the file does not say its sample rate")?,
-            frames: params.n_frames,
+            track_id,
+            sample_rate,
+            frames,
             format,
             decoder,
         })
@@ -87,14 +95,16 @@ impl AudioStream {
     pub fn next_chunk(&mut self) -> Option<Result<Vec<Vec<f32>>, String>> {
         loop {
             let packet = match self.format.next_packet() {
-                Ok(p) => p,
+                Ok(Some(p)) => p,
+                // 0.6 signals the end with Ok(None); a truncated file may still end in EOF.
+                Ok(None) => return None,
                 Err(SymErr::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                     return None;
                 }
                 Err(SymErr::ResetRequired) => return None,
                 Err(e) => return Some(Err(format!("corrupt audio stream ({e})"))),
             };
-            if packet.track_id() != self.track_id {
+            if packet.track_id != self.track_id {
                 continue;
             }
             let decoded = match self.decoder.decode(&packet) {
@@ -102,25 +112,20 @@ impl AudioStream {
                 Err(SymErr::DecodeError(_)) => continue,
                 Err(e) => return Some(Err(format!("cannot decode ({e})"))),
             };
-            let spec = *decoded.spec();
-            if spec.rate != self.sample_rate {
+            let rate = decoded.spec().rate();
+            if rate != self.sample_rate {
                 return Some(Err(format!(
                     "the sample rate changes mid-file ({} → {} Hz)",
-                    self.sample_rate, spec.rate
+                    self.sample_rate, rate
                 )));
             }
-            let n = spec.channels.count();
+            let n = decoded.spec().channels().count();
             if n == 0 || decoded.frames() == 0 {
                 continue;
             }
-            let mut buf = SampleBuffer::<f32>::new(decoded.capacity() as u64, spec);
-            buf.copy_interleaved_ref(decoded);
-            let mut channels = vec![Vec::with_capacity(buf.len() / n); n];
-            for frame in buf.samples().chunks_exact(n) {
-                for (c, s) in channels.iter_mut().zip(frame) {
-                    c.push(*s);
-                }
-            }
+            // One plane per channel, converted to f32.
+            let mut channels: Vec<Vec<f32>> = Vec::with_capacity(n);
+            decoded.copy_to_vecs_planar(&mut channels);
             return Some(Ok(channels));
         }
     }
@@ -157,4 +162,19 @@ pub fn decode_file(path: &std::path::Path) -> Result<Decoded, String> {
 pub fn open_file(path: &std::path::Path) -> Result<AudioStream, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
     AudioStream::open(Box::new(file), path.extension().and_then(|e| e.to_str()))
+}
+
+/// Runs `f`, turning a panic inside it (a decoder or resampler bug on a crafted file) into an
+/// error message, so that one bad file cannot stop a batch. Native only: the wasm build aborts on
+/// a panic, and the page restarts its worker instead.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn isolate<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown cause".into());
+        Err(format!("the decoder failed on this file ({why})"))
+    })
 }

@@ -6,8 +6,8 @@
 //! one gets the mean probabilities of its speech windows.
 
 use crate::audio::{
-    AudioError, SPEECH_GATE_DBFS, StreamResampler, check_rate, finite_mono, peak_level_dbfs,
-    prepare_mono, speech_span,
+    AudioError, SPEECH_GATE_DBFS, StreamResampler, check_length, check_rate, finite_mono,
+    peak_level_dbfs, prepare_mono, speech_span,
 };
 use crate::classifier::{Classifier, Prediction, speech_features};
 use crate::decode::AudioStream;
@@ -172,6 +172,7 @@ impl<'a> Windower<'a> {
         if self.total == 0 {
             return Err(AudioError::Empty);
         }
+        check_length(self.total, self.rate as u32)?;
         let window = self.window as u64;
         let last_end = (self.next > 0).then(|| self.next - self.hop as u64 + window);
         if self.total > window && last_end.is_some_and(|e| e < self.total) {

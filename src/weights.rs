@@ -127,19 +127,85 @@ impl Header {
         {
             diffs.push("model input shape does not match the feature shape".into());
         }
-        if self.labels.len() != self.model.n_classes {
-            diffs.push(format!(
-                "{} labels for a model with {} outputs",
-                self.labels.len(),
-                self.model.n_classes
-            ));
-        }
-        if !(self.normalization.std.is_finite() && self.normalization.std > 0.0) {
-            diffs.push("normalisation std is not a positive number".into());
-        }
         diffs
     }
+
+    /// Checks every field a file could set to something this build cannot run: the message names
+    /// the field. Sizes are capped so that a hostile header cannot ask for gigabytes.
+    pub fn validate(&self) -> Result<(), String> {
+        let labels = &self.labels;
+        if labels.is_empty() || labels.len() > MAX_LABELS {
+            return Err(format!(
+                "labels: {} labels, expected 1 to {MAX_LABELS}",
+                labels.len()
+            ));
+        }
+        for (i, l) in labels.iter().enumerate() {
+            if l.trim().is_empty() || l.chars().count() > MAX_LABEL_CHARS {
+                return Err(format!(
+                    "labels[{i}]: a label must have 1 to {MAX_LABEL_CHARS} characters"
+                ));
+            }
+            if l.chars().any(|c| c.is_control() || "<>&\"'`".contains(c)) {
+                return Err(format!(
+                    "labels[{i}]: {l:?} has a control or markup character"
+                ));
+            }
+            if labels[..i].contains(l) {
+                return Err(format!("labels[{i}]: {l:?} appears twice"));
+            }
+        }
+        let m = &self.model;
+        if m.n_classes != labels.len() {
+            return Err(format!(
+                "model.n_classes: {} outputs for {} labels",
+                m.n_classes,
+                labels.len()
+            ));
+        }
+        if !(0.0..1.0).contains(&m.dropout) {
+            return Err(format!("model.dropout: {} is outside [0, 1)", m.dropout));
+        }
+        if m.channels.is_empty() || m.steps() == 0 {
+            return Err(format!(
+                "model.channels: {:?} must hold 1 to {} widths",
+                m.channels,
+                m.n_frames.max(1).ilog2()
+            ));
+        }
+        let sizes = m.channels.iter().map(|&c| ("model.channels", c)).chain([
+            ("model.d_model", m.d_model),
+            ("model.lstm_hidden", m.lstm_hidden),
+            ("model.attention_hidden", m.attention_hidden),
+        ]);
+        for (field, v) in sizes {
+            if !(1..=MAX_WIDTH).contains(&v) {
+                return Err(format!("{field}: {v} is outside 1..={MAX_WIDTH}"));
+            }
+        }
+        let n = self.normalization;
+        if !(n.mean.is_finite() && n.mean.abs() <= 1e4) {
+            return Err(format!(
+                "normalization.mean: {} is not a level in dB",
+                n.mean
+            ));
+        }
+        if !(n.std.is_finite() && n.std > 1e-3 && n.std <= 1e4) {
+            return Err(format!(
+                "normalization.std: {} is not a positive spread in dB",
+                n.std
+            ));
+        }
+        Ok(())
+    }
 }
+
+/// Limits on what a weights header may ask for.
+pub const MAX_LABELS: usize = 64;
+pub const MAX_LABEL_CHARS: usize = 40;
+pub const MAX_WIDTH: usize = 1024;
+/// The JSON header is a few kilobytes; anything far larger is not ours.
+const MAX_HEADER_BYTES: usize = 1 << 20;
 
 impl WeightsFile {
     /// Serialises a model and its header.
@@ -175,6 +241,11 @@ impl WeightsFile {
             });
         }
         let len = u32_at(12)? as usize;
+        if len > MAX_HEADER_BYTES {
+            return Err(WeightsError::Header(format!(
+                "{len} bytes of header, more than {MAX_HEADER_BYTES}"
+            )));
+        }
         let json = bytes.get(16..16 + len).ok_or(WeightsError::Truncated)?;
         let header: Header =
             serde_json::from_slice(json).map_err(|e| WeightsError::Header(e.to_string()))?;
@@ -183,6 +254,7 @@ impl WeightsFile {
                 "the header's format version disagrees with the file's".into(),
             ));
         }
+        header.validate().map_err(WeightsError::Header)?;
         let diffs = header.differences();
         if !diffs.is_empty() {
             return Err(WeightsError::Incompatible(diffs));

@@ -126,3 +126,67 @@ fn garbage_and_truncated_files_are_refused() {
         .unwrap();
     assert!(matches!(cut, WeightsError::Record(_)), "{cut:?}");
 }
+
+/// A file whose header was changed after the model was built, as a hostile or damaged file.
+fn with_header(change: impl Fn(&mut Header)) -> Vec<u8> {
+    let (mut header, _, device) = file_bytes();
+    change(&mut header);
+    WeightsFile::to_bytes(&header, small_config().init(&device)).unwrap()
+}
+
+#[test]
+fn hostile_headers_are_refused_naming_the_field() {
+    let cases: Vec<(&str, Box<dyn Fn(&mut Header)>)> = vec![
+        ("model.dropout", Box::new(|h| h.model.dropout = 2.0)),
+        (
+            "labels",
+            Box::new(|h| {
+                h.labels.clear();
+                h.model.n_classes = 0;
+            }),
+        ),
+        ("model.n_classes", Box::new(|h| h.model.n_classes = 3)),
+        (
+            "labels[2]",
+            Box::new(|h| h.labels[2] = "<img src=x onerror=alert(1)>".into()),
+        ),
+        ("labels[1]", Box::new(|h| h.labels[1] = "x".repeat(500))),
+        ("labels[3]", Box::new(|h| h.labels[3] = "neutral".into())),
+        (
+            "normalization.mean",
+            Box::new(|h| h.normalization.mean = 1e30),
+        ),
+        ("normalization.std", Box::new(|h| h.normalization.std = 0.0)),
+        (
+            "model.lstm_hidden",
+            Box::new(|h| h.model.lstm_hidden = 1 << 30),
+        ),
+        ("model.channels", Box::new(|h| h.model.channels = vec![])),
+        (
+            "model.channels",
+            Box::new(|h| h.model.channels = vec![4; 9]),
+        ),
+    ];
+    for (field, change) in cases {
+        let err = WeightsFile::from_bytes(&with_header(change)).err();
+        let msg = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.contains(field), "{field}: {msg}");
+    }
+}
+
+#[test]
+fn a_header_that_disagrees_with_its_parameters_is_refused() {
+    let device = Device::flex();
+    // The header promises wider layers than the parameters hold.
+    let bytes = with_header(|h| h.model.channels = vec![4, 16]);
+    let err = Classifier::from_bytes(&bytes, &device).err().unwrap();
+    assert!(err.to_string().contains("parameters"), "{err}");
+}
+
+#[test]
+fn an_oversized_header_length_is_refused_before_reading() {
+    let (_, mut bytes, _) = file_bytes();
+    bytes[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+    let err = WeightsFile::from_bytes(&bytes).err().unwrap();
+    assert!(matches!(err, WeightsError::Header(_)), "{err:?}");
+}

@@ -156,10 +156,16 @@ function drawBars(el, probabilities) {
 
 const colour = (i) => COLOURS[i % COLOURS.length];
 
+// Labels come from the weights file: written as text, never as markup.
 function drawLegend() {
-  $("legend").innerHTML = state.labels
-    .map((l, i) => `<span><i style="background:${colour(i)}"></i>${l}</span>`)
-    .join("") + `<span><i style="background:${SILENCE}"></i>no speech</span>`;
+  const entries = [...state.labels.map((l, i) => [l, colour(i)]), ["no speech", SILENCE]];
+  $("legend").replaceChildren(...entries.map(([text, background]) => {
+    const span = document.createElement("span");
+    const swatch = document.createElement("i");
+    swatch.style.background = background;
+    span.append(swatch, text);
+    return span;
+  }));
 }
 
 // The timeline of a recording: one column per window, split by probability.
@@ -426,11 +432,18 @@ function exportRows() {
     return out;
   });
 }
-const csvCell = (v) => (v == null ? "" : /[",\n]/.test(String(v)) ? `"${String(v).replaceAll('"', '""')}"` : String(v));
+// A cell a spreadsheet would run as a formula (a file named "=HYPERLINK(…)") gets a leading
+// apostrophe; quotes, commas and line breaks are quoted. Header cells (labels) too.
+function csvCell(v) {
+  if (v == null) return "";
+  let text = String(v);
+  if (typeof v === "string" && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
 function exportCsv() {
   const rows = exportRows();
   const head = rows.length ? Object.keys(rows[0]) : [];
-  return [head.join(","), ...rows.map((r) => head.map((k) => csvCell(r[k])).join(","))].join("\n") + "\n";
+  return [head.map(csvCell).join(","), ...rows.map((r) => head.map((k) => csvCell(r[k])).join(","))].join("\n") + "\n";
 }
 function exportJson() {
   return JSON.stringify(state.results.map((r, i) => ({ ...exportRows()[i],

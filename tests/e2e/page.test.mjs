@@ -89,7 +89,8 @@ for (const backend of ["webgpu", "cpu"]) {
       assert.equal(bad.state, "error");
       assert.match(bad.text, /could not be decoded as audio/);
 
-      const again = await analyse(page, [{ name: "again.flac", bytes }], { drop: true });
+      // A file name a spreadsheet would run as a formula.
+      const again = await analyse(page, [{ name: '=HYPERLINK("x").flac', bytes }], { drop: true });
       assert.equal(again.state, "done", again.text);
       assert.ok(maxDiff(again.probabilities, expected.probabilities) <= TOLERANCE);
       // The spectrogram with the attention overlay is drawn for the selected result.
@@ -101,6 +102,7 @@ for (const backend of ["webgpu", "cpu"]) {
       assert.match(lines[0], /^file,status,duration_s,emotion,confidence,.*p_neutral,.*p_surprised$/);
       assert.match(lines[1], new RegExp(`^clip\\.flac,done,[0-9.]+,${expected.label},`));
       assert.match(lines[2], /^notes\.txt,error,/);
+      assert.ok(lines[3].startsWith(`"'=HYPERLINK(""x"").flac",done,`), lines[3]);
       const json = JSON.parse(await page.evaluate(() => window.speechEmotion.exportJson()));
       assert.equal(json.length, 3);
       assert.equal(json[0].emotion, expected.label);
@@ -209,7 +211,55 @@ test("custom weights are used, a broken file is refused and the model stays", as
     const still = await analyse(page, CLIP);
     assert.deepEqual(await page.evaluate(() => window.speechEmotion.labels), ["high", "low"]);
     assert.ok(maxDiff(still.probabilities, want.probabilities) <= TOLERANCE);
+
+    // A label that is markup: refused by the header check, and nothing of it runs.
+    const hostile = join(WORK, "hostile.sew");
+    writeFileSync(hostile, withLabel(bytes, "high", "<img src=x onerror=window.pwned=1>"));
+    await page.evaluate(() => { document.querySelector("#weights-message").dataset.state = ""; });
+    await page.setInputFiles("#weights-file", hostile);
+    await page.waitForFunction(() => document.querySelector("#weights-message").dataset.state, null, { timeout: 60_000 });
+    const refusal = await page.$eval("#weights-message", (e) => ({ state: e.dataset.state, text: e.textContent }));
+    assert.equal(refusal.state, "error");
+    assert.match(refusal.text, /labels\[0\].*markup character/);
+    assert.equal(await page.evaluate(() => window.pwned), undefined);
+    assert.equal(await page.$$eval("#legend img", (els) => els.length), 0);
+    assert.deepEqual(await page.evaluate(() => window.speechEmotion.labels), ["high", "low"]);
+    assert.equal((await analyse(page, CLIP)).state, "done");
     assertSameOrigin(requests);
+  } finally {
+    await context.close();
+  }
+});
+
+/** The weights file with one label of its JSON header replaced (the header length follows). */
+function withLabel(bytes, from, to) {
+  const len = bytes.readUInt32LE(12);
+  const header = JSON.parse(bytes.subarray(16, 16 + len).toString("utf8"));
+  header.labels = header.labels.map((l) => (l === from ? to : l));
+  const json = Buffer.from(JSON.stringify(header), "utf8");
+  const size = Buffer.alloc(4);
+  size.writeUInt32LE(json.length);
+  return Buffer.concat([bytes.subarray(0, 12), size, json, bytes.subarray(16 + len)]);
+}
+
+test("the content security policy keeps injected script from running", async () => {
+  const { context, page, errors } = await openPage("cpu");
+  try {
+    const ran = await page.evaluate(async () => {
+      const s = document.createElement("script");
+      s.textContent = "window.injected = 1";
+      document.body.append(s);
+      const img = document.createElement("img");
+      img.setAttribute("onerror", "window.injected = 2");
+      img.src = "data:,not-an-image";
+      document.body.append(img);
+      await new Promise((r) => setTimeout(r, 300));
+      return window.injected;
+    });
+    assert.equal(ran, undefined);
+    // The page itself still works under the policy.
+    assert.equal((await analyse(page, CLIP)).state, "done");
+    assert.deepEqual(errors, []);
   } finally {
     await context.close();
   }

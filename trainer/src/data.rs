@@ -3,7 +3,7 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 use speech_emotion::classifier::{clip_speech, speech_features};
-use speech_emotion::decode::decode_file;
+use speech_emotion::decode::{decode_file, isolate};
 use speech_emotion::features::{FeatureConfig, LogMel};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -76,13 +76,18 @@ pub struct Scan {
     pub skipped: Vec<(PathBuf, String)>,
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// Collects audio files under `dir`, following symbolic links but entering each real folder once
+/// (a link back to a parent would otherwise walk forever).
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, seen: &mut HashSet<PathBuf>) -> std::io::Result<()> {
+    if !seen.insert(std::fs::canonicalize(dir)?) {
+        return Ok(());
+    }
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let path = e.path();
         if path.is_dir() {
-            walk(&path, out)?;
+            walk(&path, out, seen)?;
         } else if path
             .extension()
             .and_then(|x| x.to_str())
@@ -98,9 +103,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// Song clips are kept only with `with_song`. The same recording found twice (a FLAC copy beside
 /// the original WAV) is read once.
 pub fn scan_ravdess(dirs: &[PathBuf], with_song: bool) -> Result<Scan, String> {
-    let mut files = Vec::new();
+    let (mut files, mut folders) = (Vec::new(), HashSet::new());
     for dir in dirs {
-        walk(dir, &mut files).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+        walk(dir, &mut files, &mut folders)
+            .map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
     }
     let mut scan = Scan::default();
     let mut seen = HashSet::new();
@@ -153,7 +159,8 @@ pub fn extract_features(clips: Vec<Clip>, config: &FeatureConfig) -> FeatureSet 
                 s.spawn(move || {
                     part.iter()
                         .map(|clip| {
-                            let r = decode_file(&clip.path).and_then(|d| {
+                            let r = isolate(|| {
+                                let d = decode_file(&clip.path)?;
                                 let speech =
                                     clip_speech(logmel, &d.channel_slices(), d.sample_rate)
                                         .map_err(|e| e.to_string())?;
@@ -251,12 +258,26 @@ impl Dataset {
         config: &FeatureConfig,
     ) -> Result<Self, String> {
         eprintln!("{} clips found; computing log-mel features", clips.len());
+        let named: HashSet<usize> = clips.iter().map(|c| c.label).collect();
         let set = extract_features(clips, config);
         for (path, why) in &set.failed {
             eprintln!("unreadable {}: {why}", path.display());
         }
         if set.clips.is_empty() {
             return Err("none of the clips could be read".into());
+        }
+        // A class the data names but cannot show would be an output the model never learns.
+        let mut empty: Vec<&str> = named
+            .iter()
+            .filter(|&&l| !set.clips.iter().any(|c| c.label == l))
+            .map(|&l| label_names[l].as_str())
+            .collect();
+        empty.sort();
+        if !empty.is_empty() {
+            return Err(format!(
+                "no readable clip is left for {}: fix or remove those files",
+                empty.join(", ")
+            ));
         }
         Ok(Self {
             labels: set.clips.iter().map(|c| c.label).collect(),

@@ -21,11 +21,11 @@ use data::Dataset;
 use futures_lite::future::block_on;
 use serde_json::json;
 use speech_emotion::classifier::Classifier;
-use speech_emotion::decode::open_file;
+use speech_emotion::decode::{isolate, open_file};
 use speech_emotion::features::FeatureConfig;
 use speech_emotion::model::ModelConfig;
 use speech_emotion::timeline;
-use speech_emotion::weights::{Header, WeightsFile};
+use speech_emotion::weights::{Header, MAX_WIDTH, WeightsFile};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -50,6 +50,22 @@ enum SplitKind {
     Random,
     /// Train on every clip for --epochs, nothing held out (the shipped model).
     All,
+}
+
+/// A parser for a numeric option that refuses values outside `lo..=hi` (and NaN), naming the
+/// range; clap adds the option's name.
+fn ranged<T>(lo: T, hi: T) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy + Send + Sync + 'static,
+{
+    move |s: &str| {
+        let v: T = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+        if v >= lo && v <= hi {
+            Ok(v)
+        } else {
+            Err(format!("{s} is outside {lo}..={hi}"))
+        }
+    }
 }
 
 /// Where the corpus is; shared by `train`, `evaluate` and `robustness`.
@@ -77,16 +93,16 @@ struct TrainArgs {
     #[arg(long)]
     with_song: bool,
     /// Epochs to train (all of them, unless --patience stops earlier).
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = ranged(1usize, 10_000))]
     epochs: usize,
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = ranged(1usize, 4096))]
     batch_size: usize,
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = ranged(1e-7, 1.0))]
     lr: f64,
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = ranged(0.0f32, 0.99))]
     label_smoothing: f32,
     /// Extra weight for the surprised class on top of balanced class weights (seeds: 1.5).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = ranged(0.01f32, 100.0))]
     surprise_boost: f32,
     /// Early stopping: epochs without a better validation UA before stopping, keeping the best
     /// epoch's model. 0 (default): run every epoch and keep the last; the validation actors
@@ -98,41 +114,43 @@ struct TrainArgs {
     #[arg(long)]
     no_augment: bool,
     /// Probability of each augmentation being applied to a clip.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = ranged(0.0, 1.0))]
     augment_probability: f64,
     /// Largest move of the analysis window off the speech centre, in seconds (0: off).
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = 0.25, value_parser = ranged(0.0, 1.5))]
     shift: f64,
     /// Time stretch by a rate in 1 ± this (0: off; see trainer/EXPERIMENTS.md).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = ranged(0.0, 0.5))]
     stretch: f64,
     /// Pitch shift by up to this many semitones either way (0: off; e.g. 2).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = ranged(0.0, 12.0))]
     pitch: f64,
     /// Gaussian noise at an SNR drawn from MIN,MAX dB (0,0: off).
-    #[arg(long, value_delimiter = ',', num_args = 2, default_values_t = [10.0, 30.0])]
+    #[arg(long, value_delimiter = ',', default_values_t = [10.0, 30.0],
+          value_parser = ranged(-20.0, 100.0))]
     snr: Vec<f64>,
     /// Largest SpecAugment time mask, in frames (0: off).
-    #[arg(long, default_value_t = 13)]
+    #[arg(long, default_value_t = 13, value_parser = ranged(0usize, 128))]
     time_mask: usize,
     /// Largest SpecAugment frequency mask, in mel bands (0: off).
-    #[arg(long, default_value_t = 13)]
+    #[arg(long, default_value_t = 13, value_parser = ranged(0usize, 128))]
     freq_mask: usize,
     /// Mixup with λ ~ Beta(α, α) (0: off; e.g. 0.2).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = ranged(0.0, 10.0))]
     mixup: f64,
     /// Recording level: a gain drawn from ± this many dB, clipped at full scale (0: off).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = ranged(0.0, 60.0))]
     gain: f64,
     /// Probability of training a clip on the live microphone's view of it: the line repeated
     /// with short pauses, the last 3 s before a random point (0: off).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = ranged(0.0, 1.0))]
     microphone_window: f64,
     /// Output channels of the conv blocks (each block halves both axes).
-    #[arg(long, value_delimiter = ',', default_value = "16,32,64")]
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64",
+          value_parser = ranged(1usize, MAX_WIDTH))]
     channels: Vec<usize>,
     /// Hidden size of each LSTM direction.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = ranged(1usize, MAX_WIDTH))]
     lstm_hidden: usize,
     /// Halve the learning rate every N epochs; 0: halve it after 4 epochs without a better
     /// validation UA instead.
@@ -147,8 +165,20 @@ struct TrainArgs {
 }
 
 impl TrainArgs {
-    fn config(&self) -> train::TrainConfig {
-        train::TrainConfig {
+    fn config(&self) -> Result<train::TrainConfig, String> {
+        if self.snr.len() != 2 {
+            return Err(format!(
+                "--snr takes two values, MIN,MAX dB (got {:?})",
+                self.snr
+            ));
+        }
+        if self.snr[0] > self.snr[1] {
+            return Err(format!(
+                "--snr {},{}: give the lower SNR first",
+                self.snr[0], self.snr[1]
+            ));
+        }
+        Ok(train::TrainConfig {
             max_epochs: self.epochs,
             batch_size: self.batch_size,
             learning_rate: self.lr,
@@ -171,7 +201,7 @@ impl TrainArgs {
             subtract_band_means: self.band_mean_norm,
             halve_every: (self.halve_every > 0).then_some(self.halve_every),
             ..Default::default()
-        }
+        })
     }
 
     fn dataset(&self) -> Result<Dataset, String> {
@@ -439,7 +469,8 @@ fn predict(
     for file in files {
         // The page's path exactly: streamed decoding, the clip rule for a clip, a window per
         // second for anything longer.
-        let result = open_file(file).and_then(|mut stream| {
+        let result = isolate(|| {
+            let mut stream = open_file(file)?;
             block_on(timeline::analyse_stream(
                 &classifier,
                 &mut stream,
@@ -587,7 +618,7 @@ fn run_train(
     test_actors: &[String],
     val_actors: &[String],
 ) -> Result<ExitCode, String> {
-    let config = args.config();
+    let config = args.config()?;
     let data = args.dataset()?;
     let split = match split_kind {
         SplitKind::Actors => split::by_speakers(&data.clips, test_actors, val_actors)?,
@@ -707,7 +738,7 @@ fn run_evaluate(
     seeds: &[u64],
     save_models: Option<&Path>,
 ) -> Result<ExitCode, String> {
-    let config = args.config();
+    let config = args.config()?;
     // Check the arguments before spending minutes on features.
     match split_kind {
         SplitKind::Actors if args.corpus.manifest.is_none() => {

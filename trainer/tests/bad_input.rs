@@ -1,0 +1,123 @@
+//! The trainer's CLI on bad input: a clear message and a failure status, never a panic or a hang.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const TRAINER: &str = env!("CARGO_BIN_EXE_trainer");
+
+fn speech() -> PathBuf {
+    std::env::var_os("RAVDESS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/ravdess"))
+        .join("speech")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("se-bad-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs the trainer; asserts it failed cleanly (exit 1 or clap's 2, not a panic's 101) and that
+/// stderr says `says`.
+fn refused(args: &[&str], says: &str) -> Output {
+    let out = Command::new(TRAINER).args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        matches!(out.status.code(), Some(1 | 2)),
+        "{args:?}: {:?}\n{stderr}",
+        out.status
+    );
+    assert!(
+        stderr.contains(says),
+        "{args:?}: wanted {says:?} in\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    out
+}
+
+#[test]
+fn out_of_range_options_are_refused_by_name() {
+    let data = speech();
+    let data = data.to_str().unwrap();
+    for (option, value, says) in [
+        ("--batch-size", "0", "outside 1..=4096"),
+        ("--augment-probability", "2", "outside 0..=1"),
+        ("--epochs", "0", "outside 1..=10000"),
+        ("--lr", "NaN", "outside"),
+        ("--channels", "16,0,64", "outside 1..=1024"),
+    ] {
+        refused(
+            &["train", "--data", data, "--out", "x.sew", option, value],
+            says,
+        );
+    }
+    refused(
+        &["train", "--data", data, "--out", "x.sew", "--snr", "30,10"],
+        "give the lower SNR first",
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_folder_with_symlink_loops_is_walked_once() {
+    let dir = scratch("loops");
+    let actor = dir.join("Actor_01");
+    std::fs::create_dir_all(&actor).unwrap();
+    let clip = "03-01-05-02-01-01-01.flac";
+    std::fs::copy(speech().join("Actor_01").join(clip), actor.join(clip)).unwrap();
+    // Two links back to the top: without a guard, 2^depth paths to walk.
+    std::os::unix::fs::symlink(&dir, actor.join("a")).unwrap();
+    std::os::unix::fs::symlink(&dir, actor.join("b")).unwrap();
+    let start = Instant::now();
+    // One clip: the split refuses it, but only after the walk (which found it once).
+    let out = refused(
+        &[
+            "train",
+            "--data",
+            dir.to_str().unwrap(),
+            "--out",
+            dir.join("x.sew").to_str().unwrap(),
+            "--epochs",
+            "1",
+        ],
+        "1 clips found",
+    );
+    assert!(start.elapsed() < Duration::from_secs(60));
+    drop(out);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_class_whose_clips_are_all_unreadable_is_refused() {
+    let dir = scratch("empty-class");
+    let broken = dir.join("broken.wav");
+    std::fs::write(&broken, b"RIFF\0\0\0\0WAVEnot audio").unwrap();
+    let good = speech().join("Actor_01/03-01-05-02-01-01-01.flac");
+    let manifest = dir.join("m.csv");
+    std::fs::write(
+        &manifest,
+        format!(
+            "path,label,speaker\n{},high,a\n{},low,b\n",
+            good.display(),
+            broken.display()
+        ),
+    )
+    .unwrap();
+    refused(
+        &[
+            "train",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--out",
+            dir.join("x.sew").to_str().unwrap(),
+            "--split",
+            "all",
+        ],
+        "no readable clip is left for low",
+    );
+    assert!(!dir.join("x.sew").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
