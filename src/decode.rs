@@ -178,3 +178,19 @@ pub fn isolate<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
         Err(format!("the decoder failed on this file ({why})"))
     })
 }
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isolate_turns_a_panic_into_that_files_error() {
+        let r: Result<(), String> = isolate(|| panic!("index out of bounds"));
+        assert_eq!(
+            r,
+            Err("the decoder failed on this file (index out of bounds)".into())
+        );
+        assert_eq!(isolate(|| Ok(3)), Ok(3));
+        assert_eq!(isolate::<()>(|| Err("no".into())), Err("no".into()));
+    }
+}

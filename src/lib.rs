@@ -5,9 +5,11 @@
 //! [`features`] (128×128 log-mel, librosa-compatible) →
 //! [`model`] (CNN + BiLSTM + temporal attention in Burn) →
 //! [`classifier`] (normalise, run, softmax → 8 probabilities).
+//! [`adapt`] normalises log-mels per speaker when several recordings of them are at hand.
 //! [`weights`] is the one file format that carries a trained model, and [`labels`] the emotions.
 //! The trainer and the WebAssembly facade ([`wasm`], browser only) both call these modules.
 
+pub mod adapt;
 pub mod audio;
 pub mod classifier;
 pub mod decode;

@@ -134,9 +134,12 @@ fn with_header(change: impl Fn(&mut Header)) -> Vec<u8> {
     WeightsFile::to_bytes(&header, small_config().init(&device)).unwrap()
 }
 
+/// A change to a header, as a hostile file would make it.
+type Change = Box<dyn Fn(&mut Header)>;
+
 #[test]
 fn hostile_headers_are_refused_naming_the_field() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Header)>)> = vec![
+    let cases: Vec<(&str, Change)> = vec![
         ("model.dropout", Box::new(|h| h.model.dropout = 2.0)),
         (
             "labels",

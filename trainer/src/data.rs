@@ -2,11 +2,13 @@
 //! corpus → labelled clips → trimmed speech and log-mel features.
 
 use indicatif::{ProgressBar, ProgressStyle};
+use speech_emotion::adapt::SpeakerProfile;
 use speech_emotion::classifier::{clip_speech, speech_features};
 use speech_emotion::decode::{decode_file, isolate};
 use speech_emotion::features::{FeatureConfig, LogMel};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Extensions read as audio; anything else in the tree is ignored silently.
 pub const AUDIO_EXTENSIONS: [&str; 4] = ["wav", "flac", "mp3", "ogg"];
@@ -209,9 +211,40 @@ pub struct Dataset {
     pub label_names: Vec<String>,
     pub skipped: usize,
     pub unreadable: Vec<(PathBuf, String)>,
+    /// With speaker adaptation: each clip's speaker profile, already applied to `features` and
+    /// applied again to features computed during augmentation.
+    pub profiles: Option<Vec<Arc<SpeakerProfile>>>,
 }
 
 impl Dataset {
+    /// The speaker-adapted protocol: each speaker's profile from the clean features of all
+    /// their clips (no labels used), applied to those features.
+    pub fn adapt_to_speakers(&mut self) {
+        let (n_mels, n_frames) = (self.feature_config.n_mels, self.feature_config.n_frames);
+        let mut by_speaker: HashMap<&str, Arc<SpeakerProfile>> = HashMap::new();
+        for c in &self.clips {
+            by_speaker.entry(&c.speaker).or_insert_with(|| {
+                let maps: Vec<&[f32]> = self
+                    .clips
+                    .iter()
+                    .zip(&self.features)
+                    .filter(|(o, _)| o.speaker == c.speaker)
+                    .map(|(_, f)| f.as_slice())
+                    .collect();
+                Arc::new(SpeakerProfile::from_maps(&maps, n_mels))
+            });
+        }
+        let profiles: Vec<Arc<SpeakerProfile>> = self
+            .clips
+            .iter()
+            .map(|c| by_speaker[c.speaker.as_str()].clone())
+            .collect();
+        for (f, p) in self.features.iter_mut().zip(&profiles) {
+            p.apply(f, n_frames);
+        }
+        self.profiles = Some(profiles);
+    }
+
     /// Scans `dir` for RAVDESS clips and computes their features, reporting on stderr what was
     /// skipped and what could not be read.
     pub fn load_ravdess(
@@ -288,6 +321,7 @@ impl Dataset {
             label_names,
             skipped,
             unreadable: set.failed,
+            profiles: None,
         })
     }
 }

@@ -45,6 +45,9 @@ pub struct TrainConfig {
     pub augment: Option<AugmentConfig>,
     /// Subtract each mel band's mean over the clip before the train-set scaling.
     pub subtract_band_means: bool,
+    /// The speaker-adapted protocol ([`crate::data::Dataset::adapt_to_speakers`]); recorded in
+    /// reports.
+    pub speaker_adapted: bool,
 }
 
 impl Default for TrainConfig {
@@ -62,6 +65,7 @@ impl Default for TrainConfig {
             seed: 42,
             augment: Some(AugmentConfig::default()),
             subtract_band_means: false,
+            speaker_adapted: false,
         }
     }
 }
@@ -198,6 +202,9 @@ fn training_batch(
                 let stream = config.seed ^ ((epoch as u64) << 40) ^ ((i as u64) << 8);
                 let mut r = StdRng::seed_from_u64(stream);
                 let mut x = augmented_features(&data.speech[i], logmel, c, &mut r);
+                if let Some(p) = &data.profiles {
+                    p[i].apply(&mut x, t);
+                }
                 normalise(&mut x, t, norm);
                 mask(&mut x, m, t, c, &mut r);
                 x
