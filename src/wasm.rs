@@ -17,6 +17,29 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::{Blob, FileReaderSync};
 
+/// Runs when the module is instantiated: a panic's message goes to the console and to the
+/// worker's `onWasmPanic` (the module aborts after a panic, so the page must restart it).
+#[wasm_bindgen(start)]
+pub fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        web_sys::console::error_1(&info.to_string().into());
+        // For people: what went wrong, without the source location.
+        let message = info.payload_as_str().unwrap_or("unknown cause").to_string();
+        let global = js_sys::global();
+        if let Ok(hook) = js_sys::Reflect::get(&global, &"onWasmPanic".into())
+            && let Some(hook) = hook.dyn_ref::<Function>()
+        {
+            let _ = hook.call1(&global, &message.into());
+        }
+    }));
+}
+
+/// Panics on purpose: the browser test of the page's recovery calls it.
+#[wasm_bindgen(js_name = panicForTesting)]
+pub fn panic_for_testing() {
+    panic!("a panic asked for by a test");
+}
+
 /// Which backends this bundle was built with.
 #[wasm_bindgen(js_name = availableBackends)]
 pub fn available_backends() -> Array {

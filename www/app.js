@@ -20,12 +20,30 @@ const state = {
 window.speechEmotion = state; // for tests and the curious
 
 // --- the worker -------------------------------------------------------------------------
-const worker = new Worker(here("worker.js"), { type: "module" });
+// A panic in the WebAssembly leaves its module unusable: the worker says "crashed" (or goes
+// silent, or fails), and the page rejects what was pending, starts a fresh worker and reloads
+// the current model on the same backend, then goes on with the next file.
+const WATCHDOG_MS = 90_000; // a busy worker silent this long is taken for crashed
+let worker = null;
 const pending = new Map(); // id → {progress, resolve, reject}
 let nextId = 1;
 let onLoaded = null;
+let lastHeard = 0;
+let crashes = []; // times of recent restarts
+let current = { backend: null, weights: null }; // what to reload after a crash (weights: a copy)
 
-worker.onmessage = ({ data }) => {
+function startWorker() {
+  worker = new Worker(here("worker.js"), { type: "module" });
+  worker.onmessage = onMessage;
+  worker.onerror = (e) => restart(`the worker failed: ${e.message || "unknown error"}`);
+}
+
+function onMessage({ data }) {
+  lastHeard = performance.now();
+  if (data.type === "crashed") {
+    restart(data.message);
+    return;
+  }
   if (data.type === "loaded" || data.type === "load-error") {
     const done = onLoaded;
     onLoaded = null;
@@ -41,11 +59,41 @@ worker.onmessage = ({ data }) => {
   pending.delete(data.id);
   if (data.type === "result") job.resolve(data);
   else job.reject(Object.assign(new Error(data.message), { undecodable: data.type === "undecodable" }));
-};
-worker.onerror = (e) => showBackendError(`the worker failed: ${e.message || e}`);
+}
+
+function restart(reason) {
+  worker.terminate();
+  const message = `the analysis crashed (${reason}); the model was restarted`;
+  for (const job of pending.values()) job.reject(new Error(message));
+  pending.clear();
+  if (onLoaded) {
+    const done = onLoaded;
+    onLoaded = null;
+    done({ type: "load-error", message, kept: Boolean(state.backend) });
+  }
+  crashes = crashes.filter((t) => performance.now() - t < 60_000).concat(performance.now());
+  state.crashes = (state.crashes || 0) + 1;
+  if (crashes.length > 3) {
+    // Crashing on load, over and over: stop rather than loop.
+    showBackendError(`the model keeps crashing (${reason}); reload the page to try again`);
+    return;
+  }
+  startWorker();
+  // The same model on the same backend; the CPU one if that fails.
+  const { backend, weights } = current;
+  const bytes = () => (weights ? weights.slice(0) : undefined);
+  state.ready = load(backend || wanted, bytes()).then((r) =>
+    r.ok || backend === "cpu" ? r : load("cpu", bytes()));
+}
+
+setInterval(() => {
+  const busy = pending.size > 0 || onLoaded;
+  if (busy && performance.now() - lastHeard > WATCHDOG_MS) restart(`no answer in ${WATCHDOG_MS / 1000} s`);
+}, 5_000);
 
 function request(message, { progress, transfer = [] } = {}) {
   const id = nextId++;
+  if (pending.size === 0) lastHeard = performance.now();
   return new Promise((resolve, reject) => {
     pending.set(id, { progress, resolve, reject });
     worker.postMessage({ ...message, id }, transfer);
@@ -56,12 +104,16 @@ function request(message, { progress, transfer = [] } = {}) {
 let loading = Promise.resolve();
 function load(backend, weights) {
   loading = loading.then(() => new Promise((resolve) => {
-    onLoaded = resolve;
+    lastHeard = performance.now();
     $("backend").dataset.state = "loading";
     $("backend").textContent = "loading…";
+    // The worker takes the bytes; keep a copy in case it has to be restarted.
+    const copy = weights ? weights.slice(0) : null;
     worker.postMessage({ type: "load", backend, weights }, weights ? [weights] : []);
-  })).then((data) => {
+    onLoaded = (data) => resolve({ data, copy });
+  })).then(({ data, copy }) => {
     if (data.type === "loaded") {
+      current = { backend: data.backend, weights: copy || current.weights };
       state.backend = data.backend;
       state.labels = data.labels;
       $("backend").textContent = data.backend === "webgpu" ? "WebGPU" : "CPU (WebAssembly)";
@@ -89,6 +141,7 @@ function showBackendError(text) {
 
 const wanted = params.get("backend") || "auto";
 $("backend-select").value = wanted;
+startWorker();
 state.ready = load(wanted);
 
 $("backend-select").addEventListener("change", async (e) => {
@@ -577,6 +630,8 @@ state.micTracks = () => (mic.stream ? mic.stream.getAudioTracks() : []);
 
 // For benchmarks: time classifications of given samples in the worker.
 state.classifySamples = (channels, rate) => request({ type: "live", channels, rate });
+// Makes the WebAssembly panic, for the browser test of the page's recovery.
+state.crashForTesting = () => request({ type: "panic-for-testing" });
 
 // Offline after the first visit (not on file:// or where service workers are off).
 if ("serviceWorker" in navigator && location.protocol.startsWith("http")) {

@@ -1,9 +1,12 @@
 // The worker: loads the model and does all decoding and inference, so the page never freezes.
 // Messages in: {type: "load", backend, weights?} | {type: "file", id, file, hop}
-//   | {type: "channels", id, channels, rate, hop} | {type: "live", id, channels, rate}.
-// Messages out: {type: "loaded" | "load-error" | "progress" | "result" | "error", id?, ...}.
+//   | {type: "channels", id, channels, rate, hop} | {type: "live", id, channels, rate}
+//   | {type: "panic-for-testing", id}.
+// Messages out: {type: "loaded" | "load-error" | "progress" | "result" | "error" | "crashed", id?, ...}.
 
 const here = (path) => new URL(path, import.meta.url);
+// The WebAssembly's panic hook calls this before the module aborts; the page then restarts us.
+self.onWasmPanic = (message) => self.postMessage({ type: "crashed", message });
 const bundles = {};
 let engine = null;
 let weights = null; // the bytes the current engine was made from
@@ -104,6 +107,8 @@ async function handle(msg) {
       analysis = await engine.analyseChannels(msg.channels, msg.rate, msg.hop, progress);
     } else if (msg.type === "live") {
       analysis = await engine.analyseClip(msg.channels, msg.rate);
+    } else if (msg.type === "panic-for-testing") {
+      (await bundle(engine.backend)).panicForTesting();
     } else {
       throw new Error(`unknown message ${msg.type}`);
     }

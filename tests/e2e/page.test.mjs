@@ -242,6 +242,26 @@ function withLabel(bytes, from, to) {
   return Buffer.concat([bytes.subarray(0, 12), size, json, bytes.subarray(16 + len)]);
 }
 
+test("a panic in the WebAssembly: a clear message, a fresh worker, and the next file works", async () => {
+  const { context, page } = await openPage("cpu");
+  try {
+    // A custom model, so the test also sees that the restart reloads the model in use.
+    await page.setInputFiles("#weights-file", customWeights());
+    await page.waitForFunction(() => document.querySelector("#weights-message").dataset.state === "ok", null, { timeout: 120_000 });
+    const crash = await page.evaluate(() => window.speechEmotion.crashForTesting().then(() => "no error", (e) => e.message));
+    assert.equal(crash, "the analysis crashed (a panic asked for by a test); the model was restarted");
+    const t0 = Date.now();
+    const got = await analyse(page, CLIP, { timeout: 5_000 });
+    assert.equal(got.state, "done", got.text);
+    console.log(`after a crash: the next file done in ${Date.now() - t0} ms`);
+    assert.deepEqual(await page.evaluate(() => window.speechEmotion.labels), ["high", "low"]);
+    assert.equal(await page.evaluate(() => window.speechEmotion.crashes), 1);
+    assert.equal(await page.$eval("#backend", (e) => e.dataset.state), "ready");
+  } finally {
+    await context.close();
+  }
+});
+
 test("the content security policy keeps injected script from running", async () => {
   const { context, page, errors } = await openPage("cpu");
   try {
