@@ -122,12 +122,43 @@ pub struct Output {
     pub attention: Tensor<2>,
 }
 
+/// The widest layer a configuration may ask for (a hostile weights header could ask for
+/// gigabytes).
+pub const MAX_WIDTH: usize = 1024;
+
 impl ModelConfig {
     /// Time steps the LSTM sees after the conv blocks.
     pub fn steps(&self) -> usize {
         self.n_frames
             .checked_shr(self.channels.len() as u32)
             .unwrap_or(0)
+    }
+
+    /// Checks that this shape can be built: 1 to log2(n_frames) conv blocks, every width in
+    /// 1..=[`MAX_WIDTH`], dropout in [0, 1). The message names the field. (The class count is
+    /// checked against the labels by whoever holds them.)
+    pub fn check(&self) -> Result<(), String> {
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!("dropout: {} is outside [0, 1)", self.dropout));
+        }
+        if self.channels.is_empty() || self.steps() == 0 {
+            return Err(format!(
+                "channels: {:?} must hold 1 to {} widths",
+                self.channels,
+                self.n_frames.max(1).ilog2()
+            ));
+        }
+        let sizes = self.channels.iter().map(|&c| ("channels", c)).chain([
+            ("d_model", self.d_model),
+            ("lstm_hidden", self.lstm_hidden),
+            ("attention_hidden", self.attention_hidden),
+        ]);
+        for (field, v) in sizes {
+            if !(1..=MAX_WIDTH).contains(&v) {
+                return Err(format!("{field}: {v} is outside 1..={MAX_WIDTH}"));
+            }
+        }
+        Ok(())
     }
 
     pub fn init(&self, device: &Device) -> EmotionNet {

@@ -163,26 +163,7 @@ impl Header {
                 labels.len()
             ));
         }
-        if !(0.0..1.0).contains(&m.dropout) {
-            return Err(format!("model.dropout: {} is outside [0, 1)", m.dropout));
-        }
-        if m.channels.is_empty() || m.steps() == 0 {
-            return Err(format!(
-                "model.channels: {:?} must hold 1 to {} widths",
-                m.channels,
-                m.n_frames.max(1).ilog2()
-            ));
-        }
-        let sizes = m.channels.iter().map(|&c| ("model.channels", c)).chain([
-            ("model.d_model", m.d_model),
-            ("model.lstm_hidden", m.lstm_hidden),
-            ("model.attention_hidden", m.attention_hidden),
-        ]);
-        for (field, v) in sizes {
-            if !(1..=MAX_WIDTH).contains(&v) {
-                return Err(format!("{field}: {v} is outside 1..={MAX_WIDTH}"));
-            }
-        }
+        m.check().map_err(|e| format!("model.{e}"))?;
         let n = self.normalization;
         if !(n.mean.is_finite() && n.mean.abs() <= 1e4) {
             return Err(format!(
@@ -203,7 +184,6 @@ impl Header {
 /// Limits on what a weights header may ask for.
 pub const MAX_LABELS: usize = 64;
 pub const MAX_LABEL_CHARS: usize = 40;
-pub const MAX_WIDTH: usize = 1024;
 /// The JSON header is a few kilobytes; anything far larger is not ours.
 const MAX_HEADER_BYTES: usize = 1 << 20;
 

@@ -23,9 +23,9 @@ use serde_json::json;
 use speech_emotion::classifier::Classifier;
 use speech_emotion::decode::{isolate, open_file};
 use speech_emotion::features::FeatureConfig;
-use speech_emotion::model::ModelConfig;
+use speech_emotion::model::{MAX_WIDTH, ModelConfig};
 use speech_emotion::timeline;
-use speech_emotion::weights::{Header, MAX_WIDTH, WeightsFile};
+use speech_emotion::weights::{Header, WeightsFile};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -229,18 +229,12 @@ impl TrainArgs {
             lstm_hidden: self.lstm_hidden,
             ..ModelConfig::default()
         };
-        if config.channels.is_empty()
-            || config.channels.contains(&0)
-            || config.steps() == 0
-            || self.lstm_hidden == 0
-        {
-            return Err(format!(
-                "--channels {:?} --lstm-hidden {}: need 1 to {} non-zero conv widths and a non-zero LSTM",
-                config.channels,
-                self.lstm_hidden,
-                config.n_frames.ilog2()
-            ));
-        }
+        config.check().map_err(|e| {
+            format!(
+                "--channels {:?} --lstm-hidden {}: {e}",
+                config.channels, self.lstm_hidden
+            )
+        })?;
         Ok(config)
     }
 

@@ -54,14 +54,14 @@ pub fn by_speakers(
         validation_speakers: validation.to_vec(),
     };
     for (i, c) in clips.iter().enumerate() {
-        let held_out = test.contains(&c.speaker) || validation.contains(&c.speaker);
-        if c.train_only && held_out {
+        let (in_test, in_validation) = (test.contains(&c.speaker), validation.contains(&c.speaker));
+        if c.train_only && (in_test || in_validation) {
             // A held-out speaker's extra clips are neither trained on nor scored.
             continue;
         }
-        if test.contains(&c.speaker) {
+        if in_test {
             s.test.push(i);
-        } else if validation.contains(&c.speaker) {
+        } else if in_validation {
             s.validation.push(i);
         } else {
             s.train.push(i);
