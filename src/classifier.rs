@@ -1,8 +1,9 @@
 //! From audio to a prediction: the one path shared by `trainer predict` and the page.
 
 use crate::audio::{AudioError, prepare_mono, speech_span, window_at};
-use crate::features::LogMel;
+use crate::features::{FeatureConfig, LogMel};
 use crate::model::EmotionNet;
+use crate::speech_embedding::{self, SpeechFrontEnd};
 use crate::weights::{Header, Normalization, WeightsError, WeightsFile};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
@@ -60,24 +61,63 @@ pub fn speech_features(logmel: &LogMel, speech: &[f32]) -> Vec<f32> {
     logmel.compute(&window_at(speech, logmel.config().window_samples, 0))
 }
 
-/// Audio at any rate and channel count → log-mel dB features of the clip's analysis window.
-/// The trainer and the page both come through here.
-pub fn clip_features(
-    logmel: &LogMel,
-    channels: &[&[f32]],
-    rate: u32,
-) -> Result<Vec<f32>, AudioError> {
-    Ok(speech_features(
-        logmel,
-        &clip_speech(logmel, channels, rate)?,
-    ))
+/// What the model reads from one analysis window.
+#[derive(Debug, Clone, Default)]
+pub struct Features {
+    /// Log-mel dB, `n_mels × n_frames`, not normalised: the CNN's input (and what the page
+    /// draws).
+    pub logmel: Vec<f32>,
+    /// The speech-embedding branch's input (`frames × 32`), for models that have the branch.
+    pub speech_mel: Option<Vec<f32>>,
+}
+
+/// Everything computed from audio before the network: the log-mel and, for models with the
+/// speech-embedding branch, its 16 kHz mel.
+pub struct FrontEnd {
+    logmel: LogMel,
+    speech: Option<SpeechFrontEnd>,
+}
+
+impl FrontEnd {
+    /// The front end for `features`, with the speech branch's part when `speech_embedding`.
+    pub fn new(features: &FeatureConfig, speech_embedding: bool) -> Self {
+        Self {
+            logmel: LogMel::new(features),
+            speech: speech_embedding
+                .then(|| SpeechFrontEnd::new(features.sample_rate, features.window_samples)),
+        }
+    }
+
+    pub fn logmel(&self) -> &LogMel {
+        &self.logmel
+    }
+
+    pub fn speech(&self) -> Option<&SpeechFrontEnd> {
+        self.speech.as_ref()
+    }
+
+    /// Features of the window centred on trimmed `speech` (the clip rule).
+    pub fn clip(&self, speech: &[f32]) -> Features {
+        self.window(&window_at(speech, self.logmel.config().window_samples, 0))
+    }
+
+    /// Features of one analysis window at the model's rate.
+    pub fn window(&self, window: &[f32]) -> Features {
+        Features {
+            logmel: self.logmel.compute(window),
+            speech_mel: self.speech.as_ref().map(|s| {
+                s.mel(window)
+                    .expect("a window at the model's own rate resamples")
+            }),
+        }
+    }
 }
 
 /// A loaded model with its front end, ready to classify audio.
 pub struct Classifier {
     header: Header,
     model: EmotionNet,
-    logmel: LogMel,
+    front: FrontEnd,
     device: Device,
 }
 
@@ -90,7 +130,7 @@ impl Classifier {
 
     pub fn new(header: Header, model: EmotionNet, device: &Device) -> Self {
         Self {
-            logmel: LogMel::new(&header.features),
+            front: FrontEnd::new(&header.features, header.model.speech_embedding),
             header,
             model,
             device: device.clone(),
@@ -102,24 +142,30 @@ impl Classifier {
     }
 
     pub fn logmel(&self) -> &LogMel {
-        &self.logmel
+        &self.front.logmel
+    }
+
+    pub fn front_end(&self) -> &FrontEnd {
+        &self.front
     }
 
     pub fn labels(&self) -> &[String] {
         &self.header.labels
     }
 
-    /// Log-mel dB features (`n_mels × n_frames`, not normalised) of the clip's analysis window.
-    pub fn features(&self, channels: &[&[f32]], rate: u32) -> Result<Vec<f32>, AudioError> {
-        clip_features(&self.logmel, channels, rate)
+    /// Features of the clip's analysis window.
+    pub fn features(&self, channels: &[&[f32]], rate: u32) -> Result<Features, AudioError> {
+        Ok(self
+            .front
+            .clip(&clip_speech(&self.front.logmel, channels, rate)?))
     }
 
-    fn input(&self, features: &[Vec<f32>]) -> Tensor<3> {
-        let config = self.logmel.config();
+    fn input(&self, features: &[Features]) -> Tensor<3> {
+        let config = self.front.logmel.config();
         let mut flat = Vec::with_capacity(features.len() * config.n_mels * config.n_frames);
         for f in features {
             let start = flat.len();
-            flat.extend_from_slice(f);
+            flat.extend_from_slice(&f.logmel);
             normalise(
                 &mut flat[start..],
                 config.n_frames,
@@ -132,8 +178,27 @@ impl Classifier {
         )
     }
 
-    fn run(&self, features: &[Vec<f32>]) -> (Tensor<2>, Tensor<2>) {
-        let out = self.model.forward(self.input(features));
+    /// The speech branch's input for the batch, when the model has the branch.
+    fn speech_input(&self, features: &[Features]) -> Option<Tensor<3>> {
+        let frames = self.front.speech.as_ref()?.frames();
+        let mut flat = Vec::with_capacity(features.len() * frames * speech_embedding::N_MELS);
+        for f in features {
+            let mel = f
+                .speech_mel
+                .as_ref()
+                .expect("features made by this classifier's front end");
+            flat.extend_from_slice(mel);
+        }
+        Some(Tensor::from_data(
+            TensorData::new(flat, [features.len(), frames, speech_embedding::N_MELS]),
+            &self.device,
+        ))
+    }
+
+    fn run(&self, features: &[Features]) -> (Tensor<2>, Tensor<2>) {
+        let out = self
+            .model
+            .forward_fused(self.input(features), self.speech_input(features));
         (softmax(out.logits, 1), out.attention)
     }
 
@@ -158,7 +223,7 @@ impl Classifier {
     }
 
     /// Classifies a batch of feature maps (synchronous read-back: CPU backends).
-    pub fn classify_features(&self, features: &[Vec<f32>]) -> Vec<Prediction> {
+    pub fn classify_features(&self, features: &[Features]) -> Vec<Prediction> {
         let (p, a) = self.run(features);
         let p = p.into_data().try_to_vec::<f32>().expect("f32 output");
         let a = a.into_data().try_to_vec::<f32>().expect("f32 output");
@@ -166,7 +231,7 @@ impl Classifier {
     }
 
     /// Classifies a batch of feature maps, reading results back asynchronously (WebGPU).
-    pub async fn classify_features_async(&self, features: &[Vec<f32>]) -> Vec<Prediction> {
+    pub async fn classify_features_async(&self, features: &[Features]) -> Vec<Prediction> {
         let (p, a) = self.run(features);
         let p = p.into_data_async().await.expect("read back probabilities");
         let a = a.into_data_async().await.expect("read back attention");

@@ -53,15 +53,32 @@ pub struct LogMel {
     fft: Arc<dyn RealToComplex<f64>>,
     window: Vec<f64>,
     filters: Vec<MelFilter>,
+    centred: bool,
 }
 
 impl LogMel {
+    /// librosa's framing: a Hann window as long as the FFT, frames centred (zero-padded by
+    /// `n_fft / 2`).
     pub fn new(config: &FeatureConfig) -> Self {
+        Self::with_framing(config, config.n_fft, true)
+    }
+
+    /// Other framings of the same front end: a Hann window of `win_length` samples in the
+    /// middle of the FFT (librosa's `win_length`), and frames either centred or starting at
+    /// the first sample (`center=False`: `1 + (len - n_fft) / hop` frames, none if shorter).
+    pub fn with_framing(config: &FeatureConfig, win_length: usize, centred: bool) -> Self {
         let n = config.n_fft;
+        let win_length = win_length.clamp(1, n);
+        let offset = (n - win_length) / 2;
         let fft = RealFftPlanner::<f64>::new().plan_fft_forward(n);
         // Periodic Hann, as scipy.signal.get_window('hann', n) and librosa use.
         let window = (0..n)
-            .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos())
+            .map(|i| match i.checked_sub(offset) {
+                Some(j) if j < win_length => {
+                    0.5 - 0.5 * (2.0 * std::f64::consts::PI * j as f64 / win_length as f64).cos()
+                }
+                _ => 0.0,
+            })
             .collect();
         let filters = mel_filterbank(config);
         Self {
@@ -69,6 +86,7 @@ impl LogMel {
             fft,
             window,
             filters,
+            centred,
         }
     }
 
@@ -86,8 +104,11 @@ impl LogMel {
     /// timing (the trainer's augmentation; 1.0 is the plain front end, bit for bit).
     pub fn mel_power_pitched(&self, samples: &[f32], ratio: f64) -> (Vec<f64>, usize) {
         let (n_fft, hop) = (self.config.n_fft, self.config.hop_length);
-        let pad = n_fft / 2;
-        let frames = 1 + samples.len() / hop;
+        let (pad, frames) = if self.centred {
+            (n_fft / 2, 1 + samples.len() / hop)
+        } else {
+            (0, samples.len().checked_sub(n_fft).map_or(0, |n| 1 + n / hop))
+        };
         let n_mels = self.filters.len();
         let mut mel = vec![0.0f64; n_mels * frames];
         let mut input = self.fft.make_input_vec();

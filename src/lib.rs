@@ -5,6 +5,8 @@
 //! [`features`] (128×128 log-mel, librosa-compatible) →
 //! [`model`] (CNN + BiLSTM + temporal attention in Burn) →
 //! [`classifier`] (normalise, run, softmax → 8 probabilities).
+//! [`speech_embedding`] is a second, pretrained view of the same window (16 kHz mel →
+//! Google's speech embedding → a linear head) whose log-probabilities join the CNN's.
 //! [`adapt`] normalises log-mels per speaker when several recordings of them are at hand.
 //! [`weights`] is the one file format that carries a trained model, and [`labels`] the emotions.
 //! The trainer and the WebAssembly facade ([`wasm`], browser only) both call these modules.
@@ -16,6 +18,7 @@ pub mod decode;
 pub mod features;
 pub mod labels;
 pub mod model;
+pub mod speech_embedding;
 pub mod timeline;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

@@ -8,7 +8,8 @@ use burn::nn::{
     pool::{MaxPool2d, MaxPool2dConfig},
 };
 use burn::prelude::*;
-use burn::tensor::activation::{relu, softmax, tanh};
+use crate::speech_embedding::SpeechBranch;
+use burn::tensor::activation::{log_softmax, relu, softmax, tanh};
 use serde::{Deserialize, Serialize};
 
 /// Shape of the network. Stored in the weights file so a loader can rebuild it.
@@ -25,6 +26,11 @@ pub struct ModelConfig {
     pub attention_hidden: usize,
     pub n_classes: usize,
     pub dropout: f64,
+    /// Whether the model carries the pretrained speech-embedding branch
+    /// ([`crate::speech_embedding`]). Left out of the header when false, so files without it
+    /// read as before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub speech_embedding: bool,
 }
 
 impl Default for ModelConfig {
@@ -38,6 +44,7 @@ impl Default for ModelConfig {
             attention_hidden: 64,
             n_classes: 8,
             dropout: 0.3,
+            speech_embedding: false,
         }
     }
 }
@@ -114,6 +121,7 @@ pub struct EmotionNet {
     attention_score: Linear,
     dropout: Dropout,
     classify: Linear,
+    speech: Option<SpeechBranch>,
 }
 
 /// The logits and the attention weights over time steps (`[batch, steps]`).
@@ -182,6 +190,9 @@ impl ModelConfig {
             attention_score: LinearConfig::new(self.attention_hidden, 1).init(device),
             dropout: DropoutConfig::new(self.dropout).init(),
             classify: LinearConfig::new(2 * self.lstm_hidden, self.n_classes).init(device),
+            speech: self
+                .speech_embedding
+                .then(|| SpeechBranch::new(self.n_classes, device)),
         }
     }
 }
@@ -210,6 +221,35 @@ impl EmotionNet {
         let pooled = pooled.squeeze_dim::<2>(1);
         let logits = self.classify.forward(self.dropout.forward(pooled));
         Output { logits, attention }
+    }
+
+    /// [`Self::forward`] joined with the speech-embedding branch when the model has one:
+    /// the logits are then the sum of both views' log-probabilities (a product of experts,
+    /// equal weights), so a softmax of them gives the joint probabilities. `speech_mel`:
+    /// `[batch, frames, N_MELS]` from [`crate::speech_embedding::SpeechFrontEnd::mel`].
+    pub fn forward_fused(&self, input: Tensor<3>, speech_mel: Option<Tensor<3>>) -> Output {
+        let out = self.forward(input);
+        match (&self.speech, speech_mel) {
+            (Some(branch), Some(mel)) => Output {
+                logits: log_softmax(out.logits, 1) + branch.log_probs(mel),
+                attention: out.attention,
+            },
+            _ => out,
+        }
+    }
+
+    /// The speech-embedding branch, if the model has one.
+    pub fn speech(&self) -> Option<&SpeechBranch> {
+        self.speech.as_ref()
+    }
+
+    /// This model with `branch` as its speech-embedding branch (the trainer fits the branch's
+    /// head after the CNN).
+    pub fn with_speech(self, branch: SpeechBranch) -> Self {
+        Self {
+            speech: Some(branch),
+            ..self
+        }
     }
 }
 

@@ -9,9 +9,8 @@ use crate::audio::{
     AudioError, SPEECH_GATE_DBFS, StreamResampler, check_length, check_rate, finite_mono,
     peak_level_dbfs, prepare_mono, speech_span,
 };
-use crate::classifier::{Classifier, Prediction, speech_features};
+use crate::classifier::{Classifier, Features, FrontEnd, Prediction};
 use crate::decode::AudioStream;
-use crate::features::LogMel;
 use serde::Serialize;
 
 /// Recordings up to this long are kept whole, for the clip rule.
@@ -70,25 +69,25 @@ struct Window {
     start: f64,
     end: f64,
     level_dbfs: f32,
-    features: Option<Vec<f32>>,
+    features: Option<Features>,
 }
 
 /// The clip rule's window on mono audio at the model's rate: its speech (`span`, from
 /// [`speech_span`]), centred.
-fn clip_window(logmel: &LogMel, mono: &[f32], (s, e): (usize, usize)) -> Window {
-    let rate = logmel.config().sample_rate as f64;
+fn clip_window(front: &FrontEnd, mono: &[f32], (s, e): (usize, usize)) -> Window {
+    let rate = front.logmel().config().sample_rate as f64;
     Window {
         start: s as f64 / rate,
         end: e as f64 / rate,
         level_dbfs: peak_level_dbfs(mono),
-        features: Some(speech_features(logmel, &mono[s..e])),
+        features: Some(front.clip(&mono[s..e])),
     }
 }
 
 /// Cuts windows from audio pushed in pieces (any rate, any channels), with the classifier's
 /// front end.
 struct Windower<'a> {
-    logmel: &'a LogMel,
+    front: &'a FrontEnd,
     resampler: StreamResampler,
     rate: f64,
     window: usize,
@@ -103,12 +102,12 @@ struct Windower<'a> {
 }
 
 impl<'a> Windower<'a> {
-    fn new(logmel: &'a LogMel, source_rate: u32, hop_seconds: f64) -> Result<Self, AudioError> {
+    fn new(front: &'a FrontEnd, source_rate: u32, hop_seconds: f64) -> Result<Self, AudioError> {
         check_rate(source_rate)?;
-        let config = logmel.config();
+        let config = front.logmel().config();
         let rate = config.sample_rate as f64;
         Ok(Self {
-            logmel,
+            front,
             resampler: StreamResampler::new(source_rate, config.sample_rate)?,
             rate,
             window: config.window_samples,
@@ -160,7 +159,7 @@ impl<'a> Windower<'a> {
             start: start as f64 / self.rate,
             end: (start + self.window as u64) as f64 / self.rate,
             level_dbfs,
-            features: (level_dbfs >= SPEECH_GATE_DBFS).then(|| self.logmel.compute(samples)),
+            features: (level_dbfs >= SPEECH_GATE_DBFS).then(|| self.front.window(samples)),
         }
     }
 
@@ -181,7 +180,7 @@ impl<'a> Windower<'a> {
         }
         let clip = self.head.as_ref().and_then(|head| {
             let span = speech_span(head);
-            (span.1 - span.0 <= self.window).then(|| clip_window(self.logmel, head, span))
+            (span.1 - span.0 <= self.window).then(|| clip_window(self.front, head, span))
         });
         Ok((out, clip, self.total as f64 / self.rate))
     }
@@ -198,7 +197,7 @@ async fn classify_windows(
     done: &mut Vec<WindowResult>,
     strongest: &mut Strongest,
 ) {
-    let features: Vec<Vec<f32>> = pending.iter().filter_map(|w| w.features.clone()).collect();
+    let features: Vec<Features> = pending.iter().filter_map(|w| w.features.clone()).collect();
     let mut predictions = if features.is_empty() {
         Vec::new()
     } else {
@@ -245,7 +244,7 @@ where
     I: IntoIterator<Item = Result<Vec<Vec<f32>>, String>>,
 {
     let mut windower =
-        Windower::new(classifier.logmel(), rate, hop_seconds).map_err(|e| e.to_string())?;
+        Windower::new(classifier.front_end(), rate, hop_seconds).map_err(|e| e.to_string())?;
     let (mut pending, mut done) = (Vec::new(), Vec::new());
     let mut strongest: Strongest = (0..classifier.labels().len()).map(|_| None).collect();
     let mut reported = 0;
@@ -306,7 +305,7 @@ pub async fn analyse_clip(
             focus: None,
         });
     }
-    let clip = clip_window(classifier.logmel(), &mono, speech_span(&mono));
+    let clip = clip_window(classifier.front_end(), &mono, speech_span(&mono));
     summarise(classifier, duration, Vec::new(), Some(clip), Vec::new()).await
 }
 
@@ -323,7 +322,7 @@ async fn summarise(
         end: w.end,
         n_mels: config.n_mels,
         n_frames: config.n_frames,
-        mel: w.features.clone().unwrap_or_default(),
+        mel: w.features.as_ref().map(|f| f.logmel.clone()).unwrap_or_default(),
         attention: p.attention.clone(),
     };
     let loudest = windows.iter().map(|w| w.level_dbfs).fold(-120.0, f32::max);
@@ -384,8 +383,8 @@ mod tests {
         // Ten minutes of 48 kHz stereo in 0.1-s pieces: the windower never holds more than a
         // window plus a piece, and forgets the head once past the clip-rule limit.
         let config = crate::features::FeatureConfig::default();
-        let logmel = LogMel::new(&config);
-        let mut w = Windower::new(&logmel, 48_000, 1.0).unwrap();
+        let front = FrontEnd::new(&config, false);
+        let mut w = Windower::new(&front, 48_000, 1.0).unwrap();
         let piece: Vec<f32> = (0..4_800)
             .map(|i| ((i as f32) * 0.01).sin() * 0.3)
             .collect();

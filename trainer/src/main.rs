@@ -13,6 +13,7 @@ mod data;
 mod evaluate;
 mod metrics;
 mod robustness;
+mod speech_onnx;
 mod split;
 mod train;
 

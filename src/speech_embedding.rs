@@ -1,0 +1,316 @@
+//! A second, pretrained view of the analysis window: Google's `speech_embedding` network
+//! (Lin et al., "Training keyword spotters with limited and synthesized speech data", 2020;
+//! trained on a large speech corpus), as shipped in the `openwakeword` 0.4.0 wheel on PyPI
+//! (CC BY-NC-SA 4.0). It is frozen: only a small linear head on top is trained here. Its
+//! log-probabilities are added to the CNN's (see [`crate::model::EmotionNet::forward_fused`]).
+//!
+//! The network slides over 76 frames of a 32-band log-mel at 16 kHz, 8 frames at a time. Its
+//! time axis has no padding and a total stride of 8, so running it once over a whole window
+//! gives exactly the per-position embeddings, at a fraction of the cost.
+
+use crate::audio::{AudioError, resample};
+use crate::features::{FeatureConfig, LogMel};
+use burn::module::Param;
+use burn::nn::{
+    Linear, LinearConfig, PaddingConfig2d,
+    conv::{Conv2d, Conv2dConfig},
+    pool::MaxPool2dConfig,
+};
+use burn::prelude::*;
+use burn::tensor::activation::{leaky_relu, log_softmax, relu};
+
+/// The network's sample rate, mel bands and embedding width.
+pub const RATE: u32 = 16_000;
+pub const N_MELS: usize = 32;
+pub const DIM: usize = 96;
+/// Pooled statistics per window: the mean and the spread of the embeddings over time.
+pub const POOLED: usize = 2 * DIM;
+/// Mel frames one embedding sees; frames between two embeddings.
+pub const FRAMES_PER_EMBEDDING: usize = 76;
+pub const STEP: usize = 8;
+
+/// The front end the network was trained with: 25-ms Hann windows every 10 ms (not centred),
+/// a 512-point FFT, 32 Slaney mel bands from 60 to 3 800 Hz, power in dB of 16-bit sample
+/// values, floored 80 dB under the window's maximum, then `dB / 10 + 2`.
+pub struct SpeechFrontEnd {
+    logmel: LogMel,
+    from_rate: u32,
+    frames: usize,
+}
+
+impl SpeechFrontEnd {
+    /// For windows of `window_samples` at `from_rate` Hz (the CNN's analysis window).
+    pub fn new(from_rate: u32, window_samples: usize) -> Self {
+        let samples = window_samples as u64 * RATE as u64 / from_rate.max(1) as u64;
+        let config = FeatureConfig {
+            sample_rate: RATE,
+            window_samples: samples as usize,
+            n_fft: 512,
+            hop_length: 160,
+            n_mels: N_MELS,
+            n_frames: 0,
+            fmin: 60.0,
+            fmax: 3_800.0,
+            top_db: 80.0,
+        };
+        let frames = (samples as usize).saturating_sub(config.n_fft) / config.hop_length + 1;
+        Self {
+            logmel: LogMel::with_framing(&config, 400, false),
+            from_rate,
+            frames: frames.max(FRAMES_PER_EMBEDDING),
+        }
+    }
+
+    /// Mel frames per window (`frames × N_MELS` values from [`Self::mel`]).
+    pub fn frames(&self) -> usize {
+        self.frames
+    }
+
+    /// One analysis window → the network's input, `frames × N_MELS`, time first. Shorter
+    /// input is padded with the floor, longer input cut, so every window has the same shape.
+    pub fn mel(&self, window: &[f32]) -> Result<Vec<f32>, AudioError> {
+        let x = resample(window, self.from_rate, RATE)?;
+        let (power, frames) = self.logmel.mel_power(&x);
+        // 16-bit sample values: the network was trained on int16 audio cast to float.
+        const INT16: f64 = 32_768.0;
+        let db: Vec<f64> = power
+            .iter()
+            .map(|p| 10.0 * (p * INT16 * INT16).max(1e-10).log10())
+            .collect();
+        let floor = db.iter().cloned().fold(f64::NEG_INFINITY, f64::max) - 80.0;
+        let scaled = |d: f64| (d.max(floor) / 10.0 + 2.0) as f32;
+        let mut out = vec![scaled(floor); self.frames * N_MELS];
+        for t in 0..frames.min(self.frames) {
+            for m in 0..N_MELS {
+                out[t * N_MELS + m] = scaled(db[m * frames + t]);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One conv layer after the first: (input channels, output channels, kernel along time
+/// (3, no padding) rather than along frequency (3, padded by 1)).
+const LAYERS: [(usize, usize, bool); 18] = [
+    (24, 24, false),
+    (24, 24, true),
+    (24, 48, false),
+    (48, 48, true),
+    (48, 48, false),
+    (48, 48, true),
+    (48, 72, false),
+    (72, 72, true),
+    (72, 72, false),
+    (72, 72, true),
+    (72, 96, false),
+    (96, 96, true),
+    (96, 96, false),
+    (96, 96, true),
+    (96, 96, false),
+    (96, 96, true),
+    (96, 96, false),
+    (96, 96, true),
+];
+
+/// Max pooling after these layers: 2×2, or along frequency only.
+const POOLS: [(usize, [usize; 2]); 5] = [
+    (1, [2, 2]),
+    (5, [1, 2]),
+    (9, [2, 2]),
+    (13, [1, 2]),
+    (17, [2, 2]),
+];
+
+/// The frozen network: a 3×3 conv with batch norm, 18 separable-style convs, a last 3×1 conv.
+#[derive(Module, Debug)]
+pub struct SpeechEmbedding {
+    first: Conv2d,
+    /// The first layer's batch norm as a per-channel affine map (inference only).
+    first_scale: Param<Tensor<1>>,
+    first_shift: Param<Tensor<1>>,
+    layers: Vec<Conv2d>,
+    last: Conv2d,
+}
+
+/// Parameters of [`SpeechEmbedding`] as plain arrays (ONNX/PyTorch layout
+/// `[out, in, time, frequency]`), for importing the published network.
+pub struct SpeechEmbeddingWeights {
+    pub first: Vec<f32>,
+    pub first_scale: Vec<f32>,
+    pub first_shift: Vec<f32>,
+    /// Weight and bias of each of the 18 middle layers.
+    pub layers: Vec<(Vec<f32>, Vec<f32>)>,
+    pub last: Vec<f32>,
+}
+
+fn conv(c_in: usize, c_out: usize, along_time: bool, bias: bool, device: &Device) -> Conv2d {
+    let (kernel, padding) = if along_time {
+        ([3, 1], PaddingConfig2d::Valid)
+    } else {
+        ([1, 3], PaddingConfig2d::Explicit(0, 1, 0, 1))
+    };
+    Conv2dConfig::new([c_in, c_out], kernel)
+        .with_padding(padding)
+        .with_bias(bias)
+        .init(device)
+}
+
+impl SpeechEmbedding {
+    /// The architecture with untrained parameters (a weights file or [`Self::from_weights`]
+    /// fills them).
+    pub fn new(device: &Device) -> Self {
+        Self {
+            first: Conv2dConfig::new([1, 24], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(0, 1, 0, 1))
+                .with_bias(false)
+                .init(device),
+            first_scale: Param::from_tensor(Tensor::ones([24], device)),
+            first_shift: Param::from_tensor(Tensor::zeros([24], device)),
+            layers: LAYERS
+                .iter()
+                .map(|&(i, o, t)| conv(i, o, t, true, device))
+                .collect(),
+            last: conv(96, 96, true, false, device),
+        }
+    }
+
+    /// The published parameters; every array must have its layer's size.
+    pub fn from_weights(w: SpeechEmbeddingWeights, device: &Device) -> Result<Self, String> {
+        fn set(conv: &mut Conv2d, weight: Vec<f32>, bias: Option<Vec<f32>>, name: &str) -> Result<(), String> {
+            let shape = conv.weight.val().dims();
+            if weight.len() != shape.iter().product::<usize>() {
+                return Err(format!("{name}: {} weights, expected {shape:?}", weight.len()));
+            }
+            let device = conv.weight.val().device();
+            conv.weight = Param::from_tensor(Tensor::from_data(TensorData::new(weight, shape), &device));
+            if let Some(b) = bias {
+                if b.len() != shape[0] {
+                    return Err(format!("{name}: {} biases, expected {}", b.len(), shape[0]));
+                }
+                conv.bias = Some(Param::from_tensor(Tensor::from_data(TensorData::new(b, [shape[0]]), &device)));
+            }
+            Ok(())
+        }
+        let mut net = Self::new(device);
+        if w.layers.len() != LAYERS.len() {
+            return Err(format!("{} middle layers, expected {}", w.layers.len(), LAYERS.len()));
+        }
+        set(&mut net.first, w.first, None, "first layer")?;
+        for (k, (layer, (weight, bias))) in net.layers.iter_mut().zip(w.layers).enumerate() {
+            set(layer, weight, Some(bias), &format!("layer {}", k + 1))?;
+        }
+        set(&mut net.last, w.last, None, "last layer")?;
+        for (v, name, param) in [
+            (w.first_scale, "batch norm scale", &mut net.first_scale),
+            (w.first_shift, "batch norm shift", &mut net.first_shift),
+        ] {
+            if v.len() != 24 {
+                return Err(format!("{name}: {} values, expected 24", v.len()));
+            }
+            *param = Param::from_tensor(Tensor::from_data(TensorData::new(v, [24]), device));
+        }
+        Ok(net)
+    }
+
+    /// `mel`: `[batch, frames, N_MELS]` from [`SpeechFrontEnd::mel`] →
+    /// `[batch, 1 + (frames - 76) / 8, DIM]`, one embedding per 8 frames.
+    pub fn forward(&self, mel: Tensor<3>) -> Tensor<3> {
+        let act = |x: Tensor<4>| leaky_relu(x, 0.2).clamp_min(-0.4);
+        let x = relu(self.first.forward(mel.unsqueeze_dim::<4>(1)));
+        let x = x * self.first_scale.val().reshape([1, 24, 1, 1])
+            + self.first_shift.val().reshape([1, 24, 1, 1]);
+        let mut x = act(x);
+        for (k, layer) in self.layers.iter().enumerate() {
+            x = act(layer.forward(x));
+            if let Some((_, size)) = POOLS.iter().find(|(after, _)| *after == k) {
+                x = MaxPool2dConfig::new(*size)
+                    .with_strides(*size)
+                    .init()
+                    .forward(x);
+            }
+        }
+        // [batch, DIM, steps, 1] → [batch, steps, DIM]
+        let x = self.last.forward(x);
+        let [batch, dim, steps, _] = x.dims();
+        x.reshape([batch, dim, steps]).swap_dims(1, 2)
+    }
+
+    /// The mean and the spread (population standard deviation) of the embeddings over time:
+    /// `[batch, POOLED]`.
+    pub fn pooled(&self, mel: Tensor<3>) -> Tensor<2> {
+        let e = self.forward(mel);
+        let mean = e.clone().mean_dim(1);
+        let spread = (e - mean.clone()).square().mean_dim(1).sqrt();
+        Tensor::cat(vec![mean, spread], 2).squeeze_dim::<2>(1)
+    }
+}
+
+/// The trained part: pooled statistics standardised with the training set's mean and spread,
+/// then a linear classifier (multinomial logistic regression).
+#[derive(Module, Debug)]
+pub struct SpeechHead {
+    mean: Param<Tensor<1>>,
+    inv_std: Param<Tensor<1>>,
+    classify: Linear,
+}
+
+impl SpeechHead {
+    pub fn new(n_classes: usize, device: &Device) -> Self {
+        Self {
+            mean: Param::from_tensor(Tensor::zeros([POOLED], device)),
+            inv_std: Param::from_tensor(Tensor::ones([POOLED], device)),
+            classify: LinearConfig::new(POOLED, n_classes).init(device),
+        }
+    }
+
+    /// From fitted values: `weight` is `[POOLED][n_classes]` row-major.
+    pub fn from_fit(
+        mean: Vec<f32>,
+        inv_std: Vec<f32>,
+        weight: Vec<f32>,
+        bias: Vec<f32>,
+        device: &Device,
+    ) -> Self {
+        let n_classes = bias.len();
+        let mut head = Self::new(n_classes, device);
+        let tensor1 = |v: Vec<f32>| {
+            let n = v.len();
+            Param::from_tensor(Tensor::from_data(TensorData::new(v, [n]), device))
+        };
+        head.mean = tensor1(mean);
+        head.inv_std = tensor1(inv_std);
+        head.classify.weight = Param::from_tensor(Tensor::from_data(
+            TensorData::new(weight, [POOLED, n_classes]),
+            device,
+        ));
+        head.classify.bias = Some(tensor1(bias));
+        head
+    }
+
+    /// `[batch, POOLED]` → log-probabilities `[batch, n_classes]`.
+    pub fn log_probs(&self, pooled: Tensor<2>) -> Tensor<2> {
+        let x = (pooled - self.mean.val().unsqueeze_dim(0)) * self.inv_std.val().unsqueeze_dim(0);
+        log_softmax(self.classify.forward(x), 1)
+    }
+}
+
+/// The frozen network and its trained head.
+#[derive(Module, Debug)]
+pub struct SpeechBranch {
+    pub net: SpeechEmbedding,
+    pub head: SpeechHead,
+}
+
+impl SpeechBranch {
+    pub fn new(n_classes: usize, device: &Device) -> Self {
+        Self {
+            net: SpeechEmbedding::new(device),
+            head: SpeechHead::new(n_classes, device),
+        }
+    }
+
+    /// `[batch, frames, N_MELS]` → log-probabilities `[batch, n_classes]`.
+    pub fn log_probs(&self, mel: Tensor<3>) -> Tensor<2> {
+        self.head.log_probs(self.net.pooled(mel))
+    }
+}
