@@ -107,7 +107,10 @@ impl LogMel {
         let (pad, frames) = if self.centred {
             (n_fft / 2, 1 + samples.len() / hop)
         } else {
-            (0, samples.len().checked_sub(n_fft).map_or(0, |n| 1 + n / hop))
+            (
+                0,
+                samples.len().checked_sub(n_fft).map_or(0, |n| 1 + n / hop),
+            )
         };
         let n_mels = self.filters.len();
         let mut mel = vec![0.0f64; n_mels * frames];

@@ -1,6 +1,7 @@
 //! The network: a small CNN over the log-mel image, a BiLSTM over its time steps and temporal
 //! attention that pools them, then a linear classifier. One definition, every backend.
 
+use crate::speech_embedding::SpeechBranch;
 use burn::nn::{
     BatchNorm, BatchNormConfig, BiLstm, BiLstmConfig, Dropout, DropoutConfig, Linear, LinearConfig,
     PaddingConfig2d,
@@ -8,7 +9,6 @@ use burn::nn::{
     pool::{MaxPool2d, MaxPool2dConfig},
 };
 use burn::prelude::*;
-use crate::speech_embedding::SpeechBranch;
 use burn::tensor::activation::{log_softmax, relu, softmax, tanh};
 use serde::{Deserialize, Serialize};
 

@@ -176,24 +176,40 @@ impl SpeechEmbedding {
 
     /// The published parameters; every array must have its layer's size.
     pub fn from_weights(w: SpeechEmbeddingWeights, device: &Device) -> Result<Self, String> {
-        fn set(conv: &mut Conv2d, weight: Vec<f32>, bias: Option<Vec<f32>>, name: &str) -> Result<(), String> {
+        fn set(
+            conv: &mut Conv2d,
+            weight: Vec<f32>,
+            bias: Option<Vec<f32>>,
+            name: &str,
+        ) -> Result<(), String> {
             let shape = conv.weight.val().dims();
             if weight.len() != shape.iter().product::<usize>() {
-                return Err(format!("{name}: {} weights, expected {shape:?}", weight.len()));
+                return Err(format!(
+                    "{name}: {} weights, expected {shape:?}",
+                    weight.len()
+                ));
             }
             let device = conv.weight.val().device();
-            conv.weight = Param::from_tensor(Tensor::from_data(TensorData::new(weight, shape), &device));
+            conv.weight =
+                Param::from_tensor(Tensor::from_data(TensorData::new(weight, shape), &device));
             if let Some(b) = bias {
                 if b.len() != shape[0] {
                     return Err(format!("{name}: {} biases, expected {}", b.len(), shape[0]));
                 }
-                conv.bias = Some(Param::from_tensor(Tensor::from_data(TensorData::new(b, [shape[0]]), &device)));
+                conv.bias = Some(Param::from_tensor(Tensor::from_data(
+                    TensorData::new(b, [shape[0]]),
+                    &device,
+                )));
             }
             Ok(())
         }
         let mut net = Self::new(device);
         if w.layers.len() != LAYERS.len() {
-            return Err(format!("{} middle layers, expected {}", w.layers.len(), LAYERS.len()));
+            return Err(format!(
+                "{} middle layers, expected {}",
+                w.layers.len(),
+                LAYERS.len()
+            ));
         }
         set(&mut net.first, w.first, None, "first layer")?;
         for (k, (layer, (weight, bias))) in net.layers.iter_mut().zip(w.layers).enumerate() {
@@ -312,5 +328,41 @@ impl SpeechBranch {
     /// `[batch, frames, N_MELS]` → log-probabilities `[batch, n_classes]`.
     pub fn log_probs(&self, mel: Tensor<3>) -> Tensor<2> {
         self.head.log_probs(self.net.pooled(mel))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    #[test]
+    fn a_window_gives_one_embedding_per_eight_frames() {
+        let front = SpeechFrontEnd::new(22_050, 3 * 22_050);
+        assert_eq!(front.frames(), 297);
+        let device = Device::flex();
+        let net = SpeechEmbedding::new(&device);
+        for (frames, steps) in [(297, 28), (76, 1), (84, 2)] {
+            let mel = Tensor::<3>::random([2, frames, N_MELS], Distribution::Default, &device);
+            assert_eq!(net.forward(mel.clone()).dims(), [2, steps, DIM]);
+            let pooled = net.pooled(mel).into_data().try_to_vec::<f32>().unwrap();
+            assert_eq!(pooled.len(), 2 * POOLED);
+            assert!(pooled.iter().all(|v| v.is_finite()));
+        }
+    }
+
+    #[test]
+    fn front_end_pads_short_windows_and_survives_silence() {
+        let front = SpeechFrontEnd::new(22_050, 3 * 22_050);
+        let silence = front.mel(&vec![0.0; 3 * 22_050]).unwrap();
+        assert_eq!(silence.len(), 297 * N_MELS);
+        assert!(silence.iter().all(|v| v.is_finite()));
+        let short: Vec<f32> = (0..11_025).map(|i| (i as f32 * 0.05).sin() * 0.1).collect();
+        let mel = front.mel(&short).unwrap();
+        assert_eq!(mel.len(), 297 * N_MELS);
+        // The last frames are padding: the floor, 8 dB (0.8 after scaling) under the top.
+        let top = mel.iter().cloned().fold(f32::MIN, f32::max);
+        let last = mel[296 * N_MELS];
+        assert!((top - last - 8.0).abs() < 1e-4, "top {top}, padding {last}");
     }
 }

@@ -322,7 +322,11 @@ async fn summarise(
         end: w.end,
         n_mels: config.n_mels,
         n_frames: config.n_frames,
-        mel: w.features.as_ref().map(|f| f.logmel.clone()).unwrap_or_default(),
+        mel: w
+            .features
+            .as_ref()
+            .map(|f| f.logmel.clone())
+            .unwrap_or_default(),
         attention: p.attention.clone(),
     };
     let loudest = windows.iter().map(|w| w.level_dbfs).fold(-120.0, f32::max);

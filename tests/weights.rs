@@ -63,6 +63,51 @@ fn round_trip_keeps_header_and_outputs() {
     assert_ne!(pa.probabilities, pc.probabilities);
 }
 
+/// A model with the speech-embedding branch: the header says so, the branch's parameters travel
+/// in the record, and the branch changes the answer (it is used, and loaded, not re-drawn).
+#[test]
+fn speech_branch_round_trips_and_is_used() {
+    let device = Device::flex();
+    let config = ModelConfig {
+        speech_embedding: true,
+        ..small_config()
+    };
+    let (plain_header, plain_bytes, _) = file_bytes();
+    // Files without the branch keep the header they always had.
+    let json = serde_json::to_string(&plain_header).unwrap();
+    assert!(!json.contains("speech_embedding"), "{json}");
+    let header = Header {
+        model: config.clone(),
+        ..plain_header
+    };
+    let cnn = WeightsFile::from_bytes(&plain_bytes)
+        .unwrap()
+        .model(&device)
+        .unwrap();
+    let branch = speech_emotion::speech_embedding::SpeechBranch::new(8, &device);
+    let bytes = WeightsFile::to_bytes(&header, cnn.with_speech(branch)).unwrap();
+    let file = WeightsFile::from_bytes(&bytes).unwrap();
+    assert!(file.header.model.speech_embedding);
+    let clip = test_clip();
+    let a = Classifier::from_bytes(&bytes, &device).unwrap();
+    let b = Classifier::from_bytes(&bytes, &device).unwrap();
+    let pa = a.classify(&[&clip], 22_050).unwrap();
+    assert_eq!(
+        pa.probabilities,
+        b.classify(&[&clip], 22_050).unwrap().probabilities
+    );
+    assert!((pa.probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    let plain = Classifier::from_bytes(&plain_bytes, &device)
+        .unwrap()
+        .classify(&[&clip], 22_050)
+        .unwrap();
+    assert_ne!(pa.probabilities, plain.probabilities);
+    assert_eq!(
+        pa.attention, plain.attention,
+        "the CNN part is the same model"
+    );
+}
+
 #[test]
 fn other_format_version_is_refused_with_both_versions_named() {
     let (_, mut bytes, _) = file_bytes();

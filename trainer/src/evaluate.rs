@@ -4,11 +4,15 @@
 
 use crate::data::{Clip, Dataset};
 use crate::metrics::{Metrics, confusion};
+use crate::speech_head;
 use crate::split::{self, Split};
 use crate::train::{self, TrainConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use speech_emotion::model::ModelConfig;
+use speech_emotion::speech_embedding::SpeechEmbedding;
+use speech_emotion::weights::WeightsFile;
+use std::path::Path;
 
 /// RAVDESS actors: odd numbers are male, even female.
 const ACTORS: u8 = 24;
@@ -128,18 +132,37 @@ pub fn fold_plan(clips: &[Clip], k: usize) -> Result<FoldPlan, String> {
     })
 }
 
-/// Trains on `split` and measures the best model on its test part (if it has one).
+/// The speech-embedding branch for a run: the frozen network and every clip's input to it.
+pub struct Speech {
+    pub net: SpeechEmbedding,
+    pub mels: Vec<Vec<f32>>,
+}
+
+/// Trains on `split` (or takes `cnn`, a CNN trained before on the same split), adds the
+/// speech-embedding branch fitted on the training clips when `speech` is given, and measures
+/// the model on the test part (if there is one).
 pub fn run(
     data: &Dataset,
     split: &Split,
     model_config: &ModelConfig,
     config: &TrainConfig,
+    speech: Option<&Speech>,
+    cnn: Option<train::Trained>,
 ) -> (train::Trained, Option<Metrics>) {
-    let trained = train::train(data, split, model_config, config);
+    let mut trained = cnn.unwrap_or_else(|| train::train(data, split, model_config, config));
+    if let Some(s) = speech {
+        trained.model = speech_head::attach(trained.model, &s.net, data, &s.mels, &split.train);
+    }
     if split.test.is_empty() {
         return (trained, None);
     }
-    let metrics = test_metrics(data, split, &trained, model_config);
+    let metrics = test_metrics(
+        data,
+        split,
+        &trained,
+        model_config,
+        speech.map(|s| s.mels.as_slice()),
+    );
     (trained, Some(metrics))
 }
 
@@ -148,10 +171,12 @@ fn test_metrics(
     split: &Split,
     trained: &train::Trained,
     model_config: &ModelConfig,
+    speech_mels: Option<&[Vec<f32>]>,
 ) -> Metrics {
     let (pred, _) = train::predict(
         &trained.model,
         &data.features,
+        speech_mels,
         &data.labels,
         &split.test,
         trained.normalization,
@@ -190,6 +215,32 @@ fn result(split: &Split, seed: u64, trained: &train::Trained, m: &Metrics) -> Ru
         confusion_matrix: m.confusion.clone(),
         history: trained.history.clone(),
     }
+}
+
+/// A CNN trained before (a weights file from `evaluate --save-models` or `train`), to add the
+/// speech-embedding branch to without training it again. Its labels must be the corpus'.
+pub fn load_cnn(path: &Path, data: &Dataset) -> Result<train::Trained, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let file = WeightsFile::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    if file.header.labels != data.label_names {
+        return Err(format!(
+            "{}: its labels {:?} are not the corpus' {:?}",
+            path.display(),
+            file.header.labels,
+            data.label_names
+        ));
+    }
+    let model = file
+        .model(&burn::prelude::Device::flex())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!("CNN taken from {} (not trained again)", path.display());
+    Ok(train::Trained {
+        model,
+        normalization: file.header.normalization,
+        history: Vec::new(),
+        best_epoch: 0,
+        seconds: 0.0,
+    })
 }
 
 /// Mean and sample standard deviation.
@@ -247,12 +298,15 @@ fn summary(
 /// Actor k-fold cross-validation. `progress` gets the report so far after every fold, so a
 /// run that is cut off still leaves the folds it finished; `save_model` gets each fold's model
 /// (numbered from 1), for later test-time experiments without retraining.
+#[allow(clippy::too_many_arguments)]
 pub fn kfold(
     data: &Dataset,
     k: usize,
     model_config: &ModelConfig,
     config: &TrainConfig,
     only: &[usize],
+    speech: Option<&Speech>,
+    cnn_models: Option<&Path>,
     progress: &mut dyn FnMut(&Value) -> Result<(), String>,
     save_model: &mut dyn FnMut(usize, train::Trained) -> Result<(), String>,
 ) -> Result<Value, String> {
@@ -280,7 +334,10 @@ pub fn kfold(
             i + 1
         );
         let split = split::by_speakers(&data.clips, test, val)?;
-        let (trained, m) = run(data, &split, model_config, config);
+        let cnn = cnn_models
+            .map(|dir| load_cnn(&dir.join(format!("fold-{}.sew", i + 1)), data))
+            .transpose()?;
+        let (trained, m) = run(data, &split, model_config, config, speech, cnn);
         let m = m.expect("folds have test actors");
         runs.push(RunResult {
             fold: i + 1,
@@ -421,6 +478,7 @@ pub fn random_splits(
     seeds: &[u64],
     model_config: &ModelConfig,
     config: &TrainConfig,
+    speech: Option<&Speech>,
     progress: &mut dyn FnMut(&Value) -> Result<(), String>,
 ) -> Result<Value, String> {
     let mut runs = Vec::new();
@@ -440,7 +498,7 @@ pub fn random_splits(
             seed,
             ..config.clone()
         };
-        let (trained, m) = run(data, &split, model_config, &config);
+        let (trained, m) = run(data, &split, model_config, &config, speech, None);
         let m = m.expect("random splits have a test part");
         runs.push(result(&split, seed, &trained, &m));
         progress(&report(&runs))?;

@@ -13,6 +13,7 @@ mod data;
 mod evaluate;
 mod metrics;
 mod robustness;
+mod speech_head;
 mod speech_onnx;
 mod split;
 mod train;
@@ -29,6 +30,12 @@ use speech_emotion::timeline;
 use speech_emotion::weights::{Header, WeightsFile};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// The speech-embedding network's copy in this repository (see models/speech-embedding/).
+const SPEECH_EMBEDDING: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../models/speech-embedding/embedding_model.onnx"
+);
 
 /// Where `predict` looks for weights when none are named: the shipped model.
 const SHIPPED_WEIGHTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/speech-emotion.sew");
@@ -168,6 +175,13 @@ struct TrainArgs {
     /// Seeds the split (--split random), initialisation, shuffling and augmentation.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// The pretrained speech-embedding network (embedding_model.onnx of openwakeword 0.4.0):
+    /// its branch, with a head fitted on the training clips, joins the CNN.
+    #[arg(long, default_value = SPEECH_EMBEDDING)]
+    speech_embedding: PathBuf,
+    /// Train the CNN alone, without the speech-embedding branch.
+    #[arg(long)]
+    no_speech_embedding: bool,
 }
 
 impl TrainArgs {
@@ -239,6 +253,22 @@ impl TrainArgs {
         Ok(config)
     }
 
+    /// The speech-embedding network and every clip's input to it, when asked for.
+    fn speech(&self, data: &Dataset) -> Result<Option<evaluate::Speech>, String> {
+        if self.no_speech_embedding {
+            return Ok(None);
+        }
+        let net = speech_onnx::load(&self.speech_embedding, &burn::prelude::Device::flex())?;
+        let t0 = std::time::Instant::now();
+        let mels = speech_head::mels(data);
+        eprintln!(
+            "speech-embedding inputs of {} clips in {:.1} s",
+            mels.len(),
+            t0.elapsed().as_secs_f64()
+        );
+        Ok(Some(evaluate::Speech { net, mels }))
+    }
+
     /// The corpus as named in reports.
     fn source(&self) -> String {
         let name = |p: &Path| {
@@ -282,6 +312,10 @@ enum Command {
             default_value = "19,20"
         )]
         val_actors: Vec<String>,
+        /// Take the CNN from this weights file (trained before on the same split) instead of
+        /// training it: only the speech-embedding branch's head is fitted.
+        #[arg(long, conflicts_with = "no_speech_embedding")]
+        cnn_model: Option<PathBuf>,
     },
     /// Train one model per fold or seed and report mean ± sd: actor k-fold (default) or the
     /// seeds' random split repeated over several seeds.
@@ -306,6 +340,11 @@ enum Command {
         /// Also write each fold's model here as fold-N.sew (--split actors).
         #[arg(long)]
         save_models: Option<PathBuf>,
+        /// Take each fold's CNN from fold-N.sew here (an earlier --save-models run of the same
+        /// folds) instead of training it: only the speech-embedding branch's head is fitted,
+        /// in seconds.
+        #[arg(long, conflicts_with = "no_speech_embedding")]
+        cnn_models: Option<PathBuf>,
     },
     /// Join reports that ran different folds (`evaluate --only-folds`) or seeds
     /// (`evaluate --split random --seeds`) of the same recipe into one, with its charts.
@@ -426,9 +465,16 @@ fn main() -> ExitCode {
             split,
             test_actors,
             val_actors,
+            cnn_model,
         } => {
             let report = report.unwrap_or_else(|| out.with_extension("metrics.json"));
-            run_train(&args, &out, &report, split, &test_actors, &val_actors)
+            run_train(
+                &args,
+                (&out, &report),
+                split,
+                (&test_actors, &val_actors),
+                cnn_model.as_deref(),
+            )
         }
         Command::Evaluate {
             args,
@@ -438,13 +484,14 @@ fn main() -> ExitCode {
             seeds,
             only_folds,
             save_models,
+            cnn_models,
         } => run_evaluate(
             &args,
             &report,
             split,
             (folds, &only_folds),
             &seeds,
-            save_models.as_deref(),
+            (save_models.as_deref(), cnn_models.as_deref()),
         ),
     };
     match result {
@@ -613,11 +660,10 @@ fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), String> {
 
 fn run_train(
     args: &TrainArgs,
-    out: &Path,
-    report: &Path,
+    (out, report): (&Path, &Path),
     split_kind: SplitKind,
-    test_actors: &[String],
-    val_actors: &[String],
+    (test_actors, val_actors): (&[String], &[String]),
+    cnn_model: Option<&Path>,
 ) -> Result<ExitCode, String> {
     let config = args.config()?;
     if config.speaker_adapted {
@@ -640,7 +686,16 @@ fn run_train(
         split.test.len()
     );
     let model_config = args.model_config(data.label_names.len())?;
-    let (trained, test) = evaluate::run(&data, &split, &model_config, &config);
+    let speech = args.speech(&data)?;
+    let cnn = cnn_model
+        .map(|path| evaluate::load_cnn(path, &data))
+        .transpose()?;
+    let (trained, test) =
+        evaluate::run(&data, &split, &model_config, &config, speech.as_ref(), cnn);
+    let model_config = ModelConfig {
+        speech_embedding: trained.model.speech().is_some(),
+        ..model_config
+    };
 
     let mut header = Header::new(
         model_config.clone(),
@@ -740,7 +795,7 @@ fn run_evaluate(
     split_kind: SplitKind,
     (folds, only_folds): (usize, &[usize]),
     seeds: &[u64],
-    save_models: Option<&Path>,
+    (save_models, cnn_models): (Option<&Path>, Option<&Path>),
 ) -> Result<ExitCode, String> {
     let config = args.config()?;
     // Check the arguments before spending minutes on features.
@@ -752,9 +807,13 @@ fn run_evaluate(
         SplitKind::All => {
             return Err("evaluate needs held-out data: --split actors or random".into());
         }
+        SplitKind::Random if cnn_models.is_some() => {
+            return Err("--cnn-models takes the fold models of --split actors".into());
+        }
         SplitKind::Random => {}
     }
     let mut data = args.dataset()?;
+    let speech = args.speech(&data)?;
     if config.speaker_adapted {
         data.adapt_to_speakers();
     }
@@ -765,7 +824,10 @@ fn run_evaluate(
         Some(dir) => {
             let path = dir.join(format!("fold-{fold}.sew"));
             let mut header = Header::new(
-                model_config.clone(),
+                ModelConfig {
+                    speech_embedding: trained.model.speech().is_some(),
+                    ..model_config.clone()
+                },
                 data.label_names.clone(),
                 trained.normalization,
             );
@@ -781,10 +843,19 @@ fn run_evaluate(
             &model_config,
             &config,
             only_folds,
+            speech.as_ref(),
+            cnn_models,
             &mut progress,
             &mut save,
         )?,
-        _ => evaluate::random_splits(&data, seeds, &model_config, &config, &mut progress)?,
+        _ => evaluate::random_splits(
+            &data,
+            seeds,
+            &model_config,
+            &config,
+            speech.as_ref(),
+            &mut progress,
+        )?,
     };
     finish_report(report, &value)
 }

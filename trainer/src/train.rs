@@ -291,10 +291,13 @@ fn plain_targets(labels: &[usize], k: usize) -> (Vec<f32>, Vec<f32>) {
     (targets, vec![1.0; labels.len()])
 }
 
-/// Predicted classes and mean loss of `model` (inference mode) over `idx`.
+/// Predicted classes and mean loss of `model` (inference mode) over `idx`; with
+/// `speech_mels` (every clip's speech-embedding input), through the model's speech branch too.
+#[allow(clippy::too_many_arguments)]
 pub fn predict(
     model: &EmotionNet,
     features: &[Vec<f32>],
+    speech_mels: Option<&[Vec<f32>]>,
     labels: &[usize],
     idx: &[usize],
     norm: Normalization,
@@ -305,7 +308,25 @@ pub fn predict(
     let mut total = 0.0;
     for chunk in idx.chunks(64) {
         let x = batch_input(features, chunk, norm, shape, device);
-        let logits = model.forward(x).logits;
+        let speech = speech_mels.map(|mels| {
+            let frames = mels[chunk[0]].len() / speech_emotion::speech_embedding::N_MELS;
+            let flat: Vec<f32> = chunk
+                .iter()
+                .flat_map(|&i| mels[i].iter().copied())
+                .collect();
+            Tensor::from_data(
+                TensorData::new(
+                    flat,
+                    [
+                        chunk.len(),
+                        frames,
+                        speech_emotion::speech_embedding::N_MELS,
+                    ],
+                ),
+                device,
+            )
+        });
+        let logits = model.forward_fused(x, speech).logits;
         let y: Vec<usize> = chunk.iter().map(|&i| labels[i]).collect();
         let (targets, weights) = plain_targets(&y, logits.dims()[1]);
         let l: f32 = loss(logits.clone(), targets, weights).into_scalar();
@@ -397,6 +418,7 @@ pub fn train(
             let (val_pred, val_loss) = predict(
                 &inference,
                 features,
+                None,
                 labels,
                 &split.validation,
                 norm,

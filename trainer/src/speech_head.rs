@@ -1,0 +1,200 @@
+//! The speech-embedding branch's trained part: a multinomial logistic regression on the
+//! pooled embeddings of the training clips' analysis windows (the frozen network itself is
+//! never trained). Fitted after the CNN, in a few seconds.
+
+use crate::data::Dataset;
+use burn::prelude::*;
+use speech_emotion::audio::window_at;
+use speech_emotion::model::EmotionNet;
+use speech_emotion::speech_embedding::{
+    N_MELS, POOLED, SpeechBranch, SpeechEmbedding, SpeechFrontEnd, SpeechHead,
+};
+use std::time::Instant;
+
+/// L2 penalty on the weights, per clip (mean loss + L2/2 · |W|²): about scikit-learn's
+/// `LogisticRegression(C=0.01)` at this corpus' size, the setting screened in
+/// trainer/EXPERIMENTS.md.
+pub const L2: f64 = 0.08;
+const ITERATIONS: usize = 600;
+
+/// The branch's input for every clip of `data`: the 16 kHz mel of the clip rule's window.
+pub fn mels(data: &Dataset) -> Vec<Vec<f32>> {
+    let config = &data.feature_config;
+    let front = SpeechFrontEnd::new(config.sample_rate, config.window_samples);
+    data.speech
+        .iter()
+        .map(|s| {
+            front
+                .mel(&window_at(s, config.window_samples, 0))
+                .expect("windows at the model's rate resample")
+        })
+        .collect()
+}
+
+/// Pooled embeddings (`POOLED` values) of `idx`'s clips.
+pub fn pooled(net: &SpeechEmbedding, mels: &[Vec<f32>], idx: &[usize]) -> Vec<Vec<f32>> {
+    let device = Device::flex();
+    let mut out = Vec::with_capacity(idx.len());
+    for chunk in idx.chunks(32) {
+        let frames = mels[chunk[0]].len() / N_MELS;
+        let flat: Vec<f32> = chunk
+            .iter()
+            .flat_map(|&i| mels[i].iter().copied())
+            .collect();
+        let x = Tensor::<3>::from_data(
+            TensorData::new(flat, [chunk.len(), frames, N_MELS]),
+            &device,
+        );
+        let p = net.pooled(x).into_data().try_to_vec::<f32>().expect("f32");
+        out.extend(p.chunks_exact(POOLED).map(|c| c.to_vec()));
+    }
+    out
+}
+
+/// Fits the head on `x` (pooled embeddings) and `y`: features standardised with their own
+/// mean and spread, then softmax regression with [`L2`] by full-batch Adam.
+pub fn fit(x: &[Vec<f32>], y: &[usize], n_classes: usize, device: &Device) -> SpeechHead {
+    let n = x.len().max(1) as f64;
+    let d = POOLED;
+    let mut mean = vec![0.0f64; d];
+    let mut var = vec![0.0f64; d];
+    for row in x {
+        for (m, v) in mean.iter_mut().zip(row) {
+            *m += *v as f64 / n;
+        }
+    }
+    for row in x {
+        for ((s, v), m) in var.iter_mut().zip(row).zip(&mean) {
+            *s += (*v as f64 - m).powi(2) / n;
+        }
+    }
+    let inv_std: Vec<f64> = var.iter().map(|v| 1.0 / v.sqrt().max(1e-6)).collect();
+    let z: Vec<Vec<f64>> = x
+        .iter()
+        .map(|row| {
+            row.iter()
+                .zip(&mean)
+                .zip(&inv_std)
+                .map(|((v, m), s)| (*v as f64 - m) * s)
+                .collect()
+        })
+        .collect();
+    // Parameters: weights [d][c] then biases [c].
+    let c = n_classes;
+    let mut theta = vec![0.0f64; d * c + c];
+    let (mut m1, mut m2) = (vec![0.0f64; theta.len()], vec![0.0f64; theta.len()]);
+    let (lr, b1, b2) = (0.05, 0.9, 0.999);
+    let mut probs = vec![0.0f64; c];
+    for t in 1..=ITERATIONS {
+        let mut grad = vec![0.0f64; theta.len()];
+        for (row, &label) in z.iter().zip(y) {
+            for (k, p) in probs.iter_mut().enumerate() {
+                *p = theta[d * c + k]
+                    + row
+                        .iter()
+                        .enumerate()
+                        .map(|(j, v)| v * theta[j * c + k])
+                        .sum::<f64>();
+            }
+            let top = probs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let total: f64 = probs
+                .iter_mut()
+                .map(|p| {
+                    *p = (*p - top).exp();
+                    *p
+                })
+                .sum();
+            for (k, p) in probs.iter().enumerate() {
+                let g = (p / total - if k == label { 1.0 } else { 0.0 }) / n;
+                for (j, v) in row.iter().enumerate() {
+                    grad[j * c + k] += g * v;
+                }
+                grad[d * c + k] += g;
+            }
+        }
+        for (g, w) in grad[..d * c].iter_mut().zip(&theta[..d * c]) {
+            *g += L2 * w;
+        }
+        for i in 0..theta.len() {
+            m1[i] = b1 * m1[i] + (1.0 - b1) * grad[i];
+            m2[i] = b2 * m2[i] + (1.0 - b2) * grad[i] * grad[i];
+            let m_hat = m1[i] / (1.0 - b1.powi(t as i32));
+            let v_hat = m2[i] / (1.0 - b2.powi(t as i32));
+            theta[i] -= lr * m_hat / (v_hat.sqrt() + 1e-8);
+        }
+    }
+    let f32s = |v: &[f64]| v.iter().map(|x| *x as f32).collect::<Vec<f32>>();
+    SpeechHead::from_fit(
+        f32s(&mean),
+        f32s(&inv_std),
+        f32s(&theta[..d * c]),
+        f32s(&theta[d * c..]),
+        device,
+    )
+}
+
+/// `model` with the speech-embedding branch: `net` and a head fitted on the `train` clips.
+pub fn attach(
+    model: EmotionNet,
+    net: &SpeechEmbedding,
+    data: &Dataset,
+    mels: &[Vec<f32>],
+    train: &[usize],
+) -> EmotionNet {
+    let t0 = Instant::now();
+    let x = pooled(net, mels, train);
+    let y: Vec<usize> = train.iter().map(|&i| data.labels[i]).collect();
+    let device = Device::flex();
+    let head = fit(&x, &y, data.label_names.len(), &device);
+    eprintln!(
+        "speech-embedding head fitted on {} clips in {:.1} s",
+        train.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    model.with_speech(SpeechBranch {
+        net: net.clone(),
+        head,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+
+    /// Three classes that differ in a few of the pooled values, with noise elsewhere: the fitted
+    /// head tells them apart on fresh samples, and its probabilities sum to one.
+    #[test]
+    fn fit_separates_classes() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut sample = |label: usize| -> Vec<f32> {
+            (0..POOLED)
+                .map(|j| {
+                    let signal = if j % 3 == label && j < 30 { 2.0 } else { 0.0 };
+                    signal + rng.random_range(-1.0..1.0) + 50.0
+                })
+                .collect()
+        };
+        let y: Vec<usize> = (0..150).map(|i| i % 3).collect();
+        let x: Vec<Vec<f32>> = y.iter().map(|&l| sample(l)).collect();
+        let device = Device::flex();
+        let head = fit(&x, &y, 3, &device);
+        let test_y: Vec<usize> = (0..60).map(|i| i % 3).collect();
+        let test_x: Vec<f32> = test_y.iter().flat_map(|&l| sample(l)).collect();
+        let log_probs = head.log_probs(Tensor::from_data(
+            TensorData::new(test_x, [60, POOLED]),
+            &device,
+        ));
+        let probs = log_probs.clone().exp().sum_dim(1).into_data();
+        for p in probs.iter::<f32>() {
+            assert!((p - 1.0).abs() < 1e-4, "{p}");
+        }
+        let predicted = log_probs.argmax(1).into_data();
+        let correct = predicted
+            .iter::<i64>()
+            .zip(&test_y)
+            .filter(|(p, t)| *p as usize == **t)
+            .count();
+        assert!(correct >= 57, "{correct} of 60");
+    }
+}
