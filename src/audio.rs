@@ -303,19 +303,38 @@ pub fn analysis_window(samples: &[f32], len: usize) -> Vec<f32> {
 /// (negative: earlier); whatever falls outside `speech` is zero. The trainer shifts windows to
 /// augment; the page always uses shift 0.
 pub fn window_at(speech: &[f32], len: usize, shift: isize) -> Vec<f32> {
-    // Start of the window in `speech` coordinates; negative means leading zeros. Odd
-    // remainders go to the end, both when cutting and when padding.
-    let centred = if speech.len() >= len {
-        ((speech.len() - len) / 2) as isize
+    cut(speech, centred_start(speech.len(), len) + shift, len)
+}
+
+/// The same window as [`window_at`] (shift 0) on the speech `span` of `mono`, but with the
+/// recording's own sound around the speech where `window_at` has zeros (zeros only beyond the
+/// recording). The speech-embedding branch reads this: it was trained on natural audio and
+/// takes digital silence for something else.
+pub fn context_window(mono: &[f32], (start, end): (usize, usize), len: usize) -> Vec<f32> {
+    cut(
+        mono,
+        start as isize + centred_start(end.saturating_sub(start), len),
+        len,
+    )
+}
+
+/// Start of a `len`-sample window centred on `n` samples, in their coordinates; negative
+/// means leading zeros. Odd remainders go to the end, both when cutting and when padding.
+fn centred_start(n: usize, len: usize) -> isize {
+    if n >= len {
+        ((n - len) / 2) as isize
     } else {
-        -(((len - speech.len()) / 2) as isize)
-    };
-    let start = centred + shift;
+        -(((len - n) / 2) as isize)
+    }
+}
+
+/// `len` samples of `samples` from `start` on, zero where that falls outside them.
+fn cut(samples: &[f32], start: isize, len: usize) -> Vec<f32> {
     let mut out = vec![0.0; len];
     for (i, v) in out.iter_mut().enumerate() {
         let j = start + i as isize;
-        if j >= 0 && (j as usize) < speech.len() {
-            *v = speech[j as usize];
+        if j >= 0 && (j as usize) < samples.len() {
+            *v = samples[j as usize];
         }
     }
     out
@@ -324,6 +343,26 @@ pub fn window_at(speech: &[f32], len: usize, shift: isize) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn context_window_is_the_clip_window_with_the_recording_around_it() {
+        let mono: Vec<f32> = (0..100).map(|i| i as f32).collect();
+        // Speech 40..50 in a window of 20: the clip window pads it with zeros, the context
+        // window keeps samples 35..55.
+        let clip = window_at(&mono[40..50], 20, 0);
+        let context = context_window(&mono, (40, 50), 20);
+        assert_eq!(&clip[5..15], &context[5..15]);
+        assert_eq!(clip[0], 0.0);
+        assert_eq!(context, (35..55).map(|i| i as f32).collect::<Vec<_>>());
+        // Zeros only beyond the recording.
+        let edge = context_window(&mono, (0, 4), 10);
+        assert_eq!(edge[..6], [0.0, 0.0, 0.0, 0.0, 1.0, 2.0]);
+        // Longer speech: both cut the same middle.
+        assert_eq!(
+            context_window(&mono, (10, 90), 20),
+            window_at(&mono[10..90], 20, 0)
+        );
+    }
 
     fn tone(rate: u32, secs: f32, hz: f32) -> Vec<f32> {
         (0..(rate as f32 * secs) as usize)

@@ -1,6 +1,6 @@
 //! From audio to a prediction: the one path shared by `trainer predict` and the page.
 
-use crate::audio::{AudioError, prepare_mono, speech_span, window_at};
+use crate::audio::{AudioError, context_window, prepare_mono, speech_span, window_at};
 use crate::features::{FeatureConfig, LogMel};
 use crate::model::EmotionNet;
 use crate::speech_embedding::{self, SpeechFrontEnd};
@@ -41,21 +41,7 @@ pub fn subtract_band_means(features: &mut [f32], n_frames: usize) {
     }
 }
 
-/// Audio at any rate and channel count → mono at the model's rate with leading and trailing
-/// silence trimmed: what the analysis window is centred on.
-pub fn clip_speech(
-    logmel: &LogMel,
-    channels: &[&[f32]],
-    rate: u32,
-) -> Result<Vec<f32>, AudioError> {
-    let mut mono = prepare_mono(channels, rate, logmel.config().sample_rate)?;
-    let (start, end) = speech_span(&mono);
-    mono.truncate(end);
-    mono.drain(..start);
-    Ok(mono)
-}
-
-/// Trimmed speech ([`clip_speech`]) → log-mel dB features (`n_mels × n_frames`, not normalised)
+/// Trimmed speech (see [`speech_span`]) → log-mel dB features (`n_mels × n_frames`, not normalised)
 /// of the centred analysis window.
 pub fn speech_features(logmel: &LogMel, speech: &[f32]) -> Vec<f32> {
     logmel.compute(&window_at(speech, logmel.config().window_samples, 0))
@@ -96,9 +82,18 @@ impl FrontEnd {
         self.speech.as_ref()
     }
 
-    /// Features of the window centred on trimmed `speech` (the clip rule).
-    pub fn clip(&self, speech: &[f32]) -> Features {
-        self.window(&window_at(speech, self.logmel.config().window_samples, 0))
+    /// Features of the clip rule's window: centred on the speech `span` of `mono` (audio at
+    /// the model's rate), zeros around the trimmed speech for the log-mel, the recording's
+    /// own sound around it for the speech branch ([`context_window`]).
+    pub fn clip(&self, mono: &[f32], span: (usize, usize)) -> Features {
+        let len = self.logmel.config().window_samples;
+        Features {
+            logmel: speech_features(&self.logmel, &mono[span.0..span.1]),
+            speech_mel: self.speech.as_ref().map(|s| {
+                s.mel(&context_window(mono, span, len))
+                    .expect("a window at the model's own rate resamples")
+            }),
+        }
     }
 
     /// Features of one analysis window at the model's rate.
@@ -155,9 +150,8 @@ impl Classifier {
 
     /// Features of the clip's analysis window.
     pub fn features(&self, channels: &[&[f32]], rate: u32) -> Result<Features, AudioError> {
-        Ok(self
-            .front
-            .clip(&clip_speech(&self.front.logmel, channels, rate)?))
+        let mono = prepare_mono(channels, rate, self.front.logmel.config().sample_rate)?;
+        Ok(self.front.clip(&mono, speech_span(&mono)))
     }
 
     fn input(&self, features: &[Features]) -> Tensor<3> {

@@ -80,7 +80,7 @@ fn clip_window(front: &FrontEnd, mono: &[f32], (s, e): (usize, usize)) -> Window
         start: s as f64 / rate,
         end: e as f64 / rate,
         level_dbfs: peak_level_dbfs(mono),
-        features: Some(front.clip(&mono[s..e])),
+        features: Some(front.clip(mono, (s, e))),
     }
 }
 

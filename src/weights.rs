@@ -9,7 +9,7 @@
 use crate::audio::TRIM_TOP_DB;
 use crate::features::FeatureConfig;
 use crate::model::{EmotionNet, ModelConfig};
-use burn::module::Module;
+use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
@@ -181,6 +181,15 @@ impl Header {
     }
 }
 
+/// Casts every float parameter to f16 for storage.
+struct ToHalf;
+
+impl ModuleMapper for ToHalf {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        param.map(|t| t.cast(burn::tensor::DType::F16))
+    }
+}
+
 /// Limits on what a weights header may ask for.
 pub const MAX_LABELS: usize = 64;
 pub const MAX_LABEL_CHARS: usize = 40;
@@ -188,10 +197,12 @@ pub const MAX_LABEL_CHARS: usize = 40;
 const MAX_HEADER_BYTES: usize = 1 << 20;
 
 impl WeightsFile {
-    /// Serialises a model and its header.
+    /// Serialises a model and its header. Parameters are stored as 16-bit floats (half the
+    /// download; the page and the CLI both read these same values back as f32).
     pub fn to_bytes(header: &Header, model: EmotionNet) -> Result<Vec<u8>, WeightsError> {
         let json = serde_json::to_vec(header).map_err(|e| WeightsError::Header(e.to_string()))?;
         let record = model
+            .map(&mut ToHalf)
             .into_record()
             .into_bytes()
             .map_err(|e| WeightsError::Record(format!("{e:?}")))?;
@@ -249,7 +260,7 @@ impl WeightsFile {
         self.header
             .model
             .init(device)
-            .try_load_record(self.record.clone())
+            .try_load_record(self.record.clone().cast_to_module_dtype())
             .map(|m| m.valid())
             .map_err(|e| WeightsError::Record(format!("{e:?}")))
     }

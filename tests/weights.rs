@@ -108,6 +108,43 @@ fn speech_branch_round_trips_and_is_used() {
     );
 }
 
+/// Parameters are stored as f16 (about half the bytes of f32), and files written before that,
+/// with f32 parameters, still load and give the same answers within f16 rounding.
+#[test]
+fn parameters_are_stored_as_half_floats_and_f32_files_still_load() {
+    use burn::module::Module;
+    let (header, bytes, device) = file_bytes();
+    let model = WeightsFile::from_bytes(&bytes)
+        .unwrap()
+        .model(&device)
+        .unwrap();
+    let json = serde_json::to_vec(&header).unwrap();
+    let f32_record = model.into_record().into_bytes().unwrap().to_vec();
+    let half_record = bytes.len() - 16 - json.len();
+    // Tensor names and offsets weigh in on a model this small (about 0.5 on the shipped one).
+    assert!(
+        half_record * 4 < f32_record.len() * 3,
+        "{half_record} bytes against {} as f32",
+        f32_record.len()
+    );
+    // The layout of a file written with f32 parameters.
+    let mut legacy = bytes[..16 + json.len()].to_vec();
+    legacy.extend_from_slice(&f32_record);
+    let clip = test_clip();
+    let a = Classifier::from_bytes(&legacy, &device)
+        .unwrap()
+        .classify(&[&clip], 22_050)
+        .unwrap();
+    let b = Classifier::from_bytes(&bytes, &device)
+        .unwrap()
+        .classify(&[&clip], 22_050)
+        .unwrap();
+    assert_eq!(
+        a.probabilities, b.probabilities,
+        "the f32 file holds the f16 values"
+    );
+}
+
 #[test]
 fn other_format_version_is_refused_with_both_versions_named() {
     let (_, mut bytes, _) = file_bytes();

@@ -3,9 +3,11 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 use speech_emotion::adapt::SpeakerProfile;
-use speech_emotion::classifier::{clip_speech, speech_features};
+use speech_emotion::audio::{context_window, prepare_mono, speech_span};
+use speech_emotion::classifier::speech_features;
 use speech_emotion::decode::{decode_file, isolate};
 use speech_emotion::features::{FeatureConfig, LogMel};
+use speech_emotion::speech_embedding::SpeechFrontEnd;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -141,33 +143,43 @@ pub struct FeatureSet {
     pub speech: Vec<Vec<f32>>,
     /// Features of the centred window, as the page computes them.
     pub features: Vec<Vec<f32>>,
+    /// The speech-embedding branch's input for the same window, as the page computes it.
+    pub speech_mels: Vec<Vec<f32>>,
     pub failed: Vec<(PathBuf, String)>,
 }
 
 /// Decodes every clip and computes its features on all cores, with a progress bar.
 pub fn extract_features(clips: Vec<Clip>, config: &FeatureConfig) -> FeatureSet {
     let logmel = LogMel::new(config);
+    let front = SpeechFrontEnd::new(config.sample_rate, config.window_samples);
     let bar = ProgressBar::new(clips.len() as u64).with_style(
         ProgressStyle::with_template("features {bar:40} {pos}/{len} {elapsed}").expect("template"),
     );
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let chunk = clips.len().div_ceil(workers).max(1);
-    type Extracted = Result<(Vec<f32>, Vec<f32>), String>;
+    type Extracted = Result<(Vec<f32>, Vec<f32>, Vec<f32>), String>;
     let results: Vec<Extracted> = std::thread::scope(|s| {
         let handles: Vec<_> = clips
             .chunks(chunk)
             .map(|part| {
-                let (logmel, bar) = (&logmel, &bar);
+                let (logmel, front, bar) = (&logmel, &front, &bar);
                 s.spawn(move || {
                     part.iter()
                         .map(|clip| {
                             let r = isolate(|| {
                                 let d = decode_file(&clip.path)?;
-                                let speech =
-                                    clip_speech(logmel, &d.channel_slices(), d.sample_rate)
-                                        .map_err(|e| e.to_string())?;
+                                let mono = prepare_mono(
+                                    &d.channel_slices(),
+                                    d.sample_rate,
+                                    config.sample_rate,
+                                )
+                                .map_err(|e| e.to_string())?;
+                                let span = speech_span(&mono);
+                                let speech = mono[span.0..span.1].to_vec();
                                 let features = speech_features(logmel, &speech);
-                                Ok((speech, features))
+                                let context = context_window(&mono, span, config.window_samples);
+                                let mel = front.mel(&context).map_err(|e| e.to_string())?;
+                                Ok((speech, features, mel))
                             });
                             bar.inc(1);
                             r
@@ -186,14 +198,16 @@ pub fn extract_features(clips: Vec<Clip>, config: &FeatureConfig) -> FeatureSet 
         clips: Vec::new(),
         speech: Vec::new(),
         features: Vec::new(),
+        speech_mels: Vec::new(),
         failed: Vec::new(),
     };
     for (clip, r) in clips.into_iter().zip(results) {
         match r {
-            Ok((speech, f)) => {
+            Ok((speech, f, mel)) => {
                 set.clips.push(clip);
                 set.speech.push(speech);
                 set.features.push(f);
+                set.speech_mels.push(mel);
             }
             Err(e) => set.failed.push((clip.path, e)),
         }
@@ -207,6 +221,9 @@ pub struct Dataset {
     pub feature_config: FeatureConfig,
     pub speech: Vec<Vec<f32>>,
     pub features: Vec<Vec<f32>>,
+    /// Each clip's input to the speech-embedding branch (its window with the recording's own
+    /// sound around the speech).
+    pub speech_mels: Vec<Vec<f32>>,
     pub labels: Vec<usize>,
     pub label_names: Vec<String>,
     pub skipped: usize,
@@ -318,6 +335,7 @@ impl Dataset {
             feature_config: config.clone(),
             speech: set.speech,
             features: set.features,
+            speech_mels: set.speech_mels,
             label_names,
             skipped,
             unreadable: set.failed,

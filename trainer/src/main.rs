@@ -253,20 +253,13 @@ impl TrainArgs {
         Ok(config)
     }
 
-    /// The speech-embedding network and every clip's input to it, when asked for.
-    fn speech(&self, data: &Dataset) -> Result<Option<evaluate::Speech>, String> {
+    /// The speech-embedding network, unless turned off.
+    fn speech(&self) -> Result<Option<evaluate::Speech>, String> {
         if self.no_speech_embedding {
             return Ok(None);
         }
         let net = speech_onnx::load(&self.speech_embedding, &burn::prelude::Device::flex())?;
-        let t0 = std::time::Instant::now();
-        let mels = speech_head::mels(data);
-        eprintln!(
-            "speech-embedding inputs of {} clips in {:.1} s",
-            mels.len(),
-            t0.elapsed().as_secs_f64()
-        );
-        Ok(Some(evaluate::Speech { net, mels }))
+        Ok(Some(evaluate::Speech { net }))
     }
 
     /// The corpus as named in reports.
@@ -669,6 +662,7 @@ fn run_train(
     if config.speaker_adapted {
         return Err("--speaker-adapted is for `evaluate`: a weights file does not carry a speaker's profile, so the page could not use such a model".into());
     }
+    let speech = args.speech()?;
     let data = args.dataset()?;
     let split = match split_kind {
         SplitKind::Actors => split::by_speakers(&data.clips, test_actors, val_actors)?,
@@ -686,7 +680,6 @@ fn run_train(
         split.test.len()
     );
     let model_config = args.model_config(data.label_names.len())?;
-    let speech = args.speech(&data)?;
     let cnn = cnn_model
         .map(|path| evaluate::load_cnn(path, &data))
         .transpose()?;
@@ -779,8 +772,11 @@ fn write_charts(
         let path = beside("confusion");
         drawn.push(charts::confusion_png(&path, title, labels, cm).map(|_| path));
     }
-    let path = beside("curves");
-    drawn.push(charts::learning_curves_png(&path, title, runs).map(|_| path));
+    // CNNs taken from earlier runs (--cnn-models) bring no training history to draw.
+    if runs.iter().any(|(_, history)| !history.is_empty()) {
+        let path = beside("curves");
+        drawn.push(charts::learning_curves_png(&path, title, runs).map(|_| path));
+    }
     for result in drawn {
         match result {
             Ok(path) => eprintln!("wrote {}", path.display()),
@@ -812,8 +808,8 @@ fn run_evaluate(
         }
         SplitKind::Random => {}
     }
+    let speech = args.speech()?;
     let mut data = args.dataset()?;
-    let speech = args.speech(&data)?;
     if config.speaker_adapted {
         data.adapt_to_speakers();
     }
@@ -857,6 +853,15 @@ fn run_evaluate(
             &mut progress,
         )?,
     };
+    let mut value = value;
+    value["speech_embedding"] = json!(speech.is_some().then(|| {
+        args.speech_embedding
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+    }));
+    if let Some(dir) = cnn_models {
+        value["cnn_models"] = json!(dir);
+    }
     finish_report(report, &value)
 }
 

@@ -4,11 +4,8 @@
 
 use crate::data::Dataset;
 use burn::prelude::*;
-use speech_emotion::audio::window_at;
 use speech_emotion::model::EmotionNet;
-use speech_emotion::speech_embedding::{
-    N_MELS, POOLED, SpeechBranch, SpeechEmbedding, SpeechFrontEnd, SpeechHead,
-};
+use speech_emotion::speech_embedding::{N_MELS, POOLED, SpeechBranch, SpeechEmbedding, SpeechHead};
 use std::time::Instant;
 
 /// L2 penalty on the weights, per clip (mean loss + L2/2 · |W|²): about scikit-learn's
@@ -16,20 +13,6 @@ use std::time::Instant;
 /// trainer/EXPERIMENTS.md.
 pub const L2: f64 = 0.08;
 const ITERATIONS: usize = 600;
-
-/// The branch's input for every clip of `data`: the 16 kHz mel of the clip rule's window.
-pub fn mels(data: &Dataset) -> Vec<Vec<f32>> {
-    let config = &data.feature_config;
-    let front = SpeechFrontEnd::new(config.sample_rate, config.window_samples);
-    data.speech
-        .iter()
-        .map(|s| {
-            front
-                .mel(&window_at(s, config.window_samples, 0))
-                .expect("windows at the model's rate resample")
-        })
-        .collect()
-}
 
 /// Pooled embeddings (`POOLED` values) of `idx`'s clips.
 pub fn pooled(net: &SpeechEmbedding, mels: &[Vec<f32>], idx: &[usize]) -> Vec<Vec<f32>> {
@@ -52,9 +35,25 @@ pub fn pooled(net: &SpeechEmbedding, mels: &[Vec<f32>], idx: &[usize]) -> Vec<Ve
 }
 
 /// Fits the head on `x` (pooled embeddings) and `y`: features standardised with their own
-/// mean and spread, then softmax regression with [`L2`] by full-batch Adam.
+/// mean and spread, then softmax regression with balanced class weights (as the CNN's loss)
+/// and [`L2`], by full-batch Adam.
 pub fn fit(x: &[Vec<f32>], y: &[usize], n_classes: usize, device: &Device) -> SpeechHead {
     let n = x.len().max(1) as f64;
+    let mut counts = vec![0usize; n_classes];
+    for &label in y {
+        counts[label] += 1;
+    }
+    let present = counts.iter().filter(|&&c| c > 0).count().max(1) as f64;
+    let class_weight: Vec<f64> = counts
+        .iter()
+        .map(|&c| {
+            if c == 0 {
+                0.0
+            } else {
+                n / (present * c as f64)
+            }
+        })
+        .collect();
     let d = POOLED;
     let mut mean = vec![0.0f64; d];
     let mut var = vec![0.0f64; d];
@@ -105,7 +104,7 @@ pub fn fit(x: &[Vec<f32>], y: &[usize], n_classes: usize, device: &Device) -> Sp
                 })
                 .sum();
             for (k, p) in probs.iter().enumerate() {
-                let g = (p / total - if k == label { 1.0 } else { 0.0 }) / n;
+                let g = class_weight[label] * (p / total - if k == label { 1.0 } else { 0.0 }) / n;
                 for (j, v) in row.iter().enumerate() {
                     grad[j * c + k] += g * v;
                 }
@@ -131,6 +130,37 @@ pub fn fit(x: &[Vec<f32>], y: &[usize], n_classes: usize, device: &Device) -> Sp
         f32s(&theta[d * c..]),
         device,
     )
+}
+
+/// The speaker-adapted protocol's view of the branch: every clip's pooled embeddings
+/// z-normalised with the mean and spread of all its speaker's clips (unlabelled; the test
+/// speakers' own clips included), as the log-mels are per band.
+pub fn speaker_normalised(pooled: &[Vec<f32>], speakers: &[&str]) -> Vec<Vec<f32>> {
+    let mut out = pooled.to_vec();
+    let mut seen: Vec<&str> = Vec::new();
+    for &speaker in speakers {
+        if seen.contains(&speaker) {
+            continue;
+        }
+        seen.push(speaker);
+        let idx: Vec<usize> = (0..pooled.len())
+            .filter(|&i| speakers[i] == speaker)
+            .collect();
+        let n = idx.len() as f64;
+        for j in 0..POOLED {
+            let mean = idx.iter().map(|&i| pooled[i][j] as f64).sum::<f64>() / n;
+            let var = idx
+                .iter()
+                .map(|&i| (pooled[i][j] as f64 - mean).powi(2))
+                .sum::<f64>()
+                / n;
+            let inv = 1.0 / var.sqrt().max(1e-6);
+            for &i in &idx {
+                out[i][j] = ((pooled[i][j] as f64 - mean) * inv) as f32;
+            }
+        }
+    }
+    out
 }
 
 /// `model` with the speech-embedding branch: `net` and a head fitted on the `train` clips.

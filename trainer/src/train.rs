@@ -151,7 +151,7 @@ pub fn class_weights(
 }
 
 /// Normalised clean features of `idx` as a `[batch, n_mels, n_frames]` tensor.
-fn batch_input(
+pub fn batch_input(
     features: &[Vec<f32>],
     idx: &[usize],
     norm: Normalization,
