@@ -21,21 +21,37 @@ async function bundle(kind) {
   return bundles[kind];
 }
 
-// "auto": WebGPU where the browser has it, else the CPU bundle. Throws a readable message.
+// An adapter, or null. Many browsers expose navigator.gpu without one (no GPU, a blocklisted
+// driver, a headless session): ask before fetching the 10-MB WebGPU bundle.
+async function gpuAdapter() {
+  try {
+    return await self.navigator.gpu.requestAdapter();
+  } catch {
+    return null;
+  }
+}
+
+// "auto": WebGPU where the browser has an adapter for it, else the CPU bundle. Throws a readable
+// message; notes are sentences for people (the details go to the console).
 async function create(bytes, wanted) {
   let note = "";
-  if (wanted !== "cpu" && self.navigator.gpu) {
-    try {
-      const gpu = await bundle("webgpu");
-      return { engine: await gpu.Engine.create(bytes, "webgpu"), note };
-    } catch (e) {
-      if (wanted === "webgpu") throw e;
-      note = `WebGPU unavailable: ${e.message || e}`;
+  if (wanted !== "cpu") {
+    let why = null;
+    if (!self.navigator.gpu) {
+      why = "this browser has no WebGPU";
+    } else if (!(await gpuAdapter())) {
+      why = "this browser offers WebGPU but has no GPU adapter for it";
+    } else {
+      try {
+        const gpu = await bundle("webgpu");
+        return { engine: await gpu.Engine.create(bytes, "webgpu"), note };
+      } catch (e) {
+        console.warn("WebGPU failed:", e);
+        why = "WebGPU could not start in this browser";
+      }
     }
-  } else if (wanted === "webgpu") {
-    throw new Error("this browser does not expose WebGPU");
-  } else {
-    note = "this browser has no WebGPU";
+    if (wanted === "webgpu") throw new Error(why);
+    note = `${why}, so the CPU is used`;
   }
   const cpu = await bundle("cpu");
   return { engine: await cpu.Engine.create(bytes, "cpu"), note };

@@ -231,6 +231,23 @@ test("custom weights are used, a broken file is refused and the model stays", as
   }
 });
 
+test("a browser with WebGPU but no adapter never downloads the WebGPU bundle", async () => {
+  // Chromium without a GPU: navigator.gpu is there, requestAdapter() answers null.
+  const { context, page, requests } = await openPage("auto", { webgpu: false });
+  try {
+    assert.equal(await page.evaluate(() => typeof navigator.gpu), "object", "the case under test");
+    assert.equal(await page.evaluate(async () => await navigator.gpu.requestAdapter()), null);
+    assert.equal(await page.$eval("#backend", (e) => e.dataset.backend), "cpu");
+    const got = await analyse(page, CLIP);
+    assert.equal(got.state, "done", got.text);
+    assert.deepEqual(requests.filter((u) => u.includes("pkg/webgpu/")), [], "the WebGPU bundle was requested");
+    const note = await page.$eval("#backend-note", (e) => e.textContent);
+    assert.equal(note, "(this browser offers WebGPU but has no GPU adapter for it, so the CPU is used)");
+  } finally {
+    await context.close();
+  }
+});
+
 /** The weights file with one label of its JSON header replaced (the header length follows). */
 function withLabel(bytes, from, to) {
   const len = bytes.readUInt32LE(12);
