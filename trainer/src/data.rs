@@ -82,7 +82,12 @@ pub struct Scan {
 
 /// Collects audio files under `dir`, following symbolic links but entering each real folder once
 /// (a link back to a parent would otherwise walk forever).
-fn walk(dir: &Path, out: &mut Vec<PathBuf>, seen: &mut HashSet<PathBuf>) -> std::io::Result<()> {
+fn walk(
+    dir: &Path,
+    extensions: &[&str],
+    out: &mut Vec<PathBuf>,
+    seen: &mut HashSet<PathBuf>,
+) -> std::io::Result<()> {
     if !seen.insert(std::fs::canonicalize(dir)?) {
         return Ok(());
     }
@@ -91,16 +96,34 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, seen: &mut HashSet<PathBuf>) -> std:
     for e in entries {
         let path = e.path();
         if path.is_dir() {
-            walk(&path, out, seen)?;
+            walk(&path, extensions, out, seen)?;
         } else if path
             .extension()
             .and_then(|x| x.to_str())
-            .is_some_and(|x| AUDIO_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()))
+            .is_some_and(|x| extensions.contains(&x.to_ascii_lowercase().as_str()))
         {
             out.push(path);
         }
     }
     Ok(())
+}
+
+/// Extensions `predict DIR` analyses: what the decoder reads.
+pub const PREDICT_EXTENSIONS: [&str; 7] = ["wav", "flac", "mp3", "ogg", "oga", "m4a", "aac"];
+
+/// Every file with one of [`PREDICT_EXTENSIONS`] under `dir`, sorted, each folder once.
+pub fn audio_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    walk(dir, &PREDICT_EXTENSIONS, &mut files, &mut HashSet::new())
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    if files.is_empty() {
+        return Err(format!(
+            "{}: no audio files in this folder (looked for {})",
+            dir.display(),
+            PREDICT_EXTENSIONS.join(", ")
+        ));
+    }
+    Ok(files)
 }
 
 /// Finds RAVDESS clips anywhere under the `dirs` (the speech and song downloads may sit apart).
@@ -109,7 +132,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, seen: &mut HashSet<PathBuf>) -> std:
 pub fn scan_ravdess(dirs: &[PathBuf], with_song: bool) -> Result<Scan, String> {
     let (mut files, mut folders) = (Vec::new(), HashSet::new());
     for dir in dirs {
-        walk(dir, &mut files, &mut folders)
+        walk(dir, &AUDIO_EXTENSIONS, &mut files, &mut folders)
             .map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
     }
     let mut scan = Scan::default();

@@ -349,14 +349,19 @@ enum Command {
         parts: Vec<PathBuf>,
     },
     /// Print each file's emotion and its probabilities, as the page does: the clip rule for a
-    /// clip, the mean over 3-s windows (one per second) for a longer recording.
+    /// clip, the mean over 3-s windows (one per second) for a longer recording. A folder is
+    /// searched for audio files (WAV, FLAC, MP3, Ogg, M4A/AAC), subfolders included.
     Predict {
         /// Weights file [default: the shipped model].
         #[arg(long)]
         weights: Option<PathBuf>,
         /// One JSON object per file instead of text.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "csv")]
         json: bool,
+        /// A CSV table, one row per file (file, emotion, one column per label's probability,
+        /// basis, speech, level, duration, error), for spreadsheets.
+        #[arg(long)]
+        csv: bool,
         /// Also print every window: start, end, level, emotion.
         #[arg(long)]
         windows: bool,
@@ -407,9 +412,17 @@ fn main() -> ExitCode {
         Command::Predict {
             weights,
             json,
+            csv,
             windows,
             files,
-        } => predict(weights.as_deref(), json, windows, &files),
+        } => {
+            let format = match (json, csv) {
+                (true, _) => Format::Json,
+                (_, true) => Format::Csv,
+                _ => Format::Text,
+            };
+            predict(weights.as_deref(), format, windows, &files)
+        }
         Command::Robustness {
             corpus,
             models,
@@ -496,18 +509,53 @@ fn main() -> ExitCode {
     }
 }
 
+/// How `predict` prints its results.
+#[derive(Clone, Copy, PartialEq)]
+enum Format {
+    Text,
+    Json,
+    Csv,
+}
+
+/// A CSV cell a spreadsheet will not run: text starting with `= + - @`, a tab or a carriage
+/// return gets a leading apostrophe (as the page's export does).
+fn csv_text(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    }
+}
+
 fn predict(
     weights: Option<&Path>,
-    json: bool,
+    format: Format,
     windows: bool,
-    files: &[PathBuf],
+    inputs: &[PathBuf],
 ) -> Result<ExitCode, String> {
+    let json = format == Format::Json;
     let path = weights.unwrap_or(Path::new(SHIPPED_WEIGHTS));
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let classifier = Classifier::from_bytes(&bytes, &burn::prelude::Device::flex())
         .map_err(|e| format!("{}: {e}", path.display()))?;
+    // Folders become the audio files in them.
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            files.extend(data::audio_files(input)?);
+        } else {
+            files.push(input.clone());
+        }
+    }
+    let mut table = (format == Format::Csv).then(|| csv::Writer::from_writer(std::io::stdout()));
+    if let Some(t) = table.as_mut() {
+        let mut header = vec!["file".to_string(), "emotion".to_string()];
+        header.extend(classifier.labels().iter().map(|l| csv_text(l)));
+        header.extend(["basis", "speech", "level_dbfs", "duration_s", "error"].map(String::from));
+        t.write_record(&header).map_err(|e| e.to_string())?;
+    }
     let mut failed = 0;
-    for file in files {
+    for file in &files {
         // The page's path exactly: streamed decoding, the clip rule for a clip, a window per
         // second for anything longer.
         let result = isolate(|| {
@@ -527,6 +575,13 @@ fn predict(
                 if json {
                     println!("{}", json!({"file": file, "error": e}));
                 }
+                if let Some(t) = table.as_mut() {
+                    let mut row = vec![csv_text(&file.display().to_string()), String::new()];
+                    row.extend(classifier.labels().iter().map(|_| String::new()));
+                    row.extend([String::new(), String::new(), String::new(), String::new()]);
+                    row.push(csv_text(&e));
+                    t.write_record(&row).map_err(|e| e.to_string())?;
+                }
                 continue;
             }
         };
@@ -534,6 +589,25 @@ fn predict(
             Some(p) => (Some(&p.label), Some(&p.probabilities)),
             None => (None, None),
         };
+        if let Some(t) = table.as_mut() {
+            let mut row = vec![
+                csv_text(&file.display().to_string()),
+                label.map_or(String::new(), |l| csv_text(l)),
+            ];
+            match probabilities {
+                Some(p) => row.extend(p.iter().map(|v| format!("{v:.4}"))),
+                None => row.extend(classifier.labels().iter().map(|_| String::new())),
+            }
+            row.extend([
+                a.basis.to_string(),
+                a.speech.to_string(),
+                format!("{:.1}", a.level_dbfs),
+                format!("{:.2}", a.duration),
+                String::new(),
+            ]);
+            t.write_record(&row).map_err(|e| e.to_string())?;
+            continue;
+        }
         if json {
             let mut out = json!({"file": file, "label": label, "probabilities": probabilities,
                 "labels": classifier.labels(), "basis": a.basis, "speech": a.speech,
@@ -577,6 +651,10 @@ fn predict(
                 );
             }
         }
+    }
+    if let Some(mut t) = table {
+        t.flush()
+            .map_err(|e| format!("cannot write the table: {e}"))?;
     }
     Ok(if failed == 0 {
         ExitCode::SUCCESS
