@@ -142,7 +142,7 @@ pub fn last_before_random_point<'a>(x: &'a [f32], len: usize, rng: &mut impl Rng
 }
 
 /// Adds white Gaussian noise at `snr_db` relative to the power of the non-silent samples.
-fn add_noise(x: &mut [f32], snr_db: f64, rng: &mut impl Rng) {
+pub fn add_noise(x: &mut [f32], snr_db: f64, rng: &mut impl Rng) {
     let (sum, n) = x
         .iter()
         .filter(|v| **v != 0.0)

@@ -1,7 +1,9 @@
 //! Reading a corpus: RAVDESS file names, or a manifest CSV of `path,label,speaker` for any other
 //! corpus → labelled clips → trimmed speech and log-mel features.
 
+use crate::augment::add_noise;
 use indicatif::{ProgressBar, ProgressStyle};
+use rand::{Rng, SeedableRng, rngs::StdRng};
 use speech_emotion::adapt::SpeakerProfile;
 use speech_emotion::audio::{context_window, prepare_mono, speech_span};
 use speech_emotion::classifier::speech_features;
@@ -168,7 +170,24 @@ pub struct FeatureSet {
     pub features: Vec<Vec<f32>>,
     /// The speech-embedding branch's input for the same window, as the page computes it.
     pub speech_mels: Vec<Vec<f32>>,
+    /// The same with white noise added ([`NOISY_SNR_DB`]), for `--speech-noise`.
+    pub noisy_speech_mels: Vec<Vec<f32>>,
     pub failed: Vec<(PathBuf, String)>,
+}
+
+/// The SNR range of the speech branch's noisy copies: the CNN's default `--snr`.
+pub const NOISY_SNR_DB: (f64, f64) = (10.0, 30.0);
+
+/// A random stream that depends only on the file's name: the same noisy copy on every run, on
+/// any number of threads.
+fn clip_rng(path: &Path) -> StdRng {
+    let name = path
+        .file_name()
+        .map_or(Vec::new(), |n| n.as_encoded_bytes().to_vec());
+    let hash = name.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x100_0000_01b3)
+    });
+    StdRng::seed_from_u64(hash)
 }
 
 /// Decodes every clip and computes its features on all cores, with a progress bar.
@@ -180,7 +199,7 @@ pub fn extract_features(clips: Vec<Clip>, config: &FeatureConfig) -> FeatureSet 
     );
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let chunk = clips.len().div_ceil(workers).max(1);
-    type Extracted = Result<(Vec<f32>, Vec<f32>, Vec<f32>), String>;
+    type Extracted = Result<(Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>), String>;
     let results: Vec<Extracted> = std::thread::scope(|s| {
         let handles: Vec<_> = clips
             .chunks(chunk)
@@ -202,7 +221,12 @@ pub fn extract_features(clips: Vec<Clip>, config: &FeatureConfig) -> FeatureSet 
                                 let features = speech_features(logmel, &speech);
                                 let context = context_window(&mono, span, config.window_samples);
                                 let mel = front.mel(&context).map_err(|e| e.to_string())?;
-                                Ok((speech, features, mel))
+                                let mut noisy = context;
+                                let mut rng = clip_rng(&clip.path);
+                                let snr = rng.random_range(NOISY_SNR_DB.0..=NOISY_SNR_DB.1);
+                                add_noise(&mut noisy, snr, &mut rng);
+                                let noisy = front.mel(&noisy).map_err(|e| e.to_string())?;
+                                Ok((speech, features, mel, noisy))
                             });
                             bar.inc(1);
                             r
@@ -222,15 +246,17 @@ pub fn extract_features(clips: Vec<Clip>, config: &FeatureConfig) -> FeatureSet 
         speech: Vec::new(),
         features: Vec::new(),
         speech_mels: Vec::new(),
+        noisy_speech_mels: Vec::new(),
         failed: Vec::new(),
     };
     for (clip, r) in clips.into_iter().zip(results) {
         match r {
-            Ok((speech, f, mel)) => {
+            Ok((speech, f, mel, noisy)) => {
                 set.clips.push(clip);
                 set.speech.push(speech);
                 set.features.push(f);
                 set.speech_mels.push(mel);
+                set.noisy_speech_mels.push(noisy);
             }
             Err(e) => set.failed.push((clip.path, e)),
         }
@@ -247,6 +273,8 @@ pub struct Dataset {
     /// Each clip's input to the speech-embedding branch (its window with the recording's own
     /// sound around the speech).
     pub speech_mels: Vec<Vec<f32>>,
+    /// The same windows with white noise added, one copy each (see [`NOISY_SNR_DB`]).
+    pub noisy_speech_mels: Vec<Vec<f32>>,
     pub labels: Vec<usize>,
     pub label_names: Vec<String>,
     pub skipped: usize,
@@ -359,6 +387,7 @@ impl Dataset {
             speech: set.speech,
             features: set.features,
             speech_mels: set.speech_mels,
+            noisy_speech_mels: set.noisy_speech_mels,
             label_names,
             skipped,
             unreadable: set.failed,
@@ -454,6 +483,19 @@ pub fn read_manifest(path: &Path) -> Result<Manifest, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clips_noise_stream_depends_only_on_its_name() {
+        let draw = |p: &str| clip_rng(Path::new(p)).random::<u64>();
+        assert_eq!(
+            draw("/a/03-01-05-01-01-01-01.flac"),
+            draw("/b/03-01-05-01-01-01-01.flac")
+        );
+        assert_ne!(
+            draw("/a/03-01-05-01-01-01-01.flac"),
+            draw("/a/03-01-05-01-01-01-02.flac")
+        );
+    }
 
     #[test]
     fn parses_ravdess_names() {

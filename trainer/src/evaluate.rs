@@ -136,6 +136,8 @@ pub fn fold_plan(clips: &[Clip], k: usize) -> Result<FoldPlan, String> {
 /// the dataset).
 pub struct Speech {
     pub net: SpeechEmbedding,
+    /// Fit the head on a noisy copy of each training clip too.
+    pub noisy: bool,
 }
 
 /// Trains on `split` (or takes `cnn`, a CNN trained before on the same split), adds the
@@ -168,8 +170,7 @@ pub fn run(
         return (trained, metrics);
     }
     if let Some(s) = speech {
-        trained.model =
-            speech_head::attach(trained.model, &s.net, data, &data.speech_mels, &split.train);
+        trained.model = speech_head::attach(trained.model, &s.net, data, &split.train, s.noisy);
     }
     if split.test.is_empty() {
         return (trained, None);

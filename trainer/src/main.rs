@@ -182,6 +182,10 @@ struct TrainArgs {
     /// Train the CNN alone, without the speech-embedding branch.
     #[arg(long)]
     no_speech_embedding: bool,
+    /// Fit the speech branch's head on a noisy copy of each training clip too (white noise at
+    /// 10–30 dB SNR, the same copy on every run).
+    #[arg(long, conflicts_with = "no_speech_embedding")]
+    speech_noise: bool,
 }
 
 impl TrainArgs {
@@ -259,7 +263,10 @@ impl TrainArgs {
             return Ok(None);
         }
         let net = speech_onnx::load(&self.speech_embedding, &burn::prelude::Device::flex())?;
-        Ok(Some(evaluate::Speech { net }))
+        Ok(Some(evaluate::Speech {
+            net,
+            noisy: self.speech_noise,
+        }))
     }
 
     /// The corpus as named in reports.
@@ -937,6 +944,9 @@ fn run_evaluate(
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
     }));
+    if speech.is_some() {
+        value["speech_noise"] = json!(args.speech_noise);
+    }
     if let Some(dir) = cnn_models {
         value["cnn_models"] = json!(dir);
     }

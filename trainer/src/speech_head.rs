@@ -164,21 +164,28 @@ pub fn speaker_normalised(pooled: &[Vec<f32>], speakers: &[&str]) -> Vec<Vec<f32
 }
 
 /// `model` with the speech-embedding branch: `net` and a head fitted on the `train` clips.
+/// With `noisy`, the head also sees a noisy copy of each training clip (the dataset's
+/// `noisy_speech_mels`), as the CNN sees noise among its augmentations.
 pub fn attach(
     model: EmotionNet,
     net: &SpeechEmbedding,
     data: &Dataset,
-    mels: &[Vec<f32>],
     train: &[usize],
+    noisy: bool,
 ) -> EmotionNet {
     let t0 = Instant::now();
-    let x = pooled(net, mels, train);
-    let y: Vec<usize> = train.iter().map(|&i| data.labels[i]).collect();
+    let mut x = pooled(net, &data.speech_mels, train);
+    let mut y: Vec<usize> = train.iter().map(|&i| data.labels[i]).collect();
+    if noisy {
+        x.extend(pooled(net, &data.noisy_speech_mels, train));
+        y.extend(train.iter().map(|&i| data.labels[i]));
+    }
     let device = Device::flex();
     let head = fit(&x, &y, data.label_names.len(), &device);
     eprintln!(
-        "speech-embedding head fitted on {} clips in {:.1} s",
+        "speech-embedding head fitted on {} clips{} in {:.1} s",
         train.len(),
+        if noisy { " and their noisy copies" } else { "" },
         t0.elapsed().as_secs_f64()
     );
     model.with_speech(SpeechBranch {
