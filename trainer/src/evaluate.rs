@@ -202,19 +202,19 @@ fn test_metrics(
         (model_config.n_mels, model_config.n_frames),
         &burn::prelude::Device::flex(),
     );
+    scored(data, split, &pred, &split.protocol)
+}
+
+/// Metrics of predictions `pred` for `split`'s test clips, printed with `what` they measure.
+fn scored(data: &Dataset, split: &Split, pred: &[usize], what: &str) -> Metrics {
     let truth: Vec<usize> = split.test.iter().map(|&i| data.labels[i]).collect();
     let metrics = Metrics::from_confusion(
-        confusion(&truth, &pred, data.label_names.len()),
+        confusion(&truth, pred, data.label_names.len()),
         &data.label_names,
     );
     eprintln!(
-        "test ({}): UA {:.3}  accuracy {:.3}  macro-F1 {:.3}  weighted-F1 {:.3}  ({} clips)",
-        split.protocol,
-        metrics.ua,
-        metrics.accuracy,
-        metrics.macro_f1,
-        metrics.weighted_f1,
-        metrics.n
+        "test ({what}): UA {:.3}  accuracy {:.3}  macro-F1 {:.3}  weighted-F1 {:.3}  ({} clips)",
+        metrics.ua, metrics.accuracy, metrics.macro_f1, metrics.weighted_f1, metrics.n
     );
     metrics
 }
@@ -251,16 +251,15 @@ fn adapted_metrics(
                 .map(|v| v as usize),
         );
     }
-    let truth: Vec<usize> = split.test.iter().map(|&i| data.labels[i]).collect();
-    let metrics = Metrics::from_confusion(
-        confusion(&truth, &pred, data.label_names.len()),
-        &data.label_names,
-    );
-    eprintln!(
-        "test ({}, speaker-adapted, with the speech branch): UA {:.3}  accuracy {:.3}  ({} clips)",
-        split.protocol, metrics.ua, metrics.accuracy, metrics.n
-    );
-    metrics
+    scored(
+        data,
+        split,
+        &pred,
+        &format!(
+            "{}, speaker-adapted, with the speech branch",
+            split.protocol
+        ),
+    )
 }
 
 fn result(split: &Split, seed: u64, trained: &train::Trained, m: &Metrics) -> RunResult {

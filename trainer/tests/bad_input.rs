@@ -1,17 +1,13 @@
 //! The trainer's CLI on bad input: a clear message and a failure status, never a panic or a hang.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-const TRAINER: &str = env!("CARGO_BIN_EXE_trainer");
+mod common;
+use common::speech;
 
-fn speech() -> PathBuf {
-    std::env::var_os("RAVDESS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/ravdess"))
-        .join("speech")
-}
+const TRAINER: &str = env!("CARGO_BIN_EXE_trainer");
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("se-bad-{name}-{}", std::process::id()));

@@ -1,16 +1,12 @@
 //! `trainer predict DIR`: every audio file under a folder, as text, JSON or a CSV table.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-const TRAINER: &str = env!("CARGO_BIN_EXE_trainer");
+mod common;
+use common::speech;
 
-fn speech() -> PathBuf {
-    std::env::var_os("RAVDESS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/ravdess"))
-        .join("speech")
-}
+const TRAINER: &str = env!("CARGO_BIN_EXE_trainer");
 
 /// A folder with two clips (one in a subfolder, named like a spreadsheet formula) and a text
 /// file that is not audio by its extension.
