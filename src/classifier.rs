@@ -78,10 +78,6 @@ impl FrontEnd {
         &self.logmel
     }
 
-    pub fn speech(&self) -> Option<&SpeechFrontEnd> {
-        self.speech.as_ref()
-    }
-
     /// Features of the clip rule's window: centred on the speech `span` of `mono` (audio at
     /// the model's rate), zeros around the trimmed speech for the log-mel, the recording's
     /// own sound around it for the speech branch ([`context_window`]).
@@ -89,10 +85,10 @@ impl FrontEnd {
         let len = self.logmel.config().window_samples;
         Features {
             logmel: speech_features(&self.logmel, &mono[span.0..span.1]),
-            speech_mel: self.speech.as_ref().map(|s| {
-                s.mel(&context_window(mono, span, len))
-                    .expect("a window at the model's own rate resamples")
-            }),
+            speech_mel: self
+                .speech
+                .as_ref()
+                .map(|s| speech_mel(s, &context_window(mono, span, len))),
         }
     }
 
@@ -100,12 +96,16 @@ impl FrontEnd {
     pub fn window(&self, window: &[f32]) -> Features {
         Features {
             logmel: self.logmel.compute(window),
-            speech_mel: self.speech.as_ref().map(|s| {
-                s.mel(window)
-                    .expect("a window at the model's own rate resamples")
-            }),
+            speech_mel: self.speech.as_ref().map(|s| speech_mel(s, window)),
         }
     }
+}
+
+/// The speech branch's input for a window at the model's own rate (which always resamples).
+fn speech_mel(front: &SpeechFrontEnd, window: &[f32]) -> Vec<f32> {
+    front
+        .mel(window)
+        .expect("a window at the model's own rate resamples")
 }
 
 /// A loaded model with its front end, ready to classify audio.
@@ -134,10 +134,6 @@ impl Classifier {
 
     pub fn header(&self) -> &Header {
         &self.header
-    }
-
-    pub fn logmel(&self) -> &LogMel {
-        &self.front.logmel
     }
 
     pub fn front_end(&self) -> &FrontEnd {

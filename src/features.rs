@@ -94,6 +94,17 @@ impl LogMel {
         &self.config
     }
 
+    /// Frames in `len` samples: `1 + len / hop` centred, `1 + (len - n_fft) / hop` (none if
+    /// shorter than the FFT) otherwise.
+    pub fn frames(&self, len: usize) -> usize {
+        let (n_fft, hop) = (self.config.n_fft, self.config.hop_length);
+        if self.centred {
+            1 + len / hop
+        } else {
+            len.checked_sub(n_fft).map_or(0, |n| 1 + n / hop)
+        }
+    }
+
     /// Mel power spectrogram, `[n_mels][frames]` flattened row-major, all frames of `samples`.
     pub fn mel_power(&self, samples: &[f32]) -> (Vec<f64>, usize) {
         self.mel_power_pitched(samples, 1.0)
@@ -104,14 +115,8 @@ impl LogMel {
     /// timing (the trainer's augmentation; 1.0 is the plain front end, bit for bit).
     pub fn mel_power_pitched(&self, samples: &[f32], ratio: f64) -> (Vec<f64>, usize) {
         let (n_fft, hop) = (self.config.n_fft, self.config.hop_length);
-        let (pad, frames) = if self.centred {
-            (n_fft / 2, 1 + samples.len() / hop)
-        } else {
-            (
-                0,
-                samples.len().checked_sub(n_fft).map_or(0, |n| 1 + n / hop),
-            )
-        };
+        let pad = if self.centred { n_fft / 2 } else { 0 };
+        let frames = self.frames(samples.len());
         let n_mels = self.filters.len();
         let mut mel = vec![0.0f64; n_mels * frames];
         let mut input = self.fft.make_input_vec();

@@ -9,7 +9,7 @@
 //! gives exactly the per-position embeddings, at a fraction of the cost.
 
 use crate::audio::{AudioError, resample};
-use crate::features::{FeatureConfig, LogMel};
+use crate::features::{FeatureConfig, LogMel, power_to_db};
 use burn::module::Param;
 use burn::nn::{
     Linear, LinearConfig, PaddingConfig2d,
@@ -53,11 +53,11 @@ impl SpeechFrontEnd {
             fmax: 3_800.0,
             top_db: 80.0,
         };
-        let frames = (samples as usize).saturating_sub(config.n_fft) / config.hop_length + 1;
+        let logmel = LogMel::with_framing(&config, 400, false);
         Self {
-            logmel: LogMel::with_framing(&config, 400, false),
+            frames: logmel.frames(samples as usize).max(FRAMES_PER_EMBEDDING),
+            logmel,
             from_rate,
-            frames: frames.max(FRAMES_PER_EMBEDDING),
         }
     }
 
@@ -71,15 +71,15 @@ impl SpeechFrontEnd {
     pub fn mel(&self, window: &[f32]) -> Result<Vec<f32>, AudioError> {
         let x = resample(window, self.from_rate, RATE)?;
         let (power, frames) = self.logmel.mel_power(&x);
-        // 16-bit sample values: the network was trained on int16 audio cast to float.
+        // dB of 16-bit sample values (the network was trained on int16 audio cast to float):
+        // the core's dB with its floor 80 dB under the top, moved back to an absolute level.
         const INT16: f64 = 32_768.0;
-        let db: Vec<f64> = power
-            .iter()
-            .map(|p| 10.0 * (p * INT16 * INT16).max(1e-10).log10())
-            .collect();
-        let floor = db.iter().cloned().fold(f64::NEG_INFINITY, f64::max) - 80.0;
-        let scaled = |d: f64| (d.max(floor) / 10.0 + 2.0) as f32;
-        let mut out = vec![scaled(floor); self.frames * N_MELS];
+        let power: Vec<f64> = power.iter().map(|p| p * INT16 * INT16).collect();
+        let top = power.iter().cloned().fold(0.0, f64::max);
+        let top_db = 10.0 * top.max(1e-10).log10();
+        let db = power_to_db(&power, 80.0);
+        let scaled = |d: f64| ((d + top_db) / 10.0 + 2.0) as f32;
+        let mut out = vec![scaled(-80.0); self.frames * N_MELS];
         for t in 0..frames.min(self.frames) {
             for m in 0..N_MELS {
                 out[t * N_MELS + m] = scaled(db[m * frames + t]);
