@@ -168,11 +168,22 @@ pub struct FeatureSet {
     pub speech: Vec<Vec<f32>>,
     /// Features of the centred window, as the page computes them.
     pub features: Vec<Vec<f32>>,
-    /// The speech-embedding branch's input for the same window, as the page computes it.
+    /// The speech-embedding branch's input for the same window, as the page computes it
+    /// (empty with [`SpeechInputs::None`]).
     pub speech_mels: Vec<Vec<f32>>,
-    /// The same with white noise added ([`NOISY_SNR_DB`]), for `--speech-noise`.
+    /// The same with white noise added ([`NOISY_SNR_DB`]), for `--speech-noise` (empty
+    /// unless [`SpeechInputs::CleanAndNoisy`]).
     pub noisy_speech_mels: Vec<Vec<f32>>,
     pub failed: Vec<(PathBuf, String)>,
+}
+
+/// Which inputs of the speech-embedding branch to compute while reading the clips: none when
+/// the branch is off, the noisy copies only for `--speech-noise`.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum SpeechInputs {
+    None,
+    Clean,
+    CleanAndNoisy,
 }
 
 /// The SNR range of the speech branch's noisy copies: the CNN's default `--snr`.
@@ -191,7 +202,11 @@ fn clip_rng(path: &Path) -> StdRng {
 }
 
 /// Decodes every clip and computes its features on all cores, with a progress bar.
-pub fn extract_features(clips: Vec<Clip>, config: &FeatureConfig) -> FeatureSet {
+pub fn extract_features(
+    clips: Vec<Clip>,
+    config: &FeatureConfig,
+    speech_inputs: SpeechInputs,
+) -> FeatureSet {
     let logmel = LogMel::new(config);
     let front = SpeechFrontEnd::new(config.sample_rate, config.window_samples);
     let bar = ProgressBar::new(clips.len() as u64).with_style(
@@ -199,7 +214,7 @@ pub fn extract_features(clips: Vec<Clip>, config: &FeatureConfig) -> FeatureSet 
     );
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let chunk = clips.len().div_ceil(workers).max(1);
-    type Extracted = Result<(Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>), String>;
+    type Extracted = Result<(Vec<f32>, Vec<f32>, Option<Vec<f32>>, Option<Vec<f32>>), String>;
     let results: Vec<Extracted> = std::thread::scope(|s| {
         let handles: Vec<_> = clips
             .chunks(chunk)
@@ -219,14 +234,20 @@ pub fn extract_features(clips: Vec<Clip>, config: &FeatureConfig) -> FeatureSet 
                                 let span = speech_span(&mono);
                                 let speech = mono[span.0..span.1].to_vec();
                                 let features = speech_features(logmel, &speech);
+                                if speech_inputs == SpeechInputs::None {
+                                    return Ok((speech, features, None, None));
+                                }
                                 let context = context_window(&mono, span, config.window_samples);
                                 let mel = front.mel(&context).map_err(|e| e.to_string())?;
+                                if speech_inputs == SpeechInputs::Clean {
+                                    return Ok((speech, features, Some(mel), None));
+                                }
                                 let mut noisy = context;
                                 let mut rng = clip_rng(&clip.path);
                                 let snr = rng.random_range(NOISY_SNR_DB.0..=NOISY_SNR_DB.1);
                                 add_noise(&mut noisy, snr, &mut rng);
                                 let noisy = front.mel(&noisy).map_err(|e| e.to_string())?;
-                                Ok((speech, features, mel, noisy))
+                                Ok((speech, features, Some(mel), Some(noisy)))
                             });
                             bar.inc(1);
                             r
@@ -255,8 +276,8 @@ pub fn extract_features(clips: Vec<Clip>, config: &FeatureConfig) -> FeatureSet 
                 set.clips.push(clip);
                 set.speech.push(speech);
                 set.features.push(f);
-                set.speech_mels.push(mel);
-                set.noisy_speech_mels.push(noisy);
+                set.speech_mels.extend(mel);
+                set.noisy_speech_mels.extend(noisy);
             }
             Err(e) => set.failed.push((clip.path, e)),
         }
@@ -319,6 +340,7 @@ impl Dataset {
         dirs: &[PathBuf],
         with_song: bool,
         config: &FeatureConfig,
+        speech_inputs: SpeechInputs,
     ) -> Result<Self, String> {
         let scan = scan_ravdess(dirs, with_song)?;
         for (path, why) in &scan.skipped {
@@ -338,18 +360,29 @@ impl Dataset {
             speech_emotion::labels::default_labels(),
             scan.skipped.len(),
             config,
+            speech_inputs,
         )
     }
 
     /// Reads a manifest (see [`read_manifest`]) and computes the features of its clips.
-    pub fn load_manifest(path: &Path, config: &FeatureConfig) -> Result<Self, String> {
+    pub fn load_manifest(
+        path: &Path,
+        config: &FeatureConfig,
+        speech_inputs: SpeechInputs,
+    ) -> Result<Self, String> {
         let manifest = read_manifest(path)?;
         eprintln!(
             "manifest {}: labels {:?}",
             path.display(),
             manifest.label_names
         );
-        Self::from_clips(manifest.clips, manifest.label_names, 0, config)
+        Self::from_clips(
+            manifest.clips,
+            manifest.label_names,
+            0,
+            config,
+            speech_inputs,
+        )
     }
 
     fn from_clips(
@@ -357,10 +390,11 @@ impl Dataset {
         label_names: Vec<String>,
         skipped: usize,
         config: &FeatureConfig,
+        speech_inputs: SpeechInputs,
     ) -> Result<Self, String> {
         eprintln!("{} clips found; computing log-mel features", clips.len());
         let named: HashSet<usize> = clips.iter().map(|c| c.label).collect();
-        let set = extract_features(clips, config);
+        let set = extract_features(clips, config, speech_inputs);
         for (path, why) in &set.failed {
             eprintln!("unreadable {}: {why}", path.display());
         }
@@ -550,7 +584,7 @@ mod tests {
         let scan = scan_ravdess(std::slice::from_ref(&dir), false).unwrap();
         assert_eq!(scan.skipped.len(), 1, "{:?}", scan.skipped);
         assert!(scan.skipped[0].1.contains("name not RAVDESS"));
-        let set = extract_features(scan.clips, &FeatureConfig::default());
+        let set = extract_features(scan.clips, &FeatureConfig::default(), SpeechInputs::None);
         assert_eq!(set.failed.len(), 1, "the broken file is reported");
         assert!(set.failed[0].0.ends_with("03-01-04-01-01-01-03.wav"));
         assert_eq!(set.clips.len(), usize::from(have_real));

@@ -19,7 +19,7 @@ mod split;
 mod train;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use data::Dataset;
+use data::{Dataset, SpeechInputs};
 use futures_lite::future::block_on;
 use serde_json::json;
 use speech_emotion::classifier::Classifier;
@@ -231,10 +231,15 @@ impl TrainArgs {
 
     fn dataset(&self) -> Result<Dataset, String> {
         let features = FeatureConfig::default();
+        let speech = match (self.no_speech_embedding, self.speech_noise) {
+            (true, _) => SpeechInputs::None,
+            (false, false) => SpeechInputs::Clean,
+            (false, true) => SpeechInputs::CleanAndNoisy,
+        };
         match (&self.corpus.data, &self.corpus.manifest) {
-            (_, Some(manifest)) => Dataset::load_manifest(manifest, &features),
+            (_, Some(manifest)) => Dataset::load_manifest(manifest, &features, speech),
             (dirs, None) if !dirs.is_empty() => {
-                Dataset::load_ravdess(dirs, self.with_song, &features)
+                Dataset::load_ravdess(dirs, self.with_song, &features, speech)
             }
             _ => Err("give --data DIR (RAVDESS) or --manifest FILE.csv".into()),
         }
