@@ -15,11 +15,23 @@ pub const MIN_RATE: u32 = 8_000;
 pub const MAX_RATE: u32 = 192_000;
 /// Frames quieter than this many dB below the loudest frame count as silence when trimming.
 pub const TRIM_TOP_DB: f32 = 40.0;
-/// The one threshold of the speech gate, in dB relative to full scale, on the RMS of the
-/// loudest 93-ms frame (see [`peak_level_dbfs`]). Shared by files, long recordings and the
-/// microphone, in the page and the CLI. Set just under nearly all RAVDESS speech: about 10 of its
-/// 1 440 clips (soft-spoken, −56 to −51 dBFS) fall below it; the median clip peaks at −30.
+/// The speech gate ([`Level::is_speech`]): audio whose loudest 93-ms frame reaches this RMS
+/// level (dB relative to full scale) passes. Just under nearly all RAVDESS speech: about 10 of
+/// its 1 440 clips (soft-spoken, −56 to −51 dBFS) fall below it; the median clip peaks at −30.
 pub const SPEECH_GATE_DBFS: f32 = -50.0;
+/// Quieter audio passes the gate if its loudest frame reaches this level and stands
+/// [`QUIET_SPEECH_CONTRAST_DB`] above its quiet frames: speech recorded 20 or 30 dB lower,
+/// far from the microphone, has pauses; an empty room's hum or hiss is steady.
+pub const QUIET_SPEECH_DBFS: f32 = -85.0;
+pub const QUIET_SPEECH_CONTRAST_DB: f32 = 20.0;
+/// Pauses that split a recording into utterances for the clip rule ([`clip_span`]): this
+/// many dB under the loudest frame, for at least this long.
+pub const PAUSE_DB: f32 = 30.0;
+pub const MIN_PAUSE_SECONDS: f32 = 0.2;
+/// Shortest whole utterance [`clip_span`] prefers to speech cut by an edge.
+pub const MIN_UTTERANCE_SECONDS: f32 = 0.5;
+/// Most gain [`normalise_level`] applies.
+pub const MAX_GAIN_DB: f32 = 60.0;
 /// Shortest recording analysed: about one syllable.
 pub const MIN_SECONDS: f64 = 0.2;
 /// Largest sample magnitude accepted. Float files may overshoot ±1 a little; values far beyond
@@ -245,52 +257,149 @@ pub fn finite_mono(channels: &[&[f32]]) -> Result<Vec<f32>, AudioError> {
     to_mono(channels)
 }
 
-/// The span `[start, end)` of `samples` left after trimming leading and trailing silence.
-/// All-silent audio keeps its full span.
-pub fn speech_span(samples: &[f32]) -> (usize, usize) {
+/// Mean power of each frame (2048 samples, hop 512; a recording shorter than a frame is one
+/// shorter frame).
+fn frame_powers(samples: &[f32]) -> Vec<f32> {
     let frames = samples.len().saturating_sub(TRIM_FRAME) / TRIM_HOP + 1;
-    let energy: Vec<f32> = (0..frames)
+    (0..frames)
         .map(|i| {
             let start = i * TRIM_HOP;
             let frame = &samples[start..(start + TRIM_FRAME).min(samples.len())];
-            frame.iter().map(|s| s * s).sum::<f32>() / TRIM_FRAME as f32
+            frame.iter().map(|s| s * s).sum::<f32>() / frame.len().max(1) as f32
         })
-        .collect();
-    let max = energy.iter().cloned().fold(0.0f32, f32::max);
+        .collect()
+}
+
+/// The span `[start, end)` of `samples` left after trimming leading and trailing silence.
+/// All-silent audio keeps its full span.
+pub fn speech_span(samples: &[f32]) -> (usize, usize) {
+    let power = frame_powers(samples);
+    match frames_above(&power, TRIM_TOP_DB) {
+        Some((first, last)) => frame_span((first, last), samples.len()),
+        None => (0, samples.len()),
+    }
+}
+
+/// First and last frame within `db` of the loudest; `None` for silence.
+fn frames_above(power: &[f32], db: f32) -> Option<(usize, usize)> {
+    let max = power.iter().cloned().fold(0.0f32, f32::max);
     if max <= 0.0 {
+        return None;
+    }
+    let threshold = max * 10f32.powf(-db / 10.0);
+    let first = power.iter().position(|&e| e >= threshold)?;
+    let last = power.iter().rposition(|&e| e >= threshold)?;
+    Some((first, last))
+}
+
+/// Frames `first..=last` as samples of a recording of `len`.
+fn frame_span((first, last): (usize, usize), len: usize) -> (usize, usize) {
+    (first * TRIM_HOP, (last * TRIM_HOP + TRIM_FRAME).min(len))
+}
+
+/// The speech the clip rule centres on, for audio at `rate` Hz: the trimmed speech
+/// ([`speech_span`]), unless that runs into an edge of the recording (a microphone's last
+/// seconds cut in the middle of a line) and pauses of at least [`MIN_PAUSE_SECONDS`],
+/// [`PAUSE_DB`] under the loudest frame, split it. Then the longest utterance that is whole
+/// (touches neither edge) is taken, if one of at least [`MIN_UTTERANCE_SECONDS`] exists: the
+/// model was trained on whole lines, and a line cut at both ends loses what it was shown.
+pub fn clip_span(samples: &[f32], rate: u32) -> (usize, usize) {
+    let power = frame_powers(samples);
+    let Some((first, last)) = frames_above(&power, TRIM_TOP_DB) else {
         return (0, samples.len());
+    };
+    let whole = frame_span((first, last), samples.len());
+    if first > 0 && last + 1 < power.len() {
+        return whole;
     }
-    let threshold = max * 10f32.powf(-TRIM_TOP_DB / 10.0);
-    let first = energy.iter().position(|&e| e >= threshold).unwrap_or(0);
-    let last = energy
-        .iter()
-        .rposition(|&e| e >= threshold)
-        .unwrap_or(frames - 1);
-    (
-        first * TRIM_HOP,
-        (last * TRIM_HOP + TRIM_FRAME).min(samples.len()),
-    )
+    let max = power.iter().cloned().fold(0.0f32, f32::max);
+    let quiet = max * 10f32.powf(-PAUSE_DB / 10.0);
+    // A pause of p seconds leaves this many frames entirely inside it.
+    let pause_samples = (MIN_PAUSE_SECONDS * rate as f32) as usize;
+    let min_run = pause_samples.saturating_sub(TRIM_FRAME) / TRIM_HOP + 1;
+    let mut utterances = Vec::new();
+    let (mut start, mut end, mut run) = (first, first, 0);
+    for (i, &p) in power.iter().enumerate().take(last + 1).skip(first) {
+        if p < quiet {
+            run += 1;
+            continue;
+        }
+        if run >= min_run {
+            utterances.push((start, end));
+            start = i;
+        }
+        (end, run) = (i, 0);
+    }
+    utterances.push((start, end));
+    let min_len = (MIN_UTTERANCE_SECONDS * rate as f32) as usize;
+    utterances
+        .into_iter()
+        .filter(|&(a, b)| a > 0 && b + 1 < power.len())
+        .map(|f| frame_span(f, samples.len()))
+        .filter(|(a, b)| b - a >= min_len)
+        .max_by_key(|(a, b)| b - a)
+        .unwrap_or(whole)
 }
 
-/// RMS level of the loudest frame (2048 samples, hop 512) in dB relative to full scale; −120
-/// for digital silence.
+/// How loud a stretch of audio is, from the RMS of its 93-ms frames (2048 samples at
+/// 22.05 kHz), in dB relative to full scale; −120 for digital silence.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Level {
+    /// The loudest frame.
+    pub peak_dbfs: f32,
+    /// The quiet frames: the 10th percentile (pauses, the room's own noise).
+    pub floor_dbfs: f32,
+}
+
+impl Level {
+    pub fn of(samples: &[f32]) -> Self {
+        let mut power = frame_powers(samples);
+        let db = |p: f32| (10.0 * p.max(1e-12).log10()).max(-120.0);
+        if samples.is_empty() {
+            return Self {
+                peak_dbfs: -120.0,
+                floor_dbfs: -120.0,
+            };
+        }
+        power.sort_by(f32::total_cmp);
+        Self {
+            peak_dbfs: db(power[power.len() - 1]),
+            floor_dbfs: db(power[power.len() / 10]),
+        }
+    }
+
+    /// The speech gate, one rule for files, long recordings and the microphone, in the page
+    /// and the CLI: loud enough ([`SPEECH_GATE_DBFS`]), or quieter but clearly louder than its
+    /// own pauses ([`QUIET_SPEECH_DBFS`], [`QUIET_SPEECH_CONTRAST_DB`]): a quiet recording of
+    /// speech passes, the steady hum or hiss of an empty room does not.
+    pub fn is_speech(&self) -> bool {
+        self.peak_dbfs >= SPEECH_GATE_DBFS
+            || (self.peak_dbfs >= QUIET_SPEECH_DBFS
+                && self.peak_dbfs - self.floor_dbfs >= QUIET_SPEECH_CONTRAST_DB)
+    }
+}
+
+/// RMS level of the loudest frame ([`Level::peak_dbfs`]).
 pub fn peak_level_dbfs(samples: &[f32]) -> f32 {
-    if samples.is_empty() {
-        return -120.0;
-    }
-    let frames = samples.len().saturating_sub(TRIM_FRAME) / TRIM_HOP + 1;
-    let loudest = (0..frames)
-        .map(|i| {
-            let frame = &samples[i * TRIM_HOP..(i * TRIM_HOP + TRIM_FRAME).min(samples.len())];
-            frame.iter().map(|s| s * s).sum::<f32>() / frame.len() as f32
-        })
-        .fold(0.0f32, f32::max);
-    (10.0 * loudest.max(1e-12).log10()).max(-120.0)
+    Level::of(samples).peak_dbfs
 }
 
-/// Whether a window passes the speech gate.
+/// Whether audio passes the speech gate ([`Level::is_speech`]).
 pub fn has_speech(samples: &[f32]) -> bool {
-    peak_level_dbfs(samples) >= SPEECH_GATE_DBFS
+    Level::of(samples).is_speech()
+}
+
+/// Scales `samples` so that their loudest frame has an RMS of `level_dbfs`, by at most
+/// [`MAX_GAIN_DB`] up; digital silence stays silent.
+pub fn normalise_level(samples: &mut [f32], level_dbfs: f32) {
+    let peak = peak_level_dbfs(samples);
+    if peak <= -120.0 {
+        return;
+    }
+    let gain = 10f32.powf((level_dbfs - peak).min(MAX_GAIN_DB) / 20.0);
+    for s in samples {
+        *s *= gain;
+    }
 }
 
 /// Places the analysis window of `len` samples on a clip (see the module docs for the rule).
@@ -410,12 +519,71 @@ mod tests {
     #[test]
     fn the_gate_passes_speech_levels_and_stops_silence_and_hiss() {
         assert!(has_speech(&tone(22_050, 1.0, 200.0)));
-        let quiet: Vec<f32> = tone(22_050, 1.0, 200.0).iter().map(|s| s * 1e-3).collect();
-        assert!(!has_speech(&quiet), "{}", peak_level_dbfs(&quiet));
+        // A steady tone 60 dB down: loud enough for quiet speech, but without pauses.
+        let hum: Vec<f32> = tone(22_050, 1.0, 200.0).iter().map(|s| s * 1e-3).collect();
+        assert!(!has_speech(&hum), "{:?}", Level::of(&hum));
         assert!(!has_speech(&vec![0.0; 22_050]));
+        // Syllables with pauses, as quiet as the hum, over a faint noise floor: speech.
+        let mut syllables = Vec::new();
+        for _ in 0..4 {
+            syllables.extend(hum[..4_000].iter());
+            syllables.extend(hum[..4_000].iter().map(|s| s * 1e-3));
+        }
+        let level = Level::of(&syllables);
+        assert!(
+            level.peak_dbfs < SPEECH_GATE_DBFS && has_speech(&syllables),
+            "{level:?}"
+        );
         assert_eq!(peak_level_dbfs(&[]), -120.0);
         // A full-scale sine has an RMS of −3 dBFS; 0.5 amplitude −9.
         assert!((peak_level_dbfs(&tone(22_050, 1.0, 200.0)) + 9.03).abs() < 0.05);
+    }
+
+    #[test]
+    fn the_clip_rule_prefers_a_whole_utterance_to_speech_cut_by_the_edges() {
+        let rate = 22_050;
+        let line = |secs: f32| tone(rate as u32, secs, 300.0);
+        let pause = |secs: f32| vec![0.0; (secs * rate as f32) as usize];
+        // The end of one line, a pause, a whole line, a pause, the start of the next.
+        let mut x = line(0.6);
+        let whole_start = x.len() + pause(0.3).len();
+        for part in [pause(0.3), line(1.5), pause(0.3), line(0.5)] {
+            x.extend(part);
+        }
+        let (start, end) = clip_span(&x, rate as u32);
+        // Frames are 2048 samples: a span may begin up to a frame early, as trimming does.
+        assert!(
+            start <= whole_start && whole_start - start < 2_048,
+            "{start}"
+        );
+        assert!(
+            ((end - start) as f32 / rate as f32 - 1.5).abs() < 0.2,
+            "{end}"
+        );
+        // Speech that does not reach an edge is trimmed as before.
+        let mut file = pause(0.5);
+        file.extend(x.iter());
+        file.extend(pause(0.5));
+        assert_eq!(clip_span(&file, rate as u32), speech_span(&file));
+        // Short pauses inside a line do not split it.
+        let mut words = line(1.0);
+        words.extend(pause(0.1));
+        words.extend(line(1.0));
+        assert_eq!(clip_span(&words, rate as u32), speech_span(&words));
+    }
+
+    #[test]
+    fn level_normalisation_sets_the_loudest_frame_and_leaves_silence() {
+        let mut quiet: Vec<f32> = tone(22_050, 1.0, 200.0).iter().map(|s| s * 0.01).collect();
+        normalise_level(&mut quiet, -20.0);
+        assert!((peak_level_dbfs(&quiet) + 20.0).abs() < 0.01);
+        let mut silence = vec![0.0; 4_096];
+        normalise_level(&mut silence, -20.0);
+        assert!(silence.iter().all(|&s| s == 0.0));
+        // 100 dB down: raised by the most gain allowed, not to −20.
+        let mut faint = vec![1e-5; 4_096];
+        normalise_level(&mut faint, -20.0);
+        assert!((peak_level_dbfs(&faint) - (-100.0 + MAX_GAIN_DB)).abs() < 0.1);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! From audio to a prediction: the one path shared by `trainer predict` and the page.
 
-use crate::audio::{AudioError, context_window, prepare_mono, speech_span, window_at};
+use crate::audio::{AudioError, clip_span, context_window, prepare_mono, window_at};
 use crate::features::{FeatureConfig, LogMel};
-use crate::model::EmotionNet;
+use crate::model::{EmotionNet, ModelConfig};
 use crate::speech_embedding::{self, SpeechFrontEnd};
 use crate::weights::{Header, Normalization, WeightsError, WeightsFile};
 use burn::prelude::*;
@@ -41,7 +41,7 @@ pub fn subtract_band_means(features: &mut [f32], n_frames: usize) {
     }
 }
 
-/// Trimmed speech (see [`speech_span`]) → log-mel dB features (`n_mels × n_frames`, not normalised)
+/// Trimmed speech (see [`crate::audio::speech_span`]) → log-mel dB features (`n_mels × n_frames`, not normalised)
 /// of the centred analysis window.
 pub fn speech_features(logmel: &LogMel, speech: &[f32]) -> Vec<f32> {
     logmel.compute(&window_at(speech, logmel.config().window_samples, 0))
@@ -65,12 +65,17 @@ pub struct FrontEnd {
 }
 
 impl FrontEnd {
-    /// The front end for `features`, with the speech branch's part when `speech_embedding`.
-    pub fn new(features: &FeatureConfig, speech_embedding: bool) -> Self {
+    /// The front end for `features`, with the speech branch's part when `model` has it.
+    pub fn new(features: &FeatureConfig, model: &ModelConfig) -> Self {
         Self {
             logmel: LogMel::new(features),
-            speech: speech_embedding
-                .then(|| SpeechFrontEnd::new(features.sample_rate, features.window_samples)),
+            speech: model.speech_embedding.then(|| {
+                SpeechFrontEnd::new(
+                    features.sample_rate,
+                    features.window_samples,
+                    model.speech_level_dbfs,
+                )
+            }),
         }
     }
 
@@ -125,7 +130,7 @@ impl Classifier {
 
     pub fn new(header: Header, model: EmotionNet, device: &Device) -> Self {
         Self {
-            front: FrontEnd::new(&header.features, header.model.speech_embedding),
+            front: FrontEnd::new(&header.features, &header.model),
             header,
             model,
             device: device.clone(),
@@ -147,7 +152,8 @@ impl Classifier {
     /// Features of the clip's analysis window.
     pub fn features(&self, channels: &[&[f32]], rate: u32) -> Result<Features, AudioError> {
         let mono = prepare_mono(channels, rate, self.front.logmel.config().sample_rate)?;
-        Ok(self.front.clip(&mono, speech_span(&mono)))
+        let rate = self.front.logmel.config().sample_rate;
+        Ok(self.front.clip(&mono, clip_span(&mono, rate)))
     }
 
     fn input(&self, features: &[Features]) -> Tensor<3> {

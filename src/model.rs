@@ -31,6 +31,11 @@ pub struct ModelConfig {
     /// read as before.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub speech_embedding: bool,
+    /// The level the branch's window is brought to before its mel (RMS of the loudest frame,
+    /// dBFS; [`crate::audio::normalise_level`]). Absent in files whose branch read the
+    /// recording's own level, which still load and read it so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speech_level_dbfs: Option<f32>,
 }
 
 impl Default for ModelConfig {
@@ -45,6 +50,19 @@ impl Default for ModelConfig {
             n_classes: 8,
             dropout: 0.3,
             speech_embedding: false,
+            speech_level_dbfs: None,
+        }
+    }
+}
+
+impl ModelConfig {
+    /// This configuration with the speech-embedding branch (reading at
+    /// [`crate::speech_embedding::LEVEL_DBFS`]) or without it.
+    pub fn with_speech_branch(self, on: bool) -> Self {
+        Self {
+            speech_embedding: on,
+            speech_level_dbfs: on.then_some(crate::speech_embedding::LEVEL_DBFS),
+            ..self
         }
     }
 }
@@ -261,6 +279,19 @@ mod tests {
 
     /// Our batch norm in training against Burn's: outputs, gradients of the input and of both
     /// parameters, and the running statistics, on an input with a channel offset and scale.
+    #[test]
+    fn the_branch_level_is_recorded_and_older_files_read_without_it() {
+        let with = ModelConfig::default().with_speech_branch(true);
+        let json = serde_json::to_value(&with).unwrap();
+        assert_eq!(json["speech_level_dbfs"], -30.0);
+        let mut older = json.clone();
+        older.as_object_mut().unwrap().remove("speech_level_dbfs");
+        let older: ModelConfig = serde_json::from_value(older).unwrap();
+        assert!(older.speech_embedding && older.speech_level_dbfs.is_none());
+        let without = serde_json::to_value(ModelConfig::default().with_speech_branch(false));
+        assert!(without.unwrap().get("speech_level_dbfs").is_none());
+    }
+
     #[test]
     fn batch_norm_train_matches_burns() {
         let device = Device::flex().autodiff();

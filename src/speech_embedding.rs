@@ -8,7 +8,7 @@
 //! time axis has no padding and a total stride of 8, so running it once over a whole window
 //! gives exactly the per-position embeddings, at a fraction of the cost.
 
-use crate::audio::{AudioError, resample};
+use crate::audio::{AudioError, normalise_level, resample};
 use crate::features::{FeatureConfig, LogMel, power_to_db};
 use burn::module::Param;
 use burn::nn::{
@@ -36,11 +36,18 @@ pub struct SpeechFrontEnd {
     logmel: LogMel,
     from_rate: u32,
     frames: usize,
+    level_dbfs: Option<f32>,
 }
 
+/// The level new models' branch reads its window at (RMS of the loudest 93-ms frame): the
+/// network's input is in absolute dB, and a recording's level says more about the microphone
+/// than about the speaker. About that of the median RAVDESS clip.
+pub const LEVEL_DBFS: f32 = -30.0;
+
 impl SpeechFrontEnd {
-    /// For windows of `window_samples` at `from_rate` Hz (the CNN's analysis window).
-    pub fn new(from_rate: u32, window_samples: usize) -> Self {
+    /// For windows of `window_samples` at `from_rate` Hz (the CNN's analysis window), each
+    /// brought to `level_dbfs` first where given ([`crate::audio::normalise_level`]).
+    pub fn new(from_rate: u32, window_samples: usize, level_dbfs: Option<f32>) -> Self {
         let samples = window_samples as u64 * RATE as u64 / from_rate.max(1) as u64;
         let config = FeatureConfig {
             sample_rate: RATE,
@@ -58,6 +65,7 @@ impl SpeechFrontEnd {
             frames: logmel.frames(samples as usize).max(FRAMES_PER_EMBEDDING),
             logmel,
             from_rate,
+            level_dbfs,
         }
     }
 
@@ -69,7 +77,14 @@ impl SpeechFrontEnd {
     /// One analysis window → the network's input, `frames × N_MELS`, time first. Shorter
     /// input is padded with the floor, longer input cut, so every window has the same shape.
     pub fn mel(&self, window: &[f32]) -> Result<Vec<f32>, AudioError> {
-        let x = resample(window, self.from_rate, RATE)?;
+        let x = match self.level_dbfs {
+            Some(level) => {
+                let mut w = window.to_vec();
+                normalise_level(&mut w, level);
+                resample(&w, self.from_rate, RATE)?
+            }
+            None => resample(window, self.from_rate, RATE)?,
+        };
         let (power, frames) = self.logmel.mel_power(&x);
         // dB of 16-bit sample values (the network was trained on int16 audio cast to float):
         // the core's dB with its floor 80 dB under the top, moved back to an absolute level.
@@ -338,7 +353,7 @@ mod tests {
 
     #[test]
     fn a_window_gives_one_embedding_per_eight_frames() {
-        let front = SpeechFrontEnd::new(22_050, 3 * 22_050);
+        let front = SpeechFrontEnd::new(22_050, 3 * 22_050, None);
         assert_eq!(front.frames(), 297);
         let device = Device::flex();
         let net = SpeechEmbedding::new(&device);
@@ -353,7 +368,7 @@ mod tests {
 
     #[test]
     fn front_end_pads_short_windows_and_survives_silence() {
-        let front = SpeechFrontEnd::new(22_050, 3 * 22_050);
+        let front = SpeechFrontEnd::new(22_050, 3 * 22_050, None);
         let silence = front.mel(&vec![0.0; 3 * 22_050]).unwrap();
         assert_eq!(silence.len(), 297 * N_MELS);
         assert!(silence.iter().all(|v| v.is_finite()));

@@ -6,8 +6,8 @@
 //! one gets the mean probabilities of its speech windows.
 
 use crate::audio::{
-    AudioError, SPEECH_GATE_DBFS, StreamResampler, check_length, check_rate, finite_mono,
-    peak_level_dbfs, prepare_mono, speech_span,
+    AudioError, Level, StreamResampler, check_length, check_rate, clip_span, finite_mono,
+    prepare_mono,
 };
 use crate::classifier::{Classifier, Features, FrontEnd, Prediction};
 use crate::decode::AudioStream;
@@ -49,7 +49,7 @@ pub struct Analysis {
     /// `"clip"` (speech fits one window: the clip rule), `"windows"` (mean over the speech
     /// windows) or `"none"` (no window passed the speech gate).
     pub basis: &'static str,
-    /// Whether the audio passed the speech gate ([`SPEECH_GATE_DBFS`]).
+    /// Whether the audio passed the speech gate ([`Level::is_speech`]).
     pub speech: bool,
     pub level_dbfs: f32,
     /// The overall result (also given for a quiet clip, with `speech` false).
@@ -68,18 +68,19 @@ pub struct Progress<'a> {
 struct Window {
     start: f64,
     end: f64,
-    level_dbfs: f32,
+    level: Level,
     features: Option<Features>,
 }
 
-/// The clip rule's window on mono audio at the model's rate: its speech (`span`, from
-/// [`speech_span`]), centred.
-fn clip_window(front: &FrontEnd, mono: &[f32], (s, e): (usize, usize)) -> Window {
-    let rate = front.logmel().config().sample_rate as f64;
+/// The clip rule's window on mono audio at the model's rate: its speech ([`clip_span`]),
+/// centred.
+fn clip_window(front: &FrontEnd, mono: &[f32]) -> Window {
+    let rate = front.logmel().config().sample_rate;
+    let (s, e) = clip_span(mono, rate);
     Window {
-        start: s as f64 / rate,
-        end: e as f64 / rate,
-        level_dbfs: peak_level_dbfs(mono),
+        start: s as f64 / rate as f64,
+        end: e as f64 / rate as f64,
+        level: Level::of(mono),
         features: Some(front.clip(mono, (s, e))),
     }
 }
@@ -154,12 +155,12 @@ impl<'a> Windower<'a> {
 
     fn cut(&self, offset: usize, start: u64) -> Window {
         let samples = &self.buf[offset..offset + self.window];
-        let level_dbfs = peak_level_dbfs(samples);
+        let level = Level::of(samples);
         Window {
             start: start as f64 / self.rate,
             end: (start + self.window as u64) as f64 / self.rate,
-            level_dbfs,
-            features: (level_dbfs >= SPEECH_GATE_DBFS).then(|| self.front.window(samples)),
+            level,
+            features: level.is_speech().then(|| self.front.window(samples)),
         }
     }
 
@@ -179,8 +180,8 @@ impl<'a> Windower<'a> {
             out.push(self.cut((start - self.buf_start) as usize, start));
         }
         let clip = self.head.as_ref().and_then(|head| {
-            let span = speech_span(head);
-            (span.1 - span.0 <= self.window).then(|| clip_window(self.front, head, span))
+            let span = clip_span(head, self.rate as u32);
+            (span.1 - span.0 <= self.window).then(|| clip_window(self.front, head))
         });
         Ok((out, clip, self.total as f64 / self.rate))
     }
@@ -212,7 +213,7 @@ async fn classify_windows(
         done.push(WindowResult {
             start: w.start,
             end: w.end,
-            level_dbfs: w.level_dbfs,
+            level_dbfs: w.level.peak_dbfs,
             label: p.as_ref().map(|p| p.label.clone()),
             probabilities: p.as_ref().map(|p| p.probabilities.clone()),
         });
@@ -292,9 +293,10 @@ pub async fn analyse_clip(
 ) -> Result<Analysis, String> {
     let config = &classifier.header().features;
     let mono = prepare_mono(channels, rate, config.sample_rate).map_err(|e| e.to_string())?;
-    let level_dbfs = peak_level_dbfs(&mono);
+    let level = Level::of(&mono);
+    let level_dbfs = level.peak_dbfs;
     let duration = mono.len() as f64 / config.sample_rate as f64;
-    if level_dbfs < SPEECH_GATE_DBFS {
+    if !level.is_speech() {
         return Ok(Analysis {
             duration,
             basis: "none",
@@ -305,7 +307,7 @@ pub async fn analyse_clip(
             focus: None,
         });
     }
-    let clip = clip_window(classifier.front_end(), &mono, speech_span(&mono));
+    let clip = clip_window(classifier.front_end(), &mono);
     summarise(classifier, duration, Vec::new(), Some(clip), Vec::new()).await
 }
 
@@ -335,11 +337,12 @@ async fn summarise(
             .classify_features_async(&[c.features.clone().unwrap_or_default()])
             .await
             .remove(0);
-        let level = c.level_dbfs.max(loudest);
+        let level = c.level.peak_dbfs.max(loudest);
+        let speech = c.level.is_speech() || windows.iter().any(|w| w.label.is_some());
         return Ok(Analysis {
             duration,
             basis: "clip",
-            speech: level >= SPEECH_GATE_DBFS,
+            speech,
             level_dbfs: level,
             focus: Some(focus(&c, &p)),
             overall: Some(p),
@@ -387,7 +390,7 @@ mod tests {
         // Ten minutes of 48 kHz stereo in 0.1-s pieces: the windower never holds more than a
         // window plus a piece, and forgets the head once past the clip-rule limit.
         let config = crate::features::FeatureConfig::default();
-        let front = FrontEnd::new(&config, false);
+        let front = FrontEnd::new(&config, &crate::model::ModelConfig::default());
         let mut w = Windower::new(&front, 48_000, 1.0).unwrap();
         let piece: Vec<f32> = (0..4_800)
             .map(|i| ((i as f32) * 0.01).sin() * 0.3)

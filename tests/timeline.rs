@@ -160,3 +160,20 @@ fn a_live_clip_is_gated_then_classified_like_a_file() {
     assert_eq!(quiet.basis, "none");
     assert!(!quiet.speech && quiet.overall.is_none() && quiet.level_dbfs < -50.0);
 }
+
+#[test]
+fn a_quiet_recording_passes_the_gate_and_gets_the_same_emotion() {
+    // A clip recorded 40 dB lower (its loudest frame near −60 dBFS, under the −50 dBFS level
+    // that lets anything through): the gate sees its pauses, the CNN's log-mel is relative to
+    // its own peak and the speech branch brings the window to one level first.
+    let c = common::shipped_classifier();
+    let d = decode_file(&clip(22, "03-01-05-02-01-02-22.flac")).unwrap();
+    let loud = block_on(analyse_clip(&c, &d.channel_slices(), d.sample_rate)).unwrap();
+    let quiet: Vec<f32> = d.channel_slices()[0].iter().map(|s| s * 0.01).collect();
+    let got = block_on(analyse_clip(&c, &[&quiet], d.sample_rate)).unwrap();
+    assert!(got.speech && got.level_dbfs < -50.0, "{}", got.level_dbfs);
+    let (got, want) = (got.overall.unwrap(), loud.overall.unwrap());
+    let worst = common::max_abs_diff(&got.probabilities, &want.probabilities);
+    assert!(worst < 1e-3, "{worst}");
+    assert_eq!(got.label, want.label);
+}

@@ -1,12 +1,13 @@
 //! On-the-fly augmentation, applied to training clips only (after the split), fresh every
-//! epoch: on the audio (window shift, time stretch, pitch shift, Gaussian noise at a random
-//! SNR), on the normalised log-mel (SpecAugment time and frequency masks) and across the batch
+//! epoch: on the audio (window shift, time stretch, pitch shift, a microphone's colouring,
+//! babble and Gaussian noise at a random SNR), on the normalised log-mel (SpecAugment time and frequency masks) and across the batch
 //! (mixup, in `train`).
 
+use crate::acoustics::{babble_noise, mix_at_snr, random_eq};
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
 use serde::Serialize;
-use speech_emotion::audio::{speech_span, window_at};
+use speech_emotion::audio::{clip_span, window_at};
 use speech_emotion::features::LogMel;
 
 #[derive(Debug, Clone, Serialize)]
@@ -21,6 +22,10 @@ pub struct AugmentConfig {
     pub max_pitch_semitones: f64,
     /// Gaussian noise at a signal-to-noise ratio drawn from this range, in dB.
     pub snr_db: (f64, f64),
+    /// Babble of 3 to 6 other training clips at an SNR drawn from this range, in dB (0,0: off).
+    pub babble_snr_db: (f64, f64),
+    /// A random microphone colouring ([`random_eq`]).
+    pub random_eq: bool,
     /// Largest masked span in frames / mel bands (SpecAugment).
     pub max_time_mask: usize,
     pub max_freq_mask: usize,
@@ -44,6 +49,8 @@ impl Default for AugmentConfig {
             max_stretch: 0.0,
             max_pitch_semitones: 0.0,
             snr_db: (10.0, 30.0),
+            babble_snr_db: (0.0, 0.0),
+            random_eq: false,
             max_time_mask: 13,
             max_freq_mask: 13,
             mixup_alpha: 0.0,
@@ -53,10 +60,12 @@ impl Default for AugmentConfig {
     }
 }
 
-/// Log-mel dB features (not normalised) of a randomly shifted, stretched, pitch-shifted and
-/// noisy analysis window on `speech` (trimmed mono at the model's rate).
+/// Log-mel dB features (not normalised) of a randomly shifted, stretched, pitch-shifted,
+/// coloured and noisy analysis window on `speech` (trimmed mono at the model's rate);
+/// `talkers` (other training clips) make the babble.
 pub fn augmented_features(
     speech: &[f32],
+    talkers: &[&[f32]],
     logmel: &LogMel,
     c: &AugmentConfig,
     rng: &mut impl Rng,
@@ -91,6 +100,19 @@ pub fn augmented_features(
             *v = (*v * gain).clamp(-1.0, 1.0);
         }
     }
+    if c.random_eq && rng.random_bool(c.probability) {
+        for filter in random_eq(config.sample_rate, rng) {
+            filter.run(&mut window);
+        }
+    }
+    if c.babble_snr_db.1 > 0.0 && !talkers.is_empty() && rng.random_bool(c.probability) {
+        let voices: Vec<&[f32]> = (0..rng.random_range(3..=6))
+            .map(|_| talkers[rng.random_range(0..talkers.len())])
+            .collect();
+        let noise = babble_noise(&voices, window.len(), rng);
+        let snr = rng.random_range(c.babble_snr_db.0..=c.babble_snr_db.1);
+        window = mix_at_snr(&window, &noise, snr);
+    }
     if c.snr_db.1 > 0.0 && rng.random_bool(c.probability) {
         add_noise(&mut window, rng.random_range(c.snr_db.0..=c.snr_db.1), rng);
     }
@@ -109,8 +131,8 @@ pub fn augmented_features(
 }
 
 /// What the live microphone hands the clip rule when a person repeats `speech` with pauses of
-/// 0.2–0.8 s: the last `len` samples before a random point of four repetitions, with the
-/// silence at their ends trimmed as the clip rule trims it.
+/// 0.2–0.8 s: of the last `len` samples before a random point of four repetitions, the
+/// speech the clip rule centres on ([`clip_span`]).
 pub fn microphone_cut(
     speech: &[f32],
     len: usize,
@@ -120,7 +142,7 @@ pub fn microphone_cut(
     let pause = (rng.random_range(0.2..=0.8) * sample_rate as f64) as usize;
     let looped = repeated(speech, pause, 4);
     let buffer = last_before_random_point(&looped, len, rng);
-    let (start, stop) = speech_span(buffer);
+    let (start, stop) = clip_span(buffer, sample_rate);
     buffer[start..stop].to_vec()
 }
 
@@ -283,11 +305,15 @@ mod tests {
             probability: 1.0,
             max_stretch: 0.1,
             max_pitch_semitones: 2.0,
+            babble_snr_db: (5.0, 25.0),
+            random_eq: true,
             ..Default::default()
         };
+        let (a, b) = (tone(500.0, 1.0), tone(700.0, 1.5));
+        let talkers = [a.as_slice(), b.as_slice()];
         let mut rng = StdRng::seed_from_u64(7);
         for _ in 0..4 {
-            let f = augmented_features(&speech, &logmel, &config, &mut rng);
+            let f = augmented_features(&speech, &talkers, &logmel, &config, &mut rng);
             assert_eq!(f.len(), c.n_mels * c.n_frames);
             assert!(f.iter().all(|v| v.is_finite() && *v <= 1e-6));
         }

@@ -5,11 +5,11 @@ use crate::augment::add_noise;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use speech_emotion::adapt::SpeakerProfile;
-use speech_emotion::audio::{context_window, prepare_mono, speech_span};
+use speech_emotion::audio::{clip_span, context_window, prepare_mono};
 use speech_emotion::classifier::speech_features;
 use speech_emotion::decode::{decode_file, isolate};
 use speech_emotion::features::{FeatureConfig, LogMel};
-use speech_emotion::speech_embedding::SpeechFrontEnd;
+use speech_emotion::speech_embedding::{self, SpeechFrontEnd};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -208,7 +208,11 @@ pub fn extract_features(
     speech_inputs: SpeechInputs,
 ) -> FeatureSet {
     let logmel = LogMel::new(config);
-    let front = SpeechFrontEnd::new(config.sample_rate, config.window_samples);
+    let front = SpeechFrontEnd::new(
+        config.sample_rate,
+        config.window_samples,
+        Some(speech_embedding::LEVEL_DBFS),
+    );
     let bar = ProgressBar::new(clips.len() as u64).with_style(
         ProgressStyle::with_template("features {bar:40} {pos}/{len} {elapsed}").expect("template"),
     );
@@ -231,7 +235,7 @@ pub fn extract_features(
                                     config.sample_rate,
                                 )
                                 .map_err(|e| e.to_string())?;
-                                let span = speech_span(&mono);
+                                let span = clip_span(&mono, config.sample_rate);
                                 let speech = mono[span.0..span.1].to_vec();
                                 let features = speech_features(logmel, &speech);
                                 if speech_inputs == SpeechInputs::None {

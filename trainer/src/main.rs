@@ -6,6 +6,7 @@
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod acoustics;
 mod augment;
 mod bench;
 mod charts;
@@ -137,6 +138,15 @@ struct TrainArgs {
     #[arg(long, value_delimiter = ',', default_values_t = [10.0, 30.0],
           value_parser = ranged(-20.0, 100.0))]
     snr: Vec<f64>,
+    /// Babble: 3 to 6 other training clips talking at once, at an SNR drawn from MIN,MAX dB
+    /// (0,0: off).
+    #[arg(long, value_delimiter = ',', default_values_t = [0.0, 0.0],
+          value_parser = ranged(-20.0, 100.0))]
+    babble: Vec<f64>,
+    /// A random microphone colouring (a presence peak or dip, sometimes a high- and a
+    /// low-pass).
+    #[arg(long)]
+    random_eq: bool,
     /// Largest SpecAugment time mask, in frames (0: off).
     #[arg(long, default_value_t = 13, value_parser = ranged(0usize, 128))]
     time_mask: usize,
@@ -188,20 +198,21 @@ struct TrainArgs {
     speech_noise: bool,
 }
 
+/// `MIN,MAX` dB of an SNR option, checked.
+fn snr_range(option: &str, values: &[f64]) -> Result<(f64, f64), String> {
+    match values {
+        [lo, hi] if lo <= hi => Ok((*lo, *hi)),
+        [lo, hi] => Err(format!("{option} {lo},{hi}: give the lower SNR first")),
+        _ => Err(format!(
+            "{option} takes two values, MIN,MAX dB (got {values:?})"
+        )),
+    }
+}
+
 impl TrainArgs {
     fn config(&self) -> Result<train::TrainConfig, String> {
-        if self.snr.len() != 2 {
-            return Err(format!(
-                "--snr takes two values, MIN,MAX dB (got {:?})",
-                self.snr
-            ));
-        }
-        if self.snr[0] > self.snr[1] {
-            return Err(format!(
-                "--snr {},{}: give the lower SNR first",
-                self.snr[0], self.snr[1]
-            ));
-        }
+        let snr = snr_range("--snr", &self.snr)?;
+        let babble = snr_range("--babble", &self.babble)?;
         Ok(train::TrainConfig {
             max_epochs: self.epochs,
             batch_size: self.batch_size,
@@ -210,12 +221,14 @@ impl TrainArgs {
             surprise_boost: self.surprise_boost,
             patience: self.patience,
             seed: self.seed,
-            augment: (!self.no_augment).then(|| augment::AugmentConfig {
+            augment: (!self.no_augment).then_some(augment::AugmentConfig {
                 probability: self.augment_probability,
                 max_shift_seconds: self.shift,
                 max_stretch: self.stretch,
                 max_pitch_semitones: self.pitch,
-                snr_db: (self.snr[0], self.snr[1]),
+                snr_db: snr,
+                babble_snr_db: babble,
+                random_eq: self.random_eq,
                 max_time_mask: self.time_mask,
                 max_freq_mask: self.freq_mask,
                 mixup_alpha: self.mixup,
@@ -775,10 +788,7 @@ fn run_train(
         .transpose()?;
     let (trained, test) =
         evaluate::run(&data, &split, &model_config, &config, speech.as_ref(), cnn);
-    let model_config = ModelConfig {
-        speech_embedding: trained.model.speech().is_some(),
-        ..model_config
-    };
+    let model_config = model_config.with_speech_branch(trained.model.speech().is_some());
 
     let mut header = Header::new(
         model_config.clone(),
@@ -910,10 +920,9 @@ fn run_evaluate(
         Some(dir) => {
             let path = dir.join(format!("fold-{fold}.sew"));
             let mut header = Header::new(
-                ModelConfig {
-                    speech_embedding: trained.model.speech().is_some(),
-                    ..model_config.clone()
-                },
+                model_config
+                    .clone()
+                    .with_speech_branch(trained.model.speech().is_some()),
                 data.label_names.clone(),
                 trained.normalization,
             );

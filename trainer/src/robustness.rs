@@ -4,21 +4,20 @@
 //! the fold that held its speaker out. Every condition goes through the page's own path for a
 //! short recording, `timeline::analyse_clip` (speech gate, then the clip rule).
 
+use crate::acoustics::{Biquad, babble_noise, convolve, mix_at_snr, room_response};
 use crate::augment::{last_before_random_point, repeated};
 use crate::data::Clip;
 use crate::evaluate::{fold_plan, mean_sd};
 use futures_lite::future::block_on;
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
-use realfft::RealFftPlanner;
 use serde::Serialize;
 use speech_emotion::audio::{prepare_mono, speech_span};
 use speech_emotion::classifier::Classifier;
 use speech_emotion::decode::decode_file;
 use speech_emotion::timeline::analyse_clip;
-use std::f64::consts::PI;
 use std::path::Path;
 
 /// The model's rate: conditions are applied to the recording after it is brought there, so that
@@ -108,23 +107,19 @@ impl Condition {
                 vec![mix_at_snr(audio, &noise, snr)]
             }
             Condition::Babble(snr) => {
-                let mut noise = vec![0f32; audio.len()];
-                for talker in babble {
-                    let gain = 1.0 / rms(talker).max(1e-9);
-                    let offset = rng.random_range(0..talker.len().max(1));
-                    for (i, n) in noise.iter_mut().enumerate() {
-                        *n += talker[(offset + i) % talker.len()] * gain;
-                    }
-                }
-                vec![mix_at_snr(audio, &noise, snr)]
+                vec![mix_at_snr(
+                    audio,
+                    &babble_noise(babble, audio.len(), rng),
+                    snr,
+                )]
             }
-            Condition::Reverb(rt60) => vec![convolve(audio, &room_response(rt60, rng))],
+            Condition::Reverb(rt60) => vec![convolve(audio, &room_response(rt60, RATE, rng))],
             Condition::CheapMic => {
                 let mut y = audio.to_vec();
                 for b in [
-                    Biquad::high_pass(300.0, 0.707),
-                    Biquad::peak(3000.0, 1.0, 6.0),
-                    Biquad::low_pass(5000.0, 0.707),
+                    Biquad::high_pass(300.0, 0.707, RATE),
+                    Biquad::peak(3000.0, 1.0, 6.0, RATE),
+                    Biquad::low_pass(5000.0, 0.707, RATE),
                 ] {
                     b.run(&mut y);
                 }
@@ -138,127 +133,6 @@ impl Condition {
                     .map(|_| last_before_random_point(&looped, 3 * RATE as usize, rng).to_vec())
                     .collect()
             }
-        }
-    }
-}
-
-fn rms(x: &[f32]) -> f32 {
-    (x.iter().map(|v| v * v).sum::<f32>() / x.len().max(1) as f32).sqrt()
-}
-
-/// `signal + noise`, the noise scaled to `snr_db` below the power of the signal's non-silent
-/// samples (the speech, not the pauses around it).
-fn mix_at_snr(signal: &[f32], noise: &[f32], snr_db: f64) -> Vec<f32> {
-    let (start, end) = speech_span(signal);
-    let speech_power = rms(&signal[start..end.max(start + 1).min(signal.len())]).powi(2) as f64;
-    let noise_power = rms(noise).powi(2) as f64;
-    let gain = if noise_power > 0.0 {
-        (speech_power / noise_power / 10f64.powf(snr_db / 10.0)).sqrt() as f32
-    } else {
-        0.0
-    };
-    signal
-        .iter()
-        .zip(noise)
-        .map(|(s, n)| s + gain * n)
-        .collect()
-}
-
-/// A synthetic small-room impulse response: the direct sound, then exponentially decaying noise
-/// (−60 dB after `rt60` seconds) starting 2 ms later, with as much energy as the direct sound.
-fn room_response(rt60: f64, rng: &mut StdRng) -> Vec<f32> {
-    let n = (rt60 * RATE as f64) as usize;
-    let onset = (0.002 * RATE as f64) as usize;
-    let mut h = vec![0f32; n];
-    h[0] = 1.0;
-    let decay = (-60.0 / 20.0 * 10f64.ln()) / (rt60 * RATE as f64);
-    for (i, v) in h.iter_mut().enumerate().skip(onset) {
-        let e = (decay * i as f64).exp();
-        let n: f64 = StandardNormal.sample(rng);
-        *v = (n * e) as f32;
-    }
-    let tail: f32 = h[onset..].iter().map(|v| v * v).sum();
-    let scale = 1.0 / tail.sqrt().max(1e-9);
-    for v in &mut h[onset..] {
-        *v *= scale;
-    }
-    // Keep the level of the dry signal: direct + tail have twice its energy.
-    h.iter().map(|v| v / 2f32.sqrt()).collect()
-}
-
-/// Linear convolution of `x` with `h` by FFT, cut to the length of `x`.
-fn convolve(x: &[f32], h: &[f32]) -> Vec<f32> {
-    let n = (x.len() + h.len()).next_power_of_two();
-    let mut planner = RealFftPlanner::<f32>::new();
-    let (fwd, inv) = (planner.plan_fft_forward(n), planner.plan_fft_inverse(n));
-    let spectrum = |v: &[f32]| {
-        let mut buf = vec![0f32; n];
-        buf[..v.len()].copy_from_slice(v);
-        let mut out = fwd.make_output_vec();
-        fwd.process(&mut buf, &mut out)
-            .expect("sizes from the plan");
-        out
-    };
-    let (a, b) = (spectrum(x), spectrum(h));
-    let mut prod: Vec<_> = a.iter().zip(&b).map(|(p, q)| p * q).collect();
-    let mut y = inv.make_output_vec();
-    inv.process(&mut prod, &mut y).expect("sizes from the plan");
-    y.truncate(x.len());
-    y.iter().map(|v| v / n as f32).collect()
-}
-
-/// A second-order section (the RBJ audio-EQ cookbook), run in direct form I.
-struct Biquad {
-    b: [f64; 3],
-    a: [f64; 2],
-}
-
-impl Biquad {
-    fn new(b: [f64; 3], a: [f64; 3]) -> Self {
-        Self {
-            b: [b[0] / a[0], b[1] / a[0], b[2] / a[0]],
-            a: [a[1] / a[0], a[2] / a[0]],
-        }
-    }
-
-    fn omega(hz: f64, q: f64) -> (f64, f64) {
-        let w = 2.0 * PI * hz / RATE as f64;
-        (w.cos(), w.sin() / (2.0 * q))
-    }
-
-    fn low_pass(hz: f64, q: f64) -> Self {
-        let (c, alpha) = Self::omega(hz, q);
-        Self::new(
-            [(1.0 - c) / 2.0, 1.0 - c, (1.0 - c) / 2.0],
-            [1.0 + alpha, -2.0 * c, 1.0 - alpha],
-        )
-    }
-
-    fn high_pass(hz: f64, q: f64) -> Self {
-        let (c, alpha) = Self::omega(hz, q);
-        Self::new(
-            [(1.0 + c) / 2.0, -(1.0 + c), (1.0 + c) / 2.0],
-            [1.0 + alpha, -2.0 * c, 1.0 - alpha],
-        )
-    }
-
-    fn peak(hz: f64, q: f64, gain_db: f64) -> Self {
-        let (c, alpha) = Self::omega(hz, q);
-        let a = 10f64.powf(gain_db / 40.0);
-        Self::new(
-            [1.0 + alpha * a, -2.0 * c, 1.0 - alpha * a],
-            [1.0 + alpha / a, -2.0 * c, 1.0 - alpha / a],
-        )
-    }
-
-    fn run(&self, x: &mut [f32]) {
-        let (mut x1, mut x2, mut y1, mut y2) = (0f64, 0f64, 0f64, 0f64);
-        for v in x.iter_mut() {
-            let x0 = *v as f64;
-            let y0 =
-                self.b[0] * x0 + self.b[1] * x1 + self.b[2] * x2 - self.a[0] * y1 - self.a[1] * y2;
-            (x2, x1, y2, y1) = (x1, x0, y1, y0);
-            *v = y0 as f32;
         }
     }
 }
@@ -404,9 +278,12 @@ fn recalls(truth: &[usize], predicted: &[Option<usize>], classes: usize) -> (f64
     let accuracy = hits.iter().sum::<usize>() as f64 / truth.len().max(1) as f64;
     (ua, accuracy, recall)
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::acoustics::rms;
+    use std::f64::consts::PI;
 
     fn tone(hz: f64, seconds: f64) -> Vec<f32> {
         (0..(seconds * RATE as f64) as usize)
@@ -431,10 +308,10 @@ mod tests {
             b.run(&mut x);
             rms(&x[RATE as usize / 2..]) / rms(&tone(hz, 0.5))
         };
-        assert!(gain(Biquad::low_pass(5000.0, 0.707), 500.0) > 0.95);
-        assert!(gain(Biquad::low_pass(5000.0, 0.707), 10_000.0) < 0.3);
-        assert!(gain(Biquad::high_pass(300.0, 0.707), 60.0) < 0.1);
-        let peak = gain(Biquad::peak(3000.0, 1.0, 6.0), 3000.0);
+        assert!(gain(Biquad::low_pass(5000.0, 0.707, RATE), 500.0) > 0.95);
+        assert!(gain(Biquad::low_pass(5000.0, 0.707, RATE), 10_000.0) < 0.3);
+        assert!(gain(Biquad::high_pass(300.0, 0.707, RATE), 60.0) < 0.1);
+        let peak = gain(Biquad::peak(3000.0, 1.0, 6.0, RATE), 3000.0);
         assert!((peak - 2f32).abs() < 0.05, "peak gain {peak}");
         // The band limit at 8 kHz sampling removes a 6 kHz tone and keeps a 1 kHz one.
         let mut rng = StdRng::seed_from_u64(1);

@@ -184,6 +184,7 @@ pub struct Batch {
 #[allow(clippy::too_many_arguments)]
 fn training_batch(
     data: &Dataset,
+    talkers: &[&[f32]],
     logmel: &LogMel,
     idx: &[usize],
     norm: Normalization,
@@ -201,7 +202,7 @@ fn training_batch(
             Some(c) => {
                 let stream = config.seed ^ ((epoch as u64) << 40) ^ ((i as u64) << 8);
                 let mut r = StdRng::seed_from_u64(stream);
-                let mut x = augmented_features(&data.speech[i], logmel, c, &mut r);
+                let mut x = augmented_features(&data.speech[i], talkers, logmel, c, &mut r);
                 if let Some(p) = &data.profiles {
                     p[i].apply(&mut x, t);
                 }
@@ -373,6 +374,12 @@ pub fn train(
     let (mut best_ua, mut best_epoch, mut since_best, mut since_lr) = (-1.0, 0, 0, 0);
     let mut best = model.valid();
     let mut order = split.train.clone();
+    // The babble augmentation's voices: training clips only.
+    let talkers: Vec<&[f32]> = split
+        .train
+        .iter()
+        .map(|&i| data.speech[i].as_slice())
+        .collect();
     let val_truth: Vec<usize> = split.validation.iter().map(|&i| labels[i]).collect();
     // Without validation data, or with early stopping off, the last epoch's model is kept:
     // two validation actors are too few to pick an epoch by (see trainer/EXPERIMENTS.md).
@@ -391,6 +398,7 @@ pub fn train(
         for idx in order.chunks(config.batch_size) {
             let batch = training_batch(
                 data,
+                &talkers,
                 &logmel,
                 idx,
                 norm,
