@@ -45,9 +45,8 @@ for kind in $KINDS; do
   rm -f "dist/pkg/$kind/.key"
 done
 cp models/speech-emotion.sew dist/model/
-# A new build gets a new offline cache: name it after the site's contents.
-build=$(cd dist && find . -type f ! -name sw.js -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
-sed -i "s/speech-emotion-BUILD/speech-emotion-$build/" dist/sw.js
+# The service worker knows this build's files by their hashes (a new build: a new cache).
+bash scripts/stamp-sw.sh dist
 for kind in $KINDS; do
   f="dist/pkg/$kind/speech_emotion_bg.wasm"
   echo "wasm $kind: $(stat -c %s "$f") bytes raw, $(gzip -9 -c "$f" | wc -c) bytes gzip"

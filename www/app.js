@@ -633,7 +633,29 @@ state.classifySamples = (channels, rate) => request({ type: "live", channels, ra
 // Makes the WebAssembly panic, for the browser test of the page's recovery.
 state.crashForTesting = () => request({ type: "panic-for-testing" });
 
-// Offline after the first visit (not on file:// or where service workers are off).
+// Offline after the first visit (not on file:// or where service workers are off). A new build
+// of the site installs beside this one and waits: the page says so, and reloads into it only
+// when the person asks (results on the page would be lost otherwise).
 if ("serviceWorker" in navigator && location.protocol.startsWith("http")) {
-  navigator.serviceWorker.register(here("sw.js")).catch((e) => console.warn("offline mode unavailable:", e));
+  let accepted = false;
+  const offer = (waiting) => {
+    if (!navigator.serviceWorker.controller) return; // the first install: nothing to replace
+    $("update").hidden = false;
+    $("update-reload").onclick = () => {
+      accepted = true;
+      waiting.postMessage("skip-waiting");
+    };
+  };
+  navigator.serviceWorker.addEventListener("controllerchange", () => {
+    if (accepted) location.reload();
+  });
+  navigator.serviceWorker.register(here("sw.js")).then((reg) => {
+    if (reg.waiting) offer(reg.waiting);
+    reg.addEventListener("updatefound", () => {
+      const installing = reg.installing;
+      installing?.addEventListener("statechange", () => {
+        if (installing.state === "installed") offer(installing);
+      });
+    });
+  }).catch((e) => console.warn("offline mode unavailable:", e));
 }

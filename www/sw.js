@@ -1,36 +1,72 @@
-// Service worker: after the first visit the page works offline. Same-origin GETs are answered
-// from the cache first; anything fetched once (the WebGPU bundle, say) is kept for next time.
-// BUILD is replaced by scripts/build-web.sh with a hash of the site, so a new build replaces
-// the old cache.
-const CACHE = "speech-emotion-BUILD";
-const CORE = [
-  "./", "index.html", "app.js", "worker.js", "mic-worklet.js", "style.css", "icon.svg",
-  "manifest.webmanifest", "model/speech-emotion.sew",
-  "pkg/cpu/speech_emotion.js", "pkg/cpu/speech_emotion_bg.wasm",
-];
+// Service worker: after the first visit the page works offline, and an open page only ever runs
+// the files of its own build. scripts/stamp-sw.sh writes the build's id and the SHA-256 of each
+// of its files below; only those files are cached and served from here, anything else goes to
+// the network untouched. A file fetched later (the WebGPU bundle, the first time a browser uses
+// it) must have the hash of this build, or the page is told to reload: a host that has moved
+// on to a newer build never mixes its files into an older page. A new build installs beside
+// this one and waits until the page accepts it (app.js offers a reload).
+const BUILD = "dev";
+const FILES = {
+  // FILES
+};
+const CACHE = `speech-emotion-${BUILD}`;
+// What every visit needs; the WebGPU bundle waits until a browser uses it.
+const CORE = Object.keys(FILES).filter((path) => !path.startsWith("pkg/webgpu/"));
+const SCOPE = new URL(self.registration.scope).pathname;
+
+const hex = (buffer) => [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join("");
+
+/** This build's `path` from the network, or null when the host serves other bytes. */
+async function fetchOwn(path) {
+  const response = await fetch(new Request(path, { cache: "reload" }));
+  if (!response.ok) return null;
+  const body = await response.clone().arrayBuffer();
+  return hex(await crypto.subtle.digest("SHA-256", body)) === FILES[path] ? response : null;
+}
 
 self.addEventListener("install", (event) => {
-  event.waitUntil(caches.open(CACHE).then((c) => c.addAll(CORE)).then(() => self.skipWaiting()));
+  event.waitUntil((async () => {
+    const cache = await caches.open(CACHE);
+    for (const path of CORE) {
+      const response = await fetchOwn(path);
+      // The host changed while this build was installing: give up; the next visit retries.
+      if (!response) throw new Error(`${path} is not the file of build ${BUILD}`);
+      await cache.put(path, response);
+    }
+  })());
 });
 
 self.addEventListener("activate", (event) => {
-  event.waitUntil(
-    caches.keys()
-      .then((keys) => Promise.all(keys.filter((k) => k.startsWith("speech-emotion-") && k !== CACHE).map((k) => caches.delete(k))))
-      .then(() => self.clients.claim()),
-  );
+  event.waitUntil((async () => {
+    const keys = await caches.keys();
+    await Promise.all(keys.filter((k) => k.startsWith("speech-emotion-") && k !== CACHE).map((k) => caches.delete(k)));
+    await self.clients.claim();
+  })());
+});
+
+// The page asks for this when the person accepts the new version.
+self.addEventListener("message", (event) => {
+  if (event.data === "skip-waiting") self.skipWaiting();
 });
 
 self.addEventListener("fetch", (event) => {
   const { request } = event;
-  if (request.method !== "GET" || new URL(request.url).origin !== self.location.origin) return;
+  const url = new URL(request.url);
+  if (request.method !== "GET" || url.origin !== self.location.origin || !url.pathname.startsWith(SCOPE)) return;
+  let path = decodeURIComponent(url.pathname.slice(SCOPE.length));
+  if (request.mode === "navigate" && (path === "" || path.endsWith("/"))) path += "index.html";
+  if (!Object.hasOwn(FILES, path)) return;
   event.respondWith((async () => {
     const cache = await caches.open(CACHE);
-    // Pages are matched without their query (?backend=cpu is the same page).
-    const hit = await cache.match(request, { ignoreSearch: request.mode === "navigate" });
+    const hit = await cache.match(path);
     if (hit) return hit;
-    const response = await fetch(request);
-    if (response.ok) cache.put(request, response.clone());
+    const response = await fetchOwn(path);
+    if (!response) {
+      return new Response("This file belongs to another version of the site than the open page: reload the page.", {
+        status: 409, statusText: "Conflict", headers: { "content-type": "text/plain; charset=utf-8" },
+      });
+    }
+    await cache.put(path, response.clone());
     return response;
   })());
 });

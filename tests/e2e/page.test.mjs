@@ -3,12 +3,13 @@
 // Every test also checks that the page asked nothing of any other origin.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { appendFileSync, cpSync, existsSync, readFileSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { serve } from "./server.mjs";
 import { launch, dropFiles } from "./browser.mjs";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLIP, DIST, predict, longRecording, customWeights, micInput, WORK } from "./fixtures.mjs";
+import { CLIP, DIST, ROOT, predict, longRecording, customWeights, micInput, WORK } from "./fixtures.mjs";
 
 const TOLERANCE = 1e-3;
 const PREFIX = "/speech-emotion/"; // as on a project page
@@ -433,5 +434,69 @@ test("after one visit the page works offline", async () => {
     assert.equal(server.requests.length, served, `the server was asked for ${server.requests.slice(served)}`);
   } finally {
     await context.close();
+  }
+});
+
+test("a new version of the site: the open page keeps its own files, offers a reload, then runs the new one", async () => {
+  // Two builds of the site, as a host holds them one after the other: copies of dist/ that differ
+  // in a marker in the page's script, its worker's and the WebGPU bundle's, each with its own
+  // service worker.
+  const builds = {};
+  for (const name of ["A", "B"]) {
+    const dir = join(WORK, `site-${name}`);
+    rmSync(dir, { recursive: true, force: true });
+    cpSync(DIST, dir, { recursive: true });
+    for (const file of ["app.js", "worker.js", "pkg/webgpu/speech_emotion.js"]) {
+      if (existsSync(join(dir, file))) appendFileSync(join(dir, file), `\n// build ${name}\nglobalThis.seTestBuild = "${name}";\n`);
+    }
+    execFileSync("bash", [join(ROOT, "scripts/stamp-sw.sh"), dir]);
+    builds[name] = dir;
+  }
+  const site = await serve(builds.A, PREFIX);
+  const context = await launch();
+  try {
+    const page = await context.newPage();
+    await page.goto(`${site.url}?backend=cpu`);
+    await waitReady(page, "cpu");
+    await page.evaluate(async () => {
+      await navigator.serviceWorker.ready;
+      if (!navigator.serviceWorker.controller) await new Promise((r) => navigator.serviceWorker.addEventListener("controllerchange", r, { once: true }));
+    });
+    assert.equal(await page.evaluate(() => globalThis.seTestBuild), "A");
+    assert.equal(await page.isHidden("#update"), true);
+
+    // B is deployed; the browser looks for an update (it does on navigation; here, at once).
+    site.setRoot(builds.B);
+    await page.evaluate(async () => (await navigator.serviceWorker.getRegistration()).update());
+    await page.waitForSelector("#update:not([hidden])", { timeout: 60_000 });
+    // The open page is still A throughout: its script, its worker's, and a file of A it never
+    // cached (the WebGPU bundle, unused on the CPU) is refused rather than taken from B.
+    const own = await page.evaluate(async () => ({
+      build: globalThis.seTestBuild,
+      worker: await (await fetch("worker.js")).text(),
+      webgpu: (await fetch("pkg/webgpu/speech_emotion.js")).status,
+    }));
+    assert.equal(own.build, "A");
+    assert.match(own.worker, /build A/);
+    if (existsSync(join(DIST, "pkg/webgpu/speech_emotion.js"))) assert.equal(own.webgpu, 409);
+    const got = await analyse(page, CLIP);
+    assert.equal(got.state, "done", got.text);
+
+    // Accepting the update reloads into B, all of it.
+    await Promise.all([page.waitForEvent("load"), page.click("#update-reload")]);
+    await waitReady(page, "cpu");
+    const now = await page.evaluate(async () => ({
+      build: globalThis.seTestBuild,
+      worker: await (await fetch("worker.js")).text(),
+    }));
+    assert.equal(now.build, "B");
+    assert.match(now.worker, /build B/);
+    assert.equal(await page.isHidden("#update"), true);
+    const again = await analyse(page, CLIP);
+    assert.equal(again.state, "done", again.text);
+    assert.ok(maxDiff(again.probabilities, expected.probabilities) <= TOLERANCE);
+  } finally {
+    await context.close();
+    await site.close();
   }
 });

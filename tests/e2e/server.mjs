@@ -9,7 +9,11 @@ const TYPES = {
   ".webmanifest": "application/manifest+json", ".png": "image/png", ".svg": "image/svg+xml",
 };
 
-/** Serves `root` under `prefix` (e.g. "/" or "/speech-emotion/"). Resolves to { url, close, requests }. */
+/**
+ * Serves `root` under `prefix` (e.g. "/" or "/speech-emotion/"). Resolves to
+ * { url, close, requests, setRoot }: `setRoot(dir)` serves another folder from then on, as a
+ * host does when a new version of the site is deployed.
+ */
 export function serve(root, prefix = "/") {
   const requests = [];
   const server = createServer(async (req, res) => {
@@ -30,7 +34,11 @@ export function serve(root, prefix = "/") {
   return new Promise((resolve) => {
     server.listen(0, "127.0.0.1", () => {
       const { port } = server.address();
-      resolve({ url: `http://127.0.0.1:${port}${prefix}`, requests, close: () => new Promise((r) => server.close(r)) });
+      resolve({
+        url: `http://127.0.0.1:${port}${prefix}`, requests,
+        close: () => new Promise((r) => server.close(r)),
+        setRoot: (dir) => { root = dir; },
+      });
     });
   });
 }

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Writes the service worker into a built site: www/sw.js with the build's id and the SHA-256 of
+# every file the site holds, so that the worker caches and serves that build's files only.
+# Usage: scripts/stamp-sw.sh DIR (scripts/build-web.sh runs it on dist/).
+set -euo pipefail
+dir=${1:?usage: stamp-sw.sh DIR}
+template="$(dirname "$0")/../www/sw.js"
+files=$(cd "$dir" && find . -type f ! -name sw.js -print0 | sort -z | xargs -0 sha256sum)
+build=$(printf '%s\n' "$files" | sha256sum | cut -c1-12)
+table=$(printf '%s\n' "$files" | while read -r hash path; do
+  printf '  "%s": "%s",\n' "${path#./}" "$hash"
+done)
+# The template's two stamped lines: const BUILD = "dev"; and the FILES table's placeholder.
+awk -v build="$build" -v table="$table" '
+  /^const BUILD = / { print "const BUILD = \"" build "\";"; next }
+  /^  \/\/ FILES$/ { print table; next }
+  { print }
+' "$template" > "$dir/sw.js"
+echo "service worker: build $build, $(printf '%s\n' "$files" | wc -l) files"
