@@ -314,9 +314,10 @@ pub fn clip_span(samples: &[f32], rate: u32) -> (usize, usize) {
     }
     let max = power.iter().cloned().fold(0.0f32, f32::max);
     let quiet = max * 10f32.powf(-PAUSE_DB / 10.0);
-    // A pause of p seconds leaves this many frames entirely inside it.
+    // Frames lying wholly inside a pause of the shortest length, wherever it falls on the hop
+    // grid: a run that long is a pause.
     let pause_samples = (MIN_PAUSE_SECONDS * rate as f32) as usize;
-    let min_run = pause_samples.saturating_sub(TRIM_FRAME) / TRIM_HOP + 1;
+    let min_run = pause_samples.saturating_sub(TRIM_FRAME + TRIM_HOP - 1) / TRIM_HOP + 1;
     let mut utterances = Vec::new();
     let (mut start, mut end, mut run) = (first, first, 0);
     for (i, &p) in power.iter().enumerate().take(last + 1).skip(first) {
@@ -347,9 +348,14 @@ pub fn clip_span(samples: &[f32], rate: u32) -> (usize, usize) {
 pub struct Level {
     /// The loudest frame.
     pub peak_dbfs: f32,
-    /// The quiet frames: the 10th percentile (pauses, the room's own noise).
+    /// The quiet frames: the 10th percentile of those above [`DIGITAL_SILENCE_DBFS`] (pauses,
+    /// the room's own noise; digital silence, as padding or a stream's first samples, is no
+    /// pause). The peak when no frame is above it.
     pub floor_dbfs: f32,
 }
+
+/// Frames quieter than this are digital silence, not a room's quiet.
+pub const DIGITAL_SILENCE_DBFS: f32 = -100.0;
 
 impl Level {
     pub fn of(samples: &[f32]) -> Self {
@@ -362,9 +368,14 @@ impl Level {
             };
         }
         power.sort_by(f32::total_cmp);
+        let peak = db(power[power.len() - 1]);
+        let sounding: Vec<f32> = power
+            .into_iter()
+            .filter(|&p| db(p) > DIGITAL_SILENCE_DBFS)
+            .collect();
         Self {
-            peak_dbfs: db(power[power.len() - 1]),
-            floor_dbfs: db(power[power.len() / 10]),
+            peak_dbfs: peak,
+            floor_dbfs: sounding.get(sounding.len() / 10).map_or(peak, |&p| db(p)),
         }
     }
 
@@ -523,17 +534,22 @@ mod tests {
         let hum: Vec<f32> = tone(22_050, 1.0, 200.0).iter().map(|s| s * 1e-3).collect();
         assert!(!has_speech(&hum), "{:?}", Level::of(&hum));
         assert!(!has_speech(&vec![0.0; 22_050]));
-        // Syllables with pauses, as quiet as the hum, over a faint noise floor: speech.
+        // Syllables with pauses, as quiet as the hum, over a room's faint noise (−95 dBFS):
+        // speech.
         let mut syllables = Vec::new();
         for _ in 0..4 {
             syllables.extend(hum[..4_000].iter());
-            syllables.extend(hum[..4_000].iter().map(|s| s * 1e-3));
+            syllables.extend(hum[..4_000].iter().map(|s| s * 0.05));
         }
         let level = Level::of(&syllables);
         assert!(
             level.peak_dbfs < SPEECH_GATE_DBFS && has_speech(&syllables),
             "{level:?}"
         );
+        // The hum after digital silence (a stream's start, padding): zeros are no pause.
+        let mut padded = vec![0.0; 22_050];
+        padded.extend(hum.iter());
+        assert!(!has_speech(&padded), "{:?}", Level::of(&padded));
         assert_eq!(peak_level_dbfs(&[]), -120.0);
         // A full-scale sine has an RMS of −3 dBFS; 0.5 amplitude −9.
         assert!((peak_level_dbfs(&tone(22_050, 1.0, 200.0)) + 9.03).abs() < 0.05);
@@ -565,11 +581,28 @@ mod tests {
         file.extend(x.iter());
         file.extend(pause(0.5));
         assert_eq!(clip_span(&file, rate as u32), speech_span(&file));
-        // Short pauses inside a line do not split it.
-        let mut words = line(1.0);
-        words.extend(pause(0.1));
-        words.extend(line(1.0));
-        assert_eq!(clip_span(&words, rate as u32), speech_span(&words));
+        // A short pause inside the whole utterance does not split it.
+        let mut words = line(0.6);
+        let words_start = words.len() + pause(0.3).len();
+        for part in [
+            pause(0.3),
+            line(0.5),
+            pause(0.1),
+            line(0.5),
+            pause(0.3),
+            line(0.4),
+        ] {
+            words.extend(part);
+        }
+        let (start, end) = clip_span(&words, rate as u32);
+        assert!(
+            start <= words_start && words_start - start < 2_048,
+            "{start}"
+        );
+        assert!(
+            ((end - start) as f32 / rate as f32 - 1.1).abs() < 0.2,
+            "{end}"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use crate::audio::{
     AudioError, Level, StreamResampler, check_length, check_rate, clip_span, finite_mono,
-    prepare_mono,
+    prepare_mono, speech_span,
 };
 use crate::classifier::{Classifier, Features, FrontEnd, Prediction};
 use crate::decode::AudioStream;
@@ -180,7 +180,9 @@ impl<'a> Windower<'a> {
             out.push(self.cut((start - self.buf_start) as usize, start));
         }
         let clip = self.head.as_ref().and_then(|head| {
-            let span = clip_span(head, self.rate as u32);
+            // Whether the speech fits one window is the trimmed speech's length; where in it
+            // the window goes is the clip rule's.
+            let span = speech_span(head);
             (span.1 - span.0 <= self.window).then(|| clip_window(self.front, head))
         });
         Ok((out, clip, self.total as f64 / self.rate))

@@ -177,3 +177,22 @@ fn a_quiet_recording_passes_the_gate_and_gets_the_same_emotion() {
     assert!(worst < 1e-3, "{worst}");
     assert_eq!(got.label, want.label);
 }
+
+#[test]
+fn a_recording_longer_than_a_window_is_not_reduced_to_one_utterance() {
+    // Speech from the first sample, a pause, a whole line, a pause, more speech to the end:
+    // about 6 s of speech. The clip rule's choice of a whole utterance is for a window's worth
+    // of audio (the microphone's); a longer recording is the mean over its windows.
+    let c = common::shipped_classifier();
+    let d = decode_file(&clip(22, "03-01-05-02-01-02-22.flac")).unwrap();
+    let mono = d.channel_slices()[0].to_vec();
+    let (s, e) = speech_emotion::audio::speech_span(&mono);
+    let line = &mono[s..e];
+    let pause = vec![0.0; d.sample_rate as usize * 3 / 10];
+    let mut x = line[line.len() / 2..].to_vec();
+    for part in [&pause[..], line, &pause[..], &line[..line.len() / 2]] {
+        x.extend_from_slice(part);
+    }
+    let (a, _) = run(&c, &x, d.sample_rate, 4_096);
+    assert_eq!(a.basis, "windows");
+}

@@ -637,6 +637,7 @@ state.crashForTesting = () => request({ type: "panic-for-testing" });
 // of the site installs beside this one and waits: the page says so, and reloads into it only
 // when the person asks (results on the page would be lost otherwise).
 if ("serviceWorker" in navigator && location.protocol.startsWith("http")) {
+  const controlled = Boolean(navigator.serviceWorker.controller); // false on the first visit
   let accepted = false;
   const offer = (waiting) => {
     if (!navigator.serviceWorker.controller) return; // the first install: nothing to replace
@@ -646,16 +647,22 @@ if ("serviceWorker" in navigator && location.protocol.startsWith("http")) {
       waiting.postMessage("skip-waiting");
     };
   };
+  const watch = (worker) => worker?.addEventListener("statechange", () => {
+    if (worker.state === "installed") offer(worker);
+  });
   navigator.serviceWorker.addEventListener("controllerchange", () => {
-    if (accepted) location.reload();
+    if (accepted) {
+      location.reload();
+    } else if (controlled) {
+      // Another tab took the new version: this page's files are gone from the cache.
+      $("update").firstChild.textContent = "A new version of this site was opened in another tab: reload this page to go on. ";
+      $("update").hidden = false;
+      $("update-reload").onclick = () => location.reload();
+    }
   });
   navigator.serviceWorker.register(here("sw.js")).then((reg) => {
     if (reg.waiting) offer(reg.waiting);
-    reg.addEventListener("updatefound", () => {
-      const installing = reg.installing;
-      installing?.addEventListener("statechange", () => {
-        if (installing.state === "installed") offer(installing);
-      });
-    });
+    watch(reg.installing); // an update already under way when the page registered
+    reg.addEventListener("updatefound", () => watch(reg.installing));
   }).catch((e) => console.warn("offline mode unavailable:", e));
 }

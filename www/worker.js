@@ -47,7 +47,10 @@ async function create(bytes, wanted) {
         return { engine: await gpu.Engine.create(bytes, "webgpu"), note };
       } catch (e) {
         console.warn("WebGPU failed:", e);
-        why = "WebGPU could not start in this browser";
+        why = (await fetch(here("pkg/webgpu/speech_emotion.js")).then((r) => r.status, () => 0)) === 409
+          ? "a new version of this site was published since this page was opened: reload the page to use WebGPU"
+          : "WebGPU could not start in this browser";
+        delete bundles.webgpu; // a later try fetches it again
       }
     }
     if (wanted === "webgpu") throw new Error(why);

@@ -424,6 +424,8 @@ test("after one visit the page works offline", async () => {
       if (!navigator.serviceWorker.controller) await new Promise((r) => navigator.serviceWorker.addEventListener("controllerchange", r, { once: true }));
       return reg.active.state;
     });
+    // Whatever the browser had in flight (the app manifest, say) lands before the count.
+    await page.waitForLoadState("networkidle");
     await context.setOffline(true);
     const served = server.requests.length;
     await page.reload();
@@ -482,8 +484,16 @@ test("a new version of the site: the open page keeps its own files, offers a rel
     const got = await analyse(page, CLIP);
     assert.equal(got.state, "done", got.text);
 
-    // Accepting the update reloads into B, all of it.
+    // A second tab of A is open too.
+    const other = await context.newPage();
+    await other.goto(`${site.url}?backend=cpu`);
+    await waitReady(other, "cpu");
+    assert.equal(await other.evaluate(() => globalThis.seTestBuild), "A");
+
+    // Accepting the update reloads into B, all of it; the other tab asks to be reloaded.
     await Promise.all([page.waitForEvent("load"), page.click("#update-reload")]);
+    await other.waitForFunction(() => !document.getElementById("update").hidden
+      && /another tab: reload this page/.test(document.getElementById("update").textContent), null, { timeout: 30_000 });
     await waitReady(page, "cpu");
     const now = await page.evaluate(async () => ({
       build: globalThis.seTestBuild,

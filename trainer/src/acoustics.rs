@@ -162,8 +162,8 @@ pub fn random_eq(rate: u32, rng: &mut impl Rng) -> Vec<Biquad> {
             rate,
         ));
     }
-    if rng.random_bool(0.5) {
-        let top = (rate as f64 * 0.45).min(10_000.0);
+    let top = (rate as f64 * 0.45).min(10_000.0);
+    if top > 3_500.0 && rng.random_bool(0.5) {
         filters.push(Biquad::low_pass(
             log_uniform(rng, 3_500.0, top),
             0.707,

@@ -105,7 +105,7 @@ pub fn augmented_features(
             filter.run(&mut window);
         }
     }
-    if c.babble_snr_db.1 > 0.0 && !talkers.is_empty() && rng.random_bool(c.probability) {
+    if c.babble_snr_db != (0.0, 0.0) && !talkers.is_empty() && rng.random_bool(c.probability) {
         let voices: Vec<&[f32]> = (0..rng.random_range(3..=6))
             .map(|_| talkers[rng.random_range(0..talkers.len())])
             .collect();
@@ -113,7 +113,7 @@ pub fn augmented_features(
         let snr = rng.random_range(c.babble_snr_db.0..=c.babble_snr_db.1);
         window = mix_at_snr(&window, &noise, snr);
     }
-    if c.snr_db.1 > 0.0 && rng.random_bool(c.probability) {
+    if c.snr_db != (0.0, 0.0) && rng.random_bool(c.probability) {
         add_noise(&mut window, rng.random_range(c.snr_db.0..=c.snr_db.1), rng);
     }
     let ratio = if c.max_pitch_semitones > 0.0 && rng.random_bool(c.probability) {
