@@ -301,8 +301,8 @@ fn frame_span((first, last): (usize, usize), len: usize) -> (usize, usize) {
 /// ([`speech_span`]), unless that runs into an edge of the recording (a microphone's last
 /// seconds cut in the middle of a line) and pauses of at least [`MIN_PAUSE_SECONDS`],
 /// [`PAUSE_DB`] under the loudest frame, split it. Then the longest utterance that is whole
-/// (touches neither edge) is taken, if one of at least [`MIN_UTTERANCE_SECONDS`] exists: the
-/// model was trained on whole lines, and a line cut at both ends loses what it was shown.
+/// (touches neither edge) is taken, if one of at least [`MIN_UTTERANCE_SECONDS`] exists, else
+/// the longest piece: the model was trained on one line at a time, centred.
 pub fn clip_span(samples: &[f32], rate: u32) -> (usize, usize) {
     let power = frame_powers(samples);
     let Some((first, last)) = frames_above(&power, TRIM_TOP_DB) else {
@@ -333,13 +333,23 @@ pub fn clip_span(samples: &[f32], rate: u32) -> (usize, usize) {
     }
     utterances.push((start, end));
     let min_len = (MIN_UTTERANCE_SECONDS * rate as f32) as usize;
-    utterances
+    let spans: Vec<((usize, usize), bool)> = utterances
         .into_iter()
-        .filter(|&(a, b)| a > 0 && b + 1 < power.len())
-        .map(|f| frame_span(f, samples.len()))
-        .filter(|(a, b)| b - a >= min_len)
-        .max_by_key(|(a, b)| b - a)
-        .unwrap_or(whole)
+        .map(|(a, b)| {
+            (
+                frame_span((a, b), samples.len()),
+                a > 0 && b + 1 < power.len(),
+            )
+        })
+        .collect();
+    let longest = |whole_only: bool| {
+        spans
+            .iter()
+            .filter(|(span, is_whole)| (*is_whole || !whole_only) && span.1 - span.0 >= min_len)
+            .map(|(span, _)| *span)
+            .max_by_key(|(a, b)| b - a)
+    };
+    longest(true).or_else(|| longest(false)).unwrap_or(whole)
 }
 
 /// How loud a stretch of audio is, from the RMS of its 93-ms frames (2048 samples at
@@ -348,14 +358,11 @@ pub fn clip_span(samples: &[f32], rate: u32) -> (usize, usize) {
 pub struct Level {
     /// The loudest frame.
     pub peak_dbfs: f32,
-    /// The quiet frames: the 10th percentile of those above [`DIGITAL_SILENCE_DBFS`] (pauses,
-    /// the room's own noise; digital silence, as padding or a stream's first samples, is no
-    /// pause). The peak when no frame is above it.
+    /// The quiet frames: the 10th percentile of those that are not digital silence (pauses,
+    /// the room's own noise, however faint; zeros, as padding or a stream's first samples,
+    /// are no pause). The peak when every frame is silent.
     pub floor_dbfs: f32,
 }
-
-/// Frames quieter than this are digital silence, not a room's quiet.
-pub const DIGITAL_SILENCE_DBFS: f32 = -100.0;
 
 impl Level {
     pub fn of(samples: &[f32]) -> Self {
@@ -369,10 +376,7 @@ impl Level {
         }
         power.sort_by(f32::total_cmp);
         let peak = db(power[power.len() - 1]);
-        let sounding: Vec<f32> = power
-            .into_iter()
-            .filter(|&p| db(p) > DIGITAL_SILENCE_DBFS)
-            .collect();
+        let sounding: Vec<f32> = power.into_iter().filter(|&p| p > 0.0).collect();
         Self {
             peak_dbfs: peak,
             floor_dbfs: sounding.get(sounding.len() / 10).map_or(peak, |&p| db(p)),
@@ -535,7 +539,7 @@ mod tests {
         assert!(!has_speech(&hum), "{:?}", Level::of(&hum));
         assert!(!has_speech(&vec![0.0; 22_050]));
         // Syllables with pauses, as quiet as the hum, over a room's faint noise (−95 dBFS):
-        // speech.
+        // speech. (A recording 20 dB down brings a quiet room to about −105 dBFS.)
         let mut syllables = Vec::new();
         for _ in 0..4 {
             syllables.extend(hum[..4_000].iter());
@@ -581,6 +585,17 @@ mod tests {
         file.extend(x.iter());
         file.extend(pause(0.5));
         assert_eq!(clip_span(&file, rate as u32), speech_span(&file));
+        // No whole utterance: the longest piece, not both pieces and the pause between.
+        let mut cut = line(0.6);
+        let piece_start = cut.len() + pause(0.3).len();
+        cut.extend(pause(0.3));
+        cut.extend(line(1.2));
+        let (start, end) = clip_span(&cut, rate as u32);
+        assert!(
+            start <= piece_start && piece_start - start < 2_048,
+            "{start}"
+        );
+        assert!(cut.len() - end < TRIM_HOP, "{end}");
         // A short pause inside the whole utterance does not split it.
         let mut words = line(0.6);
         let words_start = words.len() + pause(0.3).len();

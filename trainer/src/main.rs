@@ -410,6 +410,10 @@ enum Command {
         /// Seed of the noise, babble offsets, room responses and microphone cuts.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Score only the conditions whose names contain one of these words, e.g.
+        /// microphone,babble (the clean condition is always scored).
+        #[arg(long, value_delimiter = ',')]
+        conditions: Vec<String>,
         /// Report JSON to write.
         #[arg(long)]
         report: PathBuf,
@@ -454,12 +458,13 @@ fn main() -> ExitCode {
             folds,
             only_folds,
             seed,
+            conditions,
             report,
         } => run_robustness(
             &corpus,
             &models,
             (folds as usize, &only_folds),
-            seed,
+            (seed, &conditions),
             &report,
         ),
         Command::Bench {
@@ -701,7 +706,7 @@ fn run_robustness(
     corpus: &CorpusArgs,
     models: &Path,
     (folds, only_folds): (usize, &[usize]),
-    seed: u64,
+    (seed, only_conditions): (u64, &[String]),
     report: &Path,
 ) -> Result<ExitCode, String> {
     if let Some(bad) = only_folds.iter().find(|f| !(1..=folds).contains(*f)) {
@@ -720,7 +725,27 @@ fn run_robustness(
         ),
         _ => return Err("--data or --manifest is needed".into()),
     };
-    let conditions = robustness::Condition::all();
+    let conditions: Vec<_> = robustness::Condition::all()
+        .into_iter()
+        .filter(|c| {
+            *c == robustness::Condition::Clean
+                || only_conditions.is_empty()
+                || only_conditions
+                    .iter()
+                    .any(|w| c.name().contains(w.as_str()))
+        })
+        .collect();
+    if conditions.len() == 1 && !only_conditions.is_empty() {
+        return Err(format!(
+            "--conditions {}: no condition's name contains these words (names: {})",
+            only_conditions.join(","),
+            robustness::Condition::all()
+                .iter()
+                .map(|c| c.name())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
     let results = robustness::evaluate(
         &clips,
         &labels,

@@ -54,6 +54,25 @@ fn out_of_range_options_are_refused_by_name() {
         &["train", "--data", data, "--out", "x.sew", "--snr", "30,10"],
         "give the lower SNR first",
     );
+    refused(
+        &["train", "--data", data, "--out", "x.sew", "--babble", "5"],
+        "--babble takes two values",
+    );
+    let models = scratch("no-models");
+    refused(
+        &[
+            "robustness",
+            "--data",
+            data,
+            "--models",
+            models.to_str().unwrap(),
+            "--conditions",
+            "thunder",
+            "--report",
+            "r.json",
+        ],
+        "no condition's name contains these words",
+    );
 }
 
 #[cfg(unix)]
