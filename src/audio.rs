@@ -280,9 +280,19 @@ pub fn speech_span(samples: &[f32]) -> (usize, usize) {
     }
 }
 
+/// The largest of the frame powers (0 for none).
+fn loudest(power: &[f32]) -> f32 {
+    power.iter().cloned().fold(0.0f32, f32::max)
+}
+
+/// A frame power in dB relative to full scale, −120 for digital silence.
+fn dbfs(power: f32) -> f32 {
+    (10.0 * power.max(1e-12).log10()).max(-120.0)
+}
+
 /// First and last frame within `db` of the loudest; `None` for silence.
 fn frames_above(power: &[f32], db: f32) -> Option<(usize, usize)> {
-    let max = power.iter().cloned().fold(0.0f32, f32::max);
+    let max = loudest(power);
     if max <= 0.0 {
         return None;
     }
@@ -312,8 +322,7 @@ pub fn clip_span(samples: &[f32], rate: u32) -> (usize, usize) {
     if first > 0 && last + 1 < power.len() {
         return whole;
     }
-    let max = power.iter().cloned().fold(0.0f32, f32::max);
-    let quiet = max * 10f32.powf(-PAUSE_DB / 10.0);
+    let quiet = loudest(&power) * 10f32.powf(-PAUSE_DB / 10.0);
     // Frames lying wholly inside a pause of the shortest length, wherever it falls on the hop
     // grid: a run that long is a pause.
     let pause_samples = (MIN_PAUSE_SECONDS * rate as f32) as usize;
@@ -366,20 +375,13 @@ pub struct Level {
 
 impl Level {
     pub fn of(samples: &[f32]) -> Self {
-        let mut power = frame_powers(samples);
-        let db = |p: f32| (10.0 * p.max(1e-12).log10()).max(-120.0);
-        if samples.is_empty() {
-            return Self {
-                peak_dbfs: -120.0,
-                floor_dbfs: -120.0,
-            };
-        }
-        power.sort_by(f32::total_cmp);
-        let peak = db(power[power.len() - 1]);
-        let sounding: Vec<f32> = power.into_iter().filter(|&p| p > 0.0).collect();
+        let power = frame_powers(samples);
+        let peak = dbfs(loudest(&power));
+        let mut sounding: Vec<f32> = power.into_iter().filter(|&p| p > 0.0).collect();
+        sounding.sort_by(f32::total_cmp);
         Self {
             peak_dbfs: peak,
-            floor_dbfs: sounding.get(sounding.len() / 10).map_or(peak, |&p| db(p)),
+            floor_dbfs: sounding.get(sounding.len() / 10).map_or(peak, |&p| dbfs(p)),
         }
     }
 
@@ -394,9 +396,9 @@ impl Level {
     }
 }
 
-/// RMS level of the loudest frame ([`Level::peak_dbfs`]).
+/// RMS level of the loudest frame ([`Level::peak_dbfs`]), without the floor's sorting.
 pub fn peak_level_dbfs(samples: &[f32]) -> f32 {
-    Level::of(samples).peak_dbfs
+    dbfs(loudest(&frame_powers(samples)))
 }
 
 /// Whether audio passes the speech gate ([`Level::is_speech`]).
@@ -559,6 +561,20 @@ mod tests {
         assert!((peak_level_dbfs(&tone(22_050, 1.0, 200.0)) + 9.03).abs() < 0.05);
     }
 
+    /// Asserts that `span` starts at `start` (up to a frame early, as trimming does: frames
+    /// are 2048 samples) and lasts about `secs`.
+    fn assert_span(span: (usize, usize), start: usize, secs: f32, rate: usize) {
+        assert!(
+            span.0 <= start && start - span.0 < 2_048,
+            "{span:?} should start at {start}"
+        );
+        let got = (span.1 - span.0) as f32 / rate as f32;
+        assert!(
+            (got - secs).abs() < 0.2,
+            "{span:?} lasts {got} s, not {secs}"
+        );
+    }
+
     #[test]
     fn the_clip_rule_prefers_a_whole_utterance_to_speech_cut_by_the_edges() {
         let rate = 22_050;
@@ -570,16 +586,7 @@ mod tests {
         for part in [pause(0.3), line(1.5), pause(0.3), line(0.5)] {
             x.extend(part);
         }
-        let (start, end) = clip_span(&x, rate as u32);
-        // Frames are 2048 samples: a span may begin up to a frame early, as trimming does.
-        assert!(
-            start <= whole_start && whole_start - start < 2_048,
-            "{start}"
-        );
-        assert!(
-            ((end - start) as f32 / rate as f32 - 1.5).abs() < 0.2,
-            "{end}"
-        );
+        assert_span(clip_span(&x, rate as u32), whole_start, 1.5, rate);
         // Speech that does not reach an edge is trimmed as before.
         let mut file = pause(0.5);
         file.extend(x.iter());
@@ -590,12 +597,9 @@ mod tests {
         let piece_start = cut.len() + pause(0.3).len();
         cut.extend(pause(0.3));
         cut.extend(line(1.2));
-        let (start, end) = clip_span(&cut, rate as u32);
-        assert!(
-            start <= piece_start && piece_start - start < 2_048,
-            "{start}"
-        );
-        assert!(cut.len() - end < TRIM_HOP, "{end}");
+        let span = clip_span(&cut, rate as u32);
+        assert_span(span, piece_start, 1.2, rate);
+        assert!(cut.len() - span.1 < TRIM_HOP, "{span:?}");
         // A short pause inside the whole utterance does not split it.
         let mut words = line(0.6);
         let words_start = words.len() + pause(0.3).len();
@@ -609,15 +613,7 @@ mod tests {
         ] {
             words.extend(part);
         }
-        let (start, end) = clip_span(&words, rate as u32);
-        assert!(
-            start <= words_start && words_start - start < 2_048,
-            "{start}"
-        );
-        assert!(
-            ((end - start) as f32 / rate as f32 - 1.1).abs() < 0.2,
-            "{end}"
-        );
+        assert_span(clip_span(&words, rate as u32), words_start, 1.1, rate);
     }
 
     #[test]
