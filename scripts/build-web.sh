@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the static site into dist/ (self-contained: serve it from any static host, at any
-# path): the page, its worker and service worker, the shipped weights and two wasm bundles,
-# pkg/cpu (flex backend) and pkg/webgpu (flex + wgpu on WebGPU, loaded only when the browser
-# has WebGPU). Prints each bundle's size, raw and gzipped.
+# path): the page and its service worker, and the library dist/lib (its worker, the shipped
+# weights and two wasm bundles, pkg/cpu (flex backend) and pkg/webgpu (flex + wgpu on WebGPU,
+# loaded only when the browser has a WebGPU adapter). Prints each bundle's size, raw and gzipped.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -37,18 +37,20 @@ for kind in $KINDS; do
   echo "$key" > "pkg/$kind/.key"
 done
 
-mkdir -p dist/model
+# dist/lib is the library (its worker, both bundles, the shipped weights): the npm package
+# (`npm pack dist/lib`) and the page's only way to the model.
 cp -r www/. dist/
-mkdir -p dist/pkg
+mkdir -p dist/lib/pkg dist/lib/model
 for kind in $KINDS; do
-  cp -r "pkg/$kind" dist/pkg/
-  rm -f "dist/pkg/$kind/.key"
+  cp -r "pkg/$kind" dist/lib/pkg/
+  rm -f "dist/lib/pkg/$kind/.key"
 done
-cp models/speech-emotion.sew dist/model/
+cp models/speech-emotion.sew dist/lib/model/
+cp models/MODEL_CARD.md dist/lib/model/
 # The service worker knows this build's files by their hashes (a new build: a new cache).
 bash scripts/stamp-sw.sh dist
 for kind in $KINDS; do
-  f="dist/pkg/$kind/speech_emotion_bg.wasm"
+  f="dist/lib/pkg/$kind/speech_emotion_bg.wasm"
   echo "wasm $kind: $(stat -c %s "$f") bytes raw, $(gzip -9 -c "$f" | wc -c) bytes gzip"
 done
-echo "weights: $(stat -c %s dist/model/speech-emotion.sew) bytes"
+echo "weights: $(stat -c %s dist/lib/model/speech-emotion.sew) bytes"

@@ -55,6 +55,17 @@ pub enum AudioError {
     Resample(String),
 }
 
+impl AudioError {
+    /// A stable name for the kind of failure: `"too-short"` (nothing, or less than
+    /// [`MIN_SECONDS`]) or `"bad-audio"` (samples that are not audio as this tool reads it).
+    pub fn code(&self) -> &'static str {
+        match self {
+            AudioError::Empty | AudioError::TooShort(_) => "too-short",
+            _ => "bad-audio",
+        }
+    }
+}
+
 impl fmt::Display for AudioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

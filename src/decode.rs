@@ -2,6 +2,7 @@
 //! the page's worker. [`AudioStream`] hands out one packet at a time, so an hour-long
 //! recording is never held in memory whole.
 
+use std::fmt;
 use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymErr;
 use symphonia::core::formats::probe::Hint;
@@ -25,7 +26,77 @@ impl Decoded {
     }
 }
 
-/// An audio file being decoded, packet by packet. Errors are sentences fit to show a user.
+/// Why a file could not be decoded. The messages are sentences fit to show a user; [`code`]
+/// (`DecodeError::code`) is what programs match on (the page's library passes it on).
+#[derive(Debug, Clone, PartialEq)]
+pub enum DecodeError {
+    /// The file could not be opened or read.
+    Unreadable(String),
+    /// No container this build reads (the prober's reason).
+    NotAudio(String),
+    /// A container without an audio track.
+    NoAudioTrack,
+    /// An audio track in a codec this build does not decode (Opus, …).
+    UnsupportedCodec(String),
+    /// The header gives no usable sample rate.
+    NoSampleRate,
+    /// The stream is damaged beyond the packets a player would skip.
+    Corrupt(String),
+    /// The sample rate changes mid-file (from, to).
+    RateChanges(u32, u32),
+    ChannelsChange,
+    /// The file decodes to nothing.
+    NoSamples,
+    /// The decoder panicked on this file (caught natively by [`isolate`]).
+    DecoderFailed(String),
+}
+
+impl DecodeError {
+    /// A stable name for the kind of failure: `"unsupported-format"` (not audio this build
+    /// reads: another decoder, such as the browser's, may), `"corrupt-file"` or
+    /// `"unreadable-file"`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeError::NotAudio(_)
+            | DecodeError::NoAudioTrack
+            | DecodeError::UnsupportedCodec(_) => "unsupported-format",
+            DecodeError::Unreadable(_) => "unreadable-file",
+            _ => "corrupt-file",
+        }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Unreadable(e) => write!(f, "cannot open: {e}"),
+            DecodeError::NotAudio(e) => write!(f, "not a readable audio file ({e})"),
+            DecodeError::NoAudioTrack => write!(f, "the file has no audio track"),
+            DecodeError::UnsupportedCodec(e) => write!(f, "unsupported codec ({e})"),
+            DecodeError::NoSampleRate => write!(f, "the file does not say its sample rate"),
+            DecodeError::Corrupt(e) => write!(f, "corrupt audio stream ({e})"),
+            DecodeError::RateChanges(a, b) => {
+                write!(f, "the sample rate changes mid-file ({a} → {b} Hz)")
+            }
+            DecodeError::ChannelsChange => write!(f, "the channel count changes mid-file"),
+            DecodeError::NoSamples => write!(f, "the file holds no audio samples"),
+            DecodeError::DecoderFailed(why) => {
+                write!(f, "the decoder failed on this file ({why})")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+// Callers that gather several kinds of failure as messages (the trainer's reader) use `?`.
+impl From<DecodeError> for String {
+    fn from(e: DecodeError) -> String {
+        e.to_string()
+    }
+}
+
+/// An audio file being decoded, packet by packet.
 pub struct AudioStream {
     format: Box<dyn FormatReader>,
     decoder: Box<dyn AudioDecoder>,
@@ -37,7 +108,10 @@ pub struct AudioStream {
 impl AudioStream {
     /// Probes the container and opens its first audio track. `extension` (without the dot)
     /// helps the probe.
-    pub fn open(source: Box<dyn MediaSource>, extension: Option<&str>) -> Result<Self, String> {
+    pub fn open(
+        source: Box<dyn MediaSource>,
+        extension: Option<&str>,
+    ) -> Result<Self, DecodeError> {
         let mss = MediaSourceStream::new(source, Default::default());
         let mut hint = Hint::new();
         if let Some(ext) = extension {
@@ -50,25 +124,25 @@ impl AudioStream {
                 FormatOptions::default(),
                 MetadataOptions::default(),
             )
-            .map_err(|e| format!("not a readable audio file ({e})"))?;
+            .map_err(|e| DecodeError::NotAudio(e.to_string()))?;
         // First audio track whose codec is known (0.5: codec != CODEC_TYPE_NULL).
         let track = format
             .first_track_known_codec(TrackType::Audio)
-            .ok_or("the file has no audio track")?;
+            .ok_or(DecodeError::NoAudioTrack)?;
         let params = track
             .codec_params
             .as_ref()
             .and_then(|p| p.audio())
-            .ok_or("the file has no audio track")?
+            .ok_or(DecodeError::NoAudioTrack)?
             .clone();
         let decoder = symphonia::default::get_codecs()
             .make_audio_decoder(&params, &AudioDecoderOptions::default())
-            .map_err(|e| format!("unsupported codec ({e})"))?;
+            .map_err(|e| DecodeError::UnsupportedCodec(e.to_string()))?;
         let sample_rate = params
             .sample_rate
             // 0.6.1 reports Some(0) for a WAV whose header says 0 Hz (0.5.5 panicked).
             .filter(|&r| r > 0)
-            .ok_or("the file does not say its sample rate")?;
+            .ok_or(DecodeError::NoSampleRate)?;
         let track_id = track.id;
         // 0.6 moved the frame count from the codec parameters to the track.
         let frames = track.num_frames;
@@ -92,7 +166,7 @@ impl AudioStream {
 
     /// The next packet's samples, one vector per channel; `None` at the end. Damaged packets
     /// are skipped, as players do.
-    pub fn next_chunk(&mut self) -> Option<Result<Vec<Vec<f32>>, String>> {
+    pub fn next_chunk(&mut self) -> Option<Result<Vec<Vec<f32>>, DecodeError>> {
         loop {
             let packet = match self.format.next_packet() {
                 Ok(Some(p)) => p,
@@ -102,7 +176,7 @@ impl AudioStream {
                     return None;
                 }
                 Err(SymErr::ResetRequired) => return None,
-                Err(e) => return Some(Err(format!("corrupt audio stream ({e})"))),
+                Err(e) => return Some(Err(DecodeError::Corrupt(e.to_string()))),
             };
             if packet.track_id != self.track_id {
                 continue;
@@ -110,14 +184,11 @@ impl AudioStream {
             let decoded = match self.decoder.decode(&packet) {
                 Ok(d) => d,
                 Err(SymErr::DecodeError(_)) => continue,
-                Err(e) => return Some(Err(format!("cannot decode ({e})"))),
+                Err(e) => return Some(Err(DecodeError::Corrupt(e.to_string()))),
             };
             let rate = decoded.spec().rate();
             if rate != self.sample_rate {
-                return Some(Err(format!(
-                    "the sample rate changes mid-file ({} → {} Hz)",
-                    self.sample_rate, rate
-                )));
+                return Some(Err(DecodeError::RateChanges(self.sample_rate, rate)));
             }
             let n = decoded.spec().channels().count();
             if n == 0 || decoded.frames() == 0 {
@@ -133,7 +204,7 @@ impl AudioStream {
 
 /// Decodes a whole audio file (short clips: training data, `trainer predict` on clips).
 #[cfg(not(target_arch = "wasm32"))]
-pub fn decode_file(path: &std::path::Path) -> Result<Decoded, String> {
+pub fn decode_file(path: &std::path::Path) -> Result<Decoded, DecodeError> {
     let mut stream = open_file(path)?;
     let mut channels: Vec<Vec<f32>> = Vec::new();
     while let Some(chunk) = stream.next_chunk() {
@@ -142,14 +213,14 @@ pub fn decode_file(path: &std::path::Path) -> Result<Decoded, String> {
             channels = vec![Vec::new(); chunk.len()];
         }
         if chunk.len() != channels.len() {
-            return Err("the channel count changes mid-file".into());
+            return Err(DecodeError::ChannelsChange);
         }
         for (c, add) in channels.iter_mut().zip(chunk) {
             c.extend(add);
         }
     }
     if channels.is_empty() || channels[0].is_empty() {
-        return Err("the file holds no audio samples".into());
+        return Err(DecodeError::NoSamples);
     }
     Ok(Decoded {
         channels,
@@ -159,8 +230,8 @@ pub fn decode_file(path: &std::path::Path) -> Result<Decoded, String> {
 
 /// Opens a file for streaming decoding.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn open_file(path: &std::path::Path) -> Result<AudioStream, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+pub fn open_file(path: &std::path::Path) -> Result<AudioStream, DecodeError> {
+    let file = std::fs::File::open(path).map_err(|e| DecodeError::Unreadable(e.to_string()))?;
     AudioStream::open(Box::new(file), path.extension().and_then(|e| e.to_str()))
 }
 
@@ -168,14 +239,14 @@ pub fn open_file(path: &std::path::Path) -> Result<AudioStream, String> {
 /// error message, so that one bad file cannot stop a batch. Native only: the wasm build aborts on
 /// a panic, and the page restarts its worker instead.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn isolate<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+pub fn isolate<T, E: From<DecodeError>>(f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
         let why = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown cause".into());
-        Err(format!("the decoder failed on this file ({why})"))
+        Err(DecodeError::DecoderFailed(why).into())
     })
 }
 
@@ -185,12 +256,14 @@ mod tests {
 
     #[test]
     fn isolate_turns_a_panic_into_that_files_error() {
-        let r: Result<(), String> = isolate(|| panic!("index out of bounds"));
+        let r: Result<(), DecodeError> = isolate(|| panic!("index out of bounds"));
+        let e = r.unwrap_err();
         assert_eq!(
-            r,
-            Err("the decoder failed on this file (index out of bounds)".into())
+            e.to_string(),
+            "the decoder failed on this file (index out of bounds)"
         );
-        assert_eq!(isolate(|| Ok(3)), Ok(3));
-        assert_eq!(isolate::<()>(|| Err("no".into())), Err("no".into()));
+        assert_eq!(e.code(), "corrupt-file");
+        assert_eq!(isolate::<_, String>(|| Ok(3)), Ok(3));
+        assert_eq!(isolate::<(), String>(|| Err("no".into())), Err("no".into()));
     }
 }

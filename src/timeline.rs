@@ -10,8 +10,9 @@ use crate::audio::{
     prepare_mono, speech_span,
 };
 use crate::classifier::{Classifier, Features, FrontEnd, Prediction};
-use crate::decode::AudioStream;
+use crate::decode::{AudioStream, DecodeError};
 use serde::Serialize;
+use std::fmt;
 
 /// Recordings up to this long are kept whole, for the clip rule.
 pub const CLIP_RULE_MAX_SECONDS: f64 = 30.0;
@@ -42,13 +43,80 @@ pub struct Focus {
     pub attention: Vec<f32>,
 }
 
+/// What the overall result rests on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Basis {
+    /// The speech fits one window: the clip rule.
+    Clip,
+    /// The mean over the windows that passed the speech gate.
+    Windows,
+    /// No window passed the speech gate.
+    None,
+}
+
+impl Basis {
+    /// The name it is serialised as.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Basis::Clip => "clip",
+            Basis::Windows => "windows",
+            Basis::None => "none",
+        }
+    }
+}
+
+/// Why a recording could not be analysed: its file, or its samples.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnalysisError {
+    Decode(DecodeError),
+    Audio(AudioError),
+}
+
+impl AnalysisError {
+    /// A stable name for the kind of failure (see [`DecodeError::code`], [`AudioError::code`]).
+    pub fn code(&self) -> &'static str {
+        match self {
+            AnalysisError::Decode(e) => e.code(),
+            AnalysisError::Audio(e) => e.code(),
+        }
+    }
+}
+
+impl fmt::Display for AnalysisError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AnalysisError::Decode(e) => e.fmt(f),
+            AnalysisError::Audio(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for AnalysisError {}
+
+impl From<DecodeError> for AnalysisError {
+    fn from(e: DecodeError) -> Self {
+        AnalysisError::Decode(e)
+    }
+}
+
+impl From<AudioError> for AnalysisError {
+    fn from(e: AudioError) -> Self {
+        AnalysisError::Audio(e)
+    }
+}
+
+impl From<AnalysisError> for String {
+    fn from(e: AnalysisError) -> String {
+        e.to_string()
+    }
+}
+
 /// What a recording holds.
 #[derive(Debug, Clone, Serialize)]
 pub struct Analysis {
     pub duration: f64,
-    /// `"clip"` (speech fits one window: the clip rule), `"windows"` (mean over the speech
-    /// windows) or `"none"` (no window passed the speech gate).
-    pub basis: &'static str,
+    pub basis: Basis,
     /// Whether the audio passed the speech gate ([`Level::is_speech`]).
     pub speech: bool,
     pub level_dbfs: f32,
@@ -242,19 +310,18 @@ pub async fn analyse<I>(
     rate: u32,
     hop_seconds: f64,
     progress: &mut dyn FnMut(Progress<'_>),
-) -> Result<Analysis, String>
+) -> Result<Analysis, AnalysisError>
 where
-    I: IntoIterator<Item = Result<Vec<Vec<f32>>, String>>,
+    I: IntoIterator<Item = Result<Vec<Vec<f32>>, DecodeError>>,
 {
-    let mut windower =
-        Windower::new(classifier.front_end(), rate, hop_seconds).map_err(|e| e.to_string())?;
+    let mut windower = Windower::new(classifier.front_end(), rate, hop_seconds)?;
     let (mut pending, mut done) = (Vec::new(), Vec::new());
     let mut strongest: Strongest = (0..classifier.labels().len()).map(|_| None).collect();
     let mut reported = 0;
     for chunk in chunks {
         let chunk = chunk?;
         let slices: Vec<&[f32]> = chunk.iter().map(|c| c.as_slice()).collect();
-        pending.extend(windower.push(&slices).map_err(|e| e.to_string())?);
+        pending.extend(windower.push(&slices)?);
         if pending.len() >= BATCH {
             classify_windows(classifier, &mut pending, &mut done, &mut strongest).await;
             progress(Progress {
@@ -264,7 +331,7 @@ where
             reported = done.len();
         }
     }
-    let (last, clip, duration) = windower.finish().map_err(|e| e.to_string())?;
+    let (last, clip, duration) = windower.finish()?;
     pending.extend(last);
     classify_windows(classifier, &mut pending, &mut done, &mut strongest).await;
     progress(Progress {
@@ -280,7 +347,7 @@ pub async fn analyse_stream(
     stream: &mut AudioStream,
     hop_seconds: f64,
     progress: &mut dyn FnMut(Progress<'_>),
-) -> Result<Analysis, String> {
+) -> Result<Analysis, AnalysisError> {
     let rate = stream.sample_rate();
     let chunks = std::iter::from_fn(|| stream.next_chunk());
     analyse(classifier, chunks, rate, hop_seconds, progress).await
@@ -292,16 +359,16 @@ pub async fn analyse_clip(
     classifier: &Classifier,
     channels: &[&[f32]],
     rate: u32,
-) -> Result<Analysis, String> {
+) -> Result<Analysis, AnalysisError> {
     let config = &classifier.header().features;
-    let mono = prepare_mono(channels, rate, config.sample_rate).map_err(|e| e.to_string())?;
+    let mono = prepare_mono(channels, rate, config.sample_rate)?;
     let level = Level::of(&mono);
     let level_dbfs = level.peak_dbfs;
     let duration = mono.len() as f64 / config.sample_rate as f64;
     if !level.is_speech() {
         return Ok(Analysis {
             duration,
-            basis: "none",
+            basis: Basis::None,
             speech: false,
             level_dbfs,
             overall: None,
@@ -319,7 +386,7 @@ async fn summarise(
     windows: Vec<WindowResult>,
     clip: Option<Window>,
     mut strongest: Strongest,
-) -> Result<Analysis, String> {
+) -> Result<Analysis, AnalysisError> {
     let config = &classifier.header().features;
     let focus = |w: &Window, p: &Prediction| Focus {
         start: w.start,
@@ -343,7 +410,7 @@ async fn summarise(
         let speech = c.level.is_speech() || windows.iter().any(|w| w.label.is_some());
         return Ok(Analysis {
             duration,
-            basis: "clip",
+            basis: Basis::Clip,
             speech,
             level_dbfs: level,
             focus: Some(focus(&c, &p)),
@@ -374,7 +441,11 @@ async fn summarise(
         .map(|(_, w, p)| focus(&w, &p));
     Ok(Analysis {
         duration,
-        basis: if overall.is_some() { "windows" } else { "none" },
+        basis: if overall.is_some() {
+            Basis::Windows
+        } else {
+            Basis::None
+        },
         speech: overall.is_some(),
         level_dbfs: loudest,
         overall,

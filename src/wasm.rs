@@ -5,11 +5,11 @@
 //! offers WebGPU.
 
 use crate::classifier::Classifier;
-use crate::decode::AudioStream;
-use crate::timeline::{self, Progress};
+use crate::decode::{AudioStream, DecodeError};
+use crate::timeline::{self, AnalysisError, Progress};
 use crate::weights::WeightsFile;
 use burn::prelude::Device;
-use js_sys::{Array, Float32Array, Function, Promise, Uint8Array};
+use js_sys::{Float32Array, Function, Promise, Uint8Array};
 use serde::Serialize;
 use std::io::{Read, Seek, SeekFrom};
 use std::rc::Rc;
@@ -38,17 +38,6 @@ pub fn start() {
 #[wasm_bindgen(js_name = panicForTesting)]
 pub fn panic_for_testing() {
     panic!("a panic asked for by a test");
-}
-
-/// Which backends this bundle was built with.
-#[wasm_bindgen(js_name = availableBackends)]
-pub fn available_backends() -> Array {
-    let out = Array::new();
-    if cfg!(feature = "webgpu") {
-        out.push(&"webgpu".into());
-    }
-    out.push(&"cpu".into());
-    out
 }
 
 fn has_webgpu() -> bool {
@@ -82,42 +71,32 @@ async fn webgpu_device() -> Result<Device, String> {
 pub struct Engine {
     classifier: Rc<Classifier>,
     backend: String,
-    webgpu_error: Option<String>,
 }
 
 #[wasm_bindgen]
 impl Engine {
-    /// Loads weights and starts a backend: `"webgpu"`, `"cpu"`, or `"auto"` (WebGPU when the
-    /// browser gives an adapter, otherwise CPU). Rejects with a readable message.
+    /// Loads weights and starts a backend, `"webgpu"` or `"cpu"` (which to try first is the
+    /// library's choice: it knows whether the browser has an adapter before fetching this
+    /// bundle). Rejects with an `Error` that has a `code`.
     pub fn create(weights: Vec<u8>, backend: String) -> Promise {
         future_to_promise(async move {
-            let file =
-                WeightsFile::from_bytes(&weights).map_err(|e| JsError::new(&e.to_string()))?;
-            let (device, name, webgpu_error) = match backend.as_str() {
-                "cpu" => (Device::flex(), "cpu", None),
-                "webgpu" => (
-                    webgpu_device().await.map_err(|e| JsError::new(&e))?,
-                    "webgpu",
-                    None,
-                ),
-                "auto" => match webgpu_device().await {
-                    Ok(d) => (d, "webgpu", None),
-                    Err(e) => (Device::flex(), "cpu", Some(e)),
-                },
+            let file = WeightsFile::from_bytes(&weights).map_err(|e| coded("bad-weights", e))?;
+            let device = match backend.as_str() {
+                "cpu" => Device::flex(),
+                "webgpu" => webgpu_device()
+                    .await
+                    .map_err(|e| coded("webgpu-unavailable", e))?,
                 other => {
-                    return Err(JsError::new(&format!(
-                        "unknown backend '{other}' (use webgpu, cpu or auto)"
-                    ))
-                    .into());
+                    return Err(coded(
+                        "invalid-argument",
+                        format!("unknown backend '{other}' (use webgpu or cpu)"),
+                    ));
                 }
             };
-            let model = file
-                .model(&device)
-                .map_err(|e| JsError::new(&e.to_string()))?;
+            let model = file.model(&device).map_err(|e| coded("bad-weights", e))?;
             Ok(Engine {
                 classifier: Rc::new(Classifier::new(file.header, model, &device)),
-                backend: name.into(),
-                webgpu_error,
+                backend,
             }
             .into())
         })
@@ -127,12 +106,6 @@ impl Engine {
     #[wasm_bindgen(getter)]
     pub fn backend(&self) -> String {
         self.backend.clone()
-    }
-
-    /// Why WebGPU was not used, when `"auto"` fell back to the CPU.
-    #[wasm_bindgen(getter, js_name = webgpuError)]
-    pub fn webgpu_error(&self) -> Option<String> {
-        self.webgpu_error.clone()
     }
 
     /// The label list, in the order of the probabilities.
@@ -155,9 +128,9 @@ impl Engine {
     ) -> Promise {
         let classifier = self.classifier.clone();
         future_to_promise(async move {
-            let source = BlobSource::new(file).map_err(|e| JsError::new(&e))?;
+            let source = BlobSource::new(file).map_err(|e| coded("unreadable-file", e))?;
             let mut stream = AudioStream::open(Box::new(source), extension.as_deref())
-                .map_err(|e| JsError::new(&e))?;
+                .map_err(|e| coded(e.code(), e))?;
             let total = stream.duration_secs();
             let analysis =
                 timeline::analyse_stream(&classifier, &mut stream, hop_seconds, &mut |p| {
@@ -187,10 +160,12 @@ impl Engine {
             let total = Some(len as f64 / rate as f64);
             let chunks = (0..len).step_by(piece as usize).map(|start| {
                 let end = (start + piece).min(len);
-                Ok(channels
-                    .iter()
-                    .map(|c| c.subarray(start, end.min(c.length())).to_vec())
-                    .collect())
+                Ok::<_, DecodeError>(
+                    channels
+                        .iter()
+                        .map(|c| c.subarray(start, end.min(c.length())).to_vec())
+                        .collect(),
+                )
             });
             let analysis = timeline::analyse(&classifier, chunks, rate, hop_seconds, &mut |p| {
                 report(&progress, total, p)
@@ -218,13 +193,24 @@ fn whole_rate(sample_rate: f32) -> Result<u32, JsValue> {
     if sample_rate.is_finite() && sample_rate.fract() == 0.0 && sample_rate > 0.0 {
         Ok(sample_rate as u32)
     } else {
-        Err(JsError::new(&format!("invalid sample rate {sample_rate}")).into())
+        Err(coded(
+            "bad-audio",
+            format!("invalid sample rate {sample_rate}"),
+        ))
     }
 }
 
-/// An analysis as the promise's value, or its error as a readable rejection.
-fn resolve(analysis: Result<timeline::Analysis, String>) -> Result<JsValue, JsValue> {
-    to_js(&analysis.map_err(|e| JsError::new(&e))?)
+/// A rejection: an `Error` whose message is for people and whose `code` is for programs (the
+/// library's error codes; see `www/lib/speech-emotion.d.ts`).
+fn coded(code: &str, message: impl std::fmt::Display) -> JsValue {
+    let error = js_sys::Error::new(&message.to_string());
+    let _ = js_sys::Reflect::set(&error, &"code".into(), &code.into());
+    error.into()
+}
+
+/// An analysis as the promise's value, or its error as a coded rejection.
+fn resolve(analysis: Result<timeline::Analysis, AnalysisError>) -> Result<JsValue, JsValue> {
+    to_js(&analysis.map_err(|e| coded(e.code(), e))?)
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {

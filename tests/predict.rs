@@ -65,5 +65,9 @@ fn bad_audio_gets_a_clear_error() {
     let not_audio = std::env::temp_dir().join("speech-emotion-not-audio.wav");
     std::fs::write(&not_audio, b"this is text, not audio").unwrap();
     let err = decode_file(&not_audio).err().unwrap();
-    assert!(err.contains("not a readable audio file"), "{err}");
+    assert!(
+        err.to_string().contains("not a readable audio file"),
+        "{err}"
+    );
+    assert_eq!(err.code(), "unsupported-format");
 }

@@ -5,8 +5,8 @@ mod common;
 
 use futures_lite::future::block_on;
 use speech_emotion::Classifier;
-use speech_emotion::decode::{decode_file, open_file};
-use speech_emotion::timeline::{Analysis, analyse, analyse_clip, analyse_stream};
+use speech_emotion::decode::{DecodeError, decode_file, open_file};
+use speech_emotion::timeline::{Analysis, Basis, analyse, analyse_clip, analyse_stream};
 
 fn clip(actor: u8, name: &str) -> std::path::PathBuf {
     common::ravdess().join(format!("speech/Actor_{actor:02}/{name}"))
@@ -35,7 +35,7 @@ fn a_clip_file_streamed_matches_classify() {
         let want = c.classify(&d.channel_slices(), d.sample_rate).unwrap();
         let mut stream = open_file(&path).unwrap();
         let got = block_on(analyse_stream(&c, &mut stream, 1.0, &mut |_| {})).unwrap();
-        assert_eq!(got.basis, "clip");
+        assert_eq!(got.basis, Basis::Clip);
         assert!(got.speech);
         let p = got.overall.unwrap();
         let worst = common::max_abs_diff(&p.probabilities, &want.probabilities);
@@ -71,7 +71,7 @@ fn a_long_recording_gets_a_window_per_hop_with_silence_gated() {
     }
     let seconds = mono.len() as f64 / 22_050.0;
     let (a, reports) = run(&c, &mono, 22_050, 4_321);
-    assert_eq!(a.basis, "windows");
+    assert_eq!(a.basis, Basis::Windows);
     assert!((a.duration - seconds).abs() < 1e-3);
     // Windows start every second; one more ends with the recording.
     let full = ((seconds - 3.0).floor() as usize) + 1;
@@ -122,15 +122,16 @@ fn a_long_recording_gets_a_window_per_hop_with_silence_gated() {
 fn silence_is_no_speech_and_bad_input_is_refused() {
     let c = common::shipped_classifier();
     let (long, _) = run(&c, &vec![0.0; 10 * 44_100], 44_100, 1_000);
-    assert_eq!(long.basis, "none");
+    assert_eq!(long.basis, Basis::None);
     assert!(!long.speech && long.overall.is_none());
     assert!(long.windows.iter().all(|w| w.label.is_none()));
     let (short, _) = run(&c, &vec![0.0; 44_100], 44_100, 1_000);
-    assert_eq!(short.basis, "clip");
+    assert_eq!(short.basis, Basis::Clip);
     assert!(!short.speech);
-    let empty: Vec<Result<Vec<Vec<f32>>, String>> = vec![];
+    let empty: Vec<Result<Vec<Vec<f32>>, DecodeError>> = vec![];
     let e = block_on(analyse(&c, empty, 22_050, 1.0, &mut |_| {})).unwrap_err();
-    assert!(e.contains("no samples"), "{e}");
+    assert!(e.to_string().contains("no samples"), "{e}");
+    assert_eq!(e.code(), "too-short");
     let e = block_on(analyse(
         &c,
         vec![Ok(vec![vec![0.0; 10]])],
@@ -139,10 +140,12 @@ fn silence_is_no_speech_and_bad_input_is_refused() {
         &mut |_| {},
     ))
     .unwrap_err();
-    assert!(e.contains("not supported"), "{e}");
+    assert!(e.to_string().contains("not supported"), "{e}");
+    assert_eq!(e.code(), "bad-audio");
     let bad = vec![Ok(vec![vec![0.0, f32::NAN]])];
     let e = block_on(analyse(&c, bad, 22_050, 1.0, &mut |_| {})).unwrap_err();
-    assert!(e.contains("NaN"), "{e}");
+    assert!(e.to_string().contains("NaN"), "{e}");
+    assert_eq!(e.code(), "bad-audio");
 }
 
 #[test]
@@ -151,13 +154,13 @@ fn a_live_clip_is_gated_then_classified_like_a_file() {
     let d = decode_file(&clip(22, "03-01-05-02-01-02-22.flac")).unwrap();
     let want = c.classify(&d.channel_slices(), d.sample_rate).unwrap();
     let got = block_on(analyse_clip(&c, &d.channel_slices(), d.sample_rate)).unwrap();
-    assert_eq!(got.basis, "clip");
+    assert_eq!(got.basis, Basis::Clip);
     assert_eq!(got.overall.unwrap().probabilities, want.probabilities);
     let hiss: Vec<f32> = (0..3 * 48_000)
         .map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 1e-3)
         .collect();
     let quiet = block_on(analyse_clip(&c, &[&hiss], 48_000)).unwrap();
-    assert_eq!(quiet.basis, "none");
+    assert_eq!(quiet.basis, Basis::None);
     assert!(!quiet.speech && quiet.overall.is_none() && quiet.level_dbfs < -50.0);
 }
 
@@ -194,5 +197,5 @@ fn a_recording_longer_than_a_window_is_not_reduced_to_one_utterance() {
         x.extend_from_slice(part);
     }
     let (a, _) = run(&c, &x, d.sample_rate, 4_096);
-    assert_eq!(a.basis, "windows");
+    assert_eq!(a.basis, Basis::Windows);
 }

@@ -1,5 +1,6 @@
-// The page: talks to the worker (which decodes and classifies) and draws what comes back.
-// Nothing here sends audio anywhere; every request stays on this page's origin.
+// The page: the library (lib/speech-emotion.js) decodes and classifies; this draws what comes
+// back. Nothing here sends audio anywhere; every request stays on this page's origin.
+import * as speechEmotion from "./lib/speech-emotion.js";
 
 const here = (path) => new URL(path, import.meta.url);
 const HOP_SECONDS = 1; // long recordings: a 3-s window every second
@@ -19,129 +20,59 @@ const state = {
 };
 window.speechEmotion = state; // for tests and the curious
 
-// --- the worker -------------------------------------------------------------------------
-// A panic in the WebAssembly leaves its module unusable: the worker says "crashed" (or goes
-// silent, or fails), and the page rejects what was pending, starts a fresh worker and reloads
-// the current model on the same backend, then goes on with the next file.
-const WATCHDOG_MS = 90_000; // a busy worker silent this long is taken for crashed
-let worker = null;
-const pending = new Map(); // id → {progress, resolve, reject}
-let nextId = 1;
-let onLoaded = null;
-let lastHeard = 0;
-let crashes = []; // times of recent restarts
-let current = { backend: null, weights: null }; // what to reload after a crash (weights: a copy)
-
-function startWorker() {
-  worker = new Worker(here("worker.js"), { type: "module" });
-  worker.onmessage = onMessage;
-  worker.onerror = (e) => restart(`the worker failed: ${e.message || "unknown error"}`);
-}
-
-function onMessage({ data }) {
-  lastHeard = performance.now();
-  if (data.type === "crashed") {
-    restart(data.message);
-    return;
-  }
-  if (data.type === "loaded" || data.type === "load-error") {
-    const done = onLoaded;
-    onLoaded = null;
-    if (done) done(data);
-    return;
-  }
-  const job = pending.get(data.id);
-  if (!job) return;
-  if (data.type === "progress") {
-    job.progress?.(data);
-    return;
-  }
-  pending.delete(data.id);
-  if (data.type === "result") job.resolve(data);
-  else job.reject(Object.assign(new Error(data.message), { undecodable: data.type === "undecodable" }));
-}
-
-function restart(reason) {
-  worker.terminate();
-  const message = `the analysis crashed (${reason}); the model was restarted`;
-  for (const job of pending.values()) job.reject(new Error(message));
-  pending.clear();
-  if (onLoaded) {
-    const done = onLoaded;
-    onLoaded = null;
-    done({ type: "load-error", message, kept: Boolean(state.backend) });
-  }
-  crashes = crashes.filter((t) => performance.now() - t < 60_000).concat(performance.now());
-  state.crashes = (state.crashes || 0) + 1;
-  if (crashes.length > 3) {
-    // Crashing on load, over and over: stop rather than loop.
-    showBackendError(`the model keeps crashing (${reason}); reload the page to try again`);
-    return;
-  }
-  startWorker();
-  // The same model on the same backend; the CPU one if that fails.
-  const { backend, weights } = current;
-  const bytes = () => (weights ? weights.slice(0) : undefined);
-  state.ready = load(backend || wanted, bytes()).then((r) =>
-    r.ok || backend === "cpu" ? r : load("cpu", bytes()));
-}
-
-setInterval(() => {
-  const busy = pending.size > 0 || onLoaded;
-  if (busy && performance.now() - lastHeard > WATCHDOG_MS) restart(`no answer in ${WATCHDOG_MS / 1000} s`);
-}, 5_000);
-
-function request(message, { progress, transfer = [] } = {}) {
-  const id = nextId++;
-  if (pending.size === 0) lastHeard = performance.now();
-  return new Promise((resolve, reject) => {
-    pending.set(id, { progress, resolve, reject });
-    worker.postMessage({ ...message, id }, transfer);
-  });
-}
-
-// Loads a model (new weights and/or another backend). On failure the current model stays.
+// --- the model ---------------------------------------------------------------------------
+// The library (lib/speech-emotion.js) runs the model in its own worker and restarts it after a
+// crash. Switching backend or weights loads a second model; the first stays until it succeeded.
+let model = null;
+let current = { backend: null, weights: null }; // weights: custom bytes, or null (shipped)
 let loading = Promise.resolve();
-function load(backend, weights) {
-  loading = loading.then(() => new Promise((resolve) => {
-    lastHeard = performance.now();
+
+function showModel() {
+  state.backend = model.backend;
+  state.labels = model.labels;
+  $("backend").textContent = model.backend === "webgpu" ? "WebGPU" : "CPU (WebAssembly)";
+  $("backend").dataset.state = "ready";
+  $("backend").dataset.backend = model.backend;
+  $("backend-note").textContent = model.note ? `(${model.note})` : "";
+  drawLegend();
+}
+
+function load(backend, weights = current.weights) {
+  loading = loading.then(async () => {
     $("backend").dataset.state = "loading";
     $("backend").textContent = "loading…";
-    // The worker takes the bytes; keep a copy in case it has to be restarted.
-    const copy = weights ? weights.slice(0) : null;
-    worker.postMessage({ type: "load", backend, weights }, weights ? [weights] : []);
-    onLoaded = (data) => resolve({ data, copy });
-  })).then(({ data, copy }) => {
-    if (data.type === "loaded") {
-      current = { backend: data.backend, weights: copy || current.weights };
-      state.backend = data.backend;
-      state.labels = data.labels;
-      $("backend").textContent = data.backend === "webgpu" ? "WebGPU" : "CPU (WebAssembly)";
-      $("backend").dataset.state = "ready";
-      $("backend").dataset.backend = data.backend;
-      $("backend-note").textContent = data.note ? `(${data.note})` : "";
-      drawLegend();
-      return { ok: true, backend: data.backend };
+    try {
+      const next = await speechEmotion.load({ backend, weights: weights ?? undefined });
+      next.addEventListener("restart", () => {
+        state.crashes = (state.crashes || 0) + 1;
+        if (next === model) showModel();
+      });
+      next.addEventListener("error", (e) => {
+        if (next === model) showBackendError(e.detail.message);
+      });
+      const old = model;
+      model = next;
+      current = { backend, weights };
+      old?.dispose();
+      showModel();
+      return { ok: true, backend: model.backend };
+    } catch (e) {
+      if (model) showModel();
+      else showBackendError(`failed to load the model: ${e.message}`);
+      return { ok: false, message: e.message, code: e.code };
     }
-    if (data.kept) {
-      $("backend").textContent = state.backend === "webgpu" ? "WebGPU" : "CPU (WebAssembly)";
-      $("backend").dataset.state = "ready";
-    } else {
-      showBackendError(`failed to load the model: ${data.message}`);
-    }
-    return { ok: false, message: data.message };
   });
   return loading;
 }
 
 function showBackendError(text) {
+  state.backend = null;
   $("backend").textContent = text;
   $("backend").dataset.state = "error";
 }
 
 const wanted = params.get("backend") || "auto";
 $("backend-select").value = wanted;
-startWorker();
 state.ready = load(wanted);
 
 $("backend-select").addEventListener("change", async (e) => {
@@ -268,7 +199,7 @@ function clock(t) {
 
 // The log-mel spectrogram (dB) with the model's attention over time drawn on top.
 function drawSpectrogram(canvas, focus) {
-  const { n_mels: rows, n_frames: cols, mel, attention } = focus;
+  const { nMels: rows, nFrames: cols, mel, attention } = focus;
   const image = new ImageData(cols, rows);
   let lo = Infinity, hi = -Infinity;
   for (const v of mel) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
@@ -376,29 +307,6 @@ function finishRow(tr, entry) {
   cells[5].textContent = `${entry.ms.toFixed(0)} ms, ${entry.backend}`;
 }
 
-async function decodeWithWebAudio(file) {
-  const ctx = new OfflineAudioContext(1, 1, 22050);
-  try {
-    return await ctx.decodeAudioData(await file.arrayBuffer());
-  } catch {
-    throw new Error("this file could not be decoded as audio");
-  }
-}
-
-// The worker decodes the file where it lies; formats it cannot read (WebM/Opus…) are decoded
-// by the browser here (WebAudio decodes off the main thread) and the samples handed over.
-async function analyseOne(file, progress) {
-  try {
-    return await request({ type: "file", file, hop: HOP_SECONDS }, { progress });
-  } catch (e) {
-    if (!e.undecodable) throw e;
-  }
-  const buffer = await decodeWithWebAudio(file);
-  const channels = Array.from({ length: buffer.numberOfChannels }, (_, c) => buffer.getChannelData(c).slice());
-  return request({ type: "channels", channels, rate: buffer.sampleRate, hop: HOP_SECONDS },
-    { progress, transfer: channels.map((c) => c.buffer) });
-}
-
 // One file at a time, in order: memory stays flat and results come in drop order.
 let queue = Promise.resolve();
 function analyse(files) {
@@ -415,31 +323,34 @@ function analyse(files) {
         if (!state.backend) throw new Error("the model is not loaded");
         showDetails(entry);
         let redraw = 0;
-        const result = await analyseOne(file, (p) => {
-          entry.seconds = p.seconds;
-          entry.total = p.total ?? entry.total;
-          entry.windows.push(...p.windows);
-          tr.lastElementChild.textContent = entry.total
-            ? `analysing… ${Math.min(100, Math.round((100 * entry.seconds) / entry.total))} %`
-            : `analysing… ${clock(entry.seconds)}`;
-          const now = performance.now();
-          if (selected === entry && now - redraw > 250) { redraw = now; showDetails(entry); }
+        const a = await model.analyseFile(file, {
+          hop: HOP_SECONDS,
+          onProgress: (p) => {
+            entry.seconds = p.seconds;
+            entry.total = p.total ?? entry.total;
+            entry.windows.push(...p.windows);
+            tr.lastElementChild.textContent = entry.total
+              ? `analysing… ${Math.min(100, Math.round((100 * entry.seconds) / entry.total))} %`
+              : `analysing… ${clock(entry.seconds)}`;
+            const now = performance.now();
+            if (selected === entry && now - redraw > 250) { redraw = now; showDetails(entry); }
+          },
         });
-        const a = result.analysis;
         Object.assign(entry, {
           state: "done",
           duration: a.duration,
           seconds: a.duration,
           total: a.duration,
+          windows: a.windows,
           basis: a.basis,
           speech: a.speech,
-          level_dbfs: a.level_dbfs,
+          level_dbfs: a.levelDbfs,
           focus: a.focus,
-          label: a.overall ? a.overall.label : null,
-          probabilities: a.overall ? a.overall.probabilities : null,
-          confidence: a.overall ? Math.max(...a.overall.probabilities) : 0,
-          ms: result.ms,
-          backend: result.backend,
+          label: a.label,
+          probabilities: a.probabilities,
+          confidence: a.confidence ?? 0,
+          ms: a.ms,
+          backend: a.backend,
         });
       } catch (e) {
         Object.assign(entry, { state: "error", message: e.message || String(e) });
@@ -515,7 +426,8 @@ $("export-csv").addEventListener("click", () => download("speech-emotion.csv", "
 $("export-json").addEventListener("click", () => download("speech-emotion.json", "application/json", exportJson()));
 
 // --- microphone ---------------------------------------------------------------------------
-const mic = { stream: null, ctx: null, ring: null, filled: 0, at: 0, timer: null, busy: false, history: [] };
+// The page opens the microphone; the library listens to it (the last 3 s, 4 times a second).
+const mic = { stream: null, listener: null };
 
 function micStatus(stateName, text) {
   $("mic-status").dataset.state = stateName;
@@ -542,26 +454,20 @@ async function startMic() {
     return;
   }
   try {
-    mic.ctx = new AudioContext();
-    await mic.ctx.audioWorklet.addModule(here("mic-worklet.js"));
-    const source = mic.ctx.createMediaStreamSource(mic.stream);
-    const tap = new AudioWorkletNode(mic.ctx, "tap");
-    const mute = mic.ctx.createGain();
-    mute.gain.value = 0; // the graph must reach the output to run; nothing is heard
-    source.connect(tap).connect(mute).connect(mic.ctx.destination);
-    mic.ring = new Float32Array(Math.round(LIVE_SECONDS * mic.ctx.sampleRate));
-    mic.filled = mic.at = 0;
-    tap.port.onmessage = ({ data }) => {
-      for (let i = 0; i < data.length; i++) {
-        mic.ring[mic.at] = data[i];
-        mic.at = (mic.at + 1) % mic.ring.length;
-      }
-      mic.filled = Math.min(mic.ring.length, mic.filled + data.length);
-    };
-    for (const track of mic.stream.getAudioTracks()) {
-      track.addEventListener("ended", () => stopMic("The microphone was disconnected. Files still work."));
-    }
-    mic.timer = setInterval(liveTick, LIVE_EVERY_MS);
+    await state.ready;
+    if (!model) throw new Error("the model is not loaded");
+    const listener = model.listen(mic.stream, {
+      seconds: LIVE_SECONDS,
+      interval: LIVE_EVERY_MS,
+      onUpdate: showLive,
+      onError: (e) => micStatus("error", `classification failed: ${e.message}`),
+    });
+    mic.listener = listener;
+    listener.done.then((reason) => {
+      if (mic.listener !== listener) return;
+      if (reason === "ended") stopMic("The microphone was disconnected. Files still work.");
+      else if (reason !== "stopped") stopMic(`The microphone stopped (${reason}). Files still work.`);
+    });
     $("mic-toggle").textContent = "Stop microphone";
     $("mic-toggle").setAttribute("aria-pressed", "true");
     micStatus("listening", "listening…");
@@ -571,43 +477,29 @@ async function startMic() {
 }
 
 function stopMic(message) {
-  clearInterval(mic.timer);
-  mic.timer = null;
+  const listener = mic.listener;
+  mic.listener = null;
+  listener?.stop();
   mic.stream?.getTracks().forEach((t) => t.stop());
-  mic.ctx?.close();
-  mic.stream = mic.ctx = null;
+  mic.stream = null;
   $("mic-toggle").textContent = "Start microphone";
   $("mic-toggle").setAttribute("aria-pressed", "false");
   if (message) micStatus("error", message);
   else micStatus("off", "off");
 }
 
-async function liveTick() {
-  if (mic.busy || !mic.ring || mic.filled < mic.ring.length / 3 || !state.backend) return;
-  mic.busy = true;
-  // The last seconds, oldest first.
-  const n = mic.filled, out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = mic.ring[(mic.at - n + i + mic.ring.length) % mic.ring.length];
-  try {
-    const r = await request({ type: "live", channels: [out], rate: mic.ctx.sampleRate }, { transfer: [out.buffer] });
-    if (!mic.timer) return;
-    const a = r.analysis;
-    state.live.push({ t: performance.now(), speech: a.basis !== "none", label: a.overall?.label ?? null, ms: r.ms, level_dbfs: a.level_dbfs });
-    if (state.live.length > 600) state.live.shift();
-    $("live-ms").textContent = `${r.ms.toFixed(0)} ms per classification on ${r.backend}`;
-    if (a.basis === "none") {
-      micStatus("nospeech", `no speech (level ${a.level_dbfs.toFixed(0)} dBFS)`);
-      drawBars($("live-bars"), null);
-    } else {
-      micStatus("speech", `${a.overall.label} ${(Math.max(...a.overall.probabilities) * 100).toFixed(0)} %`);
-      drawBars($("live-bars"), a.overall.probabilities);
-    }
-    drawLiveTimeline();
-  } catch (e) {
-    micStatus("error", `classification failed: ${e.message || e}`);
-  } finally {
-    mic.busy = false;
+function showLive(r) {
+  state.live.push({ t: r.time, speech: r.speech, label: r.label, ms: r.ms, level_dbfs: r.levelDbfs });
+  if (state.live.length > 600) state.live.shift();
+  $("live-ms").textContent = `${r.ms.toFixed(0)} ms per classification on ${r.backend}`;
+  if (!r.speech) {
+    micStatus("nospeech", `no speech (level ${r.levelDbfs.toFixed(0)} dBFS)`);
+    drawBars($("live-bars"), null);
+  } else {
+    micStatus("speech", `${r.label} ${(r.confidence * 100).toFixed(0)} %`);
+    drawBars($("live-bars"), r.probabilities);
   }
+  drawLiveTimeline();
 }
 
 // The last minute of live results: one thin column per classification, newest at the right.
@@ -629,9 +521,9 @@ state.stopMic = stopMic;
 state.micTracks = () => (mic.stream ? mic.stream.getAudioTracks() : []);
 
 // For benchmarks: time classifications of given samples in the worker.
-state.classifySamples = (channels, rate) => request({ type: "live", channels, rate });
+state.classifySamples = (channels, rate) => model.classify({ channels, sampleRate: rate });
 // Makes the WebAssembly panic, for the browser test of the page's recovery.
-state.crashForTesting = () => request({ type: "panic-for-testing" });
+state.crashForTesting = () => model._panicForTesting();
 
 // Offline after the first visit (not on file:// or where service workers are off). A new build
 // of the site installs beside this one and waits: the page says so, and reloads into it only

@@ -11,7 +11,7 @@ const FILES = {
 };
 const CACHE = `speech-emotion-${BUILD}`;
 // What every visit needs; the WebGPU bundle waits until a browser uses it.
-const CORE = Object.keys(FILES).filter((path) => !path.startsWith("pkg/webgpu/"));
+const CORE = Object.keys(FILES).filter((path) => !path.startsWith("lib/pkg/webgpu/"));
 const SCOPE = new URL(self.registration.scope).pathname;
 
 const hex = (buffer) => [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join("");

@@ -329,7 +329,7 @@ test("the microphone: live bars from speech, 'no speech' in silence", async () =
     await page.click("#mic-toggle");
     await page.waitForFunction(() => ["speech", "nospeech"].includes(document.querySelector("#mic-status").dataset.state), null, { timeout: 60_000 });
     await page.evaluate(() => window.speechEmotion.micTracks().forEach((t) => t.dispatchEvent(new Event("ended"))));
-    assert.match(await page.$eval("#mic-status", (e) => e.textContent), /disconnected/);
+    await page.waitForFunction(() => /disconnected/.test(document.querySelector("#mic-status").textContent), null, { timeout: 5_000 });
     assert.equal(await page.$eval("#mic-toggle", (e) => e.getAttribute("aria-pressed")), "false");
     const got = await analyse(page, CLIP);
     assert.equal(got.state, "done");
@@ -448,7 +448,7 @@ test("a new version of the site: the open page keeps its own files, offers a rel
     const dir = join(WORK, `site-${name}`);
     rmSync(dir, { recursive: true, force: true });
     cpSync(DIST, dir, { recursive: true });
-    for (const file of ["app.js", "worker.js", "pkg/webgpu/speech_emotion.js"]) {
+    for (const file of ["app.js", "lib/worker.js", "lib/pkg/webgpu/speech_emotion.js"]) {
       if (existsSync(join(dir, file))) appendFileSync(join(dir, file), `\n// build ${name}\nglobalThis.seTestBuild = "${name}";\n`);
     }
     execFileSync("bash", [join(ROOT, "scripts/stamp-sw.sh"), dir]);
@@ -475,12 +475,12 @@ test("a new version of the site: the open page keeps its own files, offers a rel
     // cached (the WebGPU bundle, unused on the CPU) is refused rather than taken from B.
     const own = await page.evaluate(async () => ({
       build: globalThis.seTestBuild,
-      worker: await (await fetch("worker.js")).text(),
-      webgpu: (await fetch("pkg/webgpu/speech_emotion.js")).status,
+      worker: await (await fetch("lib/worker.js")).text(),
+      webgpu: (await fetch("lib/pkg/webgpu/speech_emotion.js")).status,
     }));
     assert.equal(own.build, "A");
     assert.match(own.worker, /build A/);
-    if (existsSync(join(DIST, "pkg/webgpu/speech_emotion.js"))) assert.equal(own.webgpu, 409);
+    if (existsSync(join(DIST, "lib/pkg/webgpu/speech_emotion.js"))) assert.equal(own.webgpu, 409);
     const got = await analyse(page, CLIP);
     assert.equal(got.state, "done", got.text);
 
@@ -497,7 +497,7 @@ test("a new version of the site: the open page keeps its own files, offers a rel
     await waitReady(page, "cpu");
     const now = await page.evaluate(async () => ({
       build: globalThis.seTestBuild,
-      worker: await (await fetch("worker.js")).text(),
+      worker: await (await fetch("lib/worker.js")).text(),
     }));
     assert.equal(now.build, "B");
     assert.match(now.worker, /build B/);

@@ -27,7 +27,7 @@ use speech_emotion::classifier::Classifier;
 use speech_emotion::decode::{isolate, open_file};
 use speech_emotion::features::FeatureConfig;
 use speech_emotion::model::{MAX_WIDTH, ModelConfig};
-use speech_emotion::timeline;
+use speech_emotion::timeline::{self, Basis};
 use speech_emotion::weights::{Header, WeightsFile};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -588,7 +588,7 @@ fn predict(
     for file in &files {
         // The page's path exactly: streamed decoding, the clip rule for a clip, a window per
         // second for anything longer.
-        let result = isolate(|| {
+        let result = isolate(|| -> Result<_, timeline::AnalysisError> {
             let mut stream = open_file(file)?;
             block_on(timeline::analyse_stream(
                 &classifier,
@@ -599,11 +599,15 @@ fn predict(
         });
         let a = match result {
             Ok(a) => a,
-            Err(e) => {
+            Err(error) => {
+                let e = error.to_string();
                 failed += 1;
                 eprintln!("{}: {e}", file.display());
                 if json {
-                    println!("{}", json!({"file": file, "error": e}));
+                    println!(
+                        "{}",
+                        json!({"file": file, "error": e, "code": error.code()})
+                    );
                 }
                 if let Some(t) = table.as_mut() {
                     let mut row = vec![csv_text(&file.display().to_string()), String::new()];
@@ -629,7 +633,7 @@ fn predict(
                 None => row.extend(classifier.labels().iter().map(|_| String::new())),
             }
             row.extend([
-                a.basis.to_string(),
+                a.basis.as_str().to_string(),
                 a.speech.to_string(),
                 format!("{:.1}", a.level_dbfs),
                 format!("{:.2}", a.duration),
@@ -649,12 +653,12 @@ fn predict(
             continue;
         }
         let basis = match a.basis {
-            "clip" => "the clip".to_string(),
-            "windows" => format!(
+            Basis::Clip => "the clip".to_string(),
+            Basis::Windows => format!(
                 "mean of {} speech windows",
                 a.windows.iter().filter(|w| w.label.is_some()).count()
             ),
-            _ => "no window passed the speech gate".to_string(),
+            Basis::None => "no window passed the speech gate".to_string(),
         };
         println!(
             "{}: {} ({:.1} s, {basis}{})",

@@ -1,0 +1,462 @@
+// speech-emotion: emotion recognition in speech, in the browser, with no server.
+//
+//   import { load } from "./lib/speech-emotion.js";
+//   const model = await load();                  // WebGPU where the browser has it, else CPU
+//   const result = await model.classify(audioBuffer);
+//   console.log(result.label, result.confidence);
+//
+// All decoding and inference happen in the library's own worker (worker.js beside this file),
+// on this origin: no audio leaves the device. Types and documentation: speech-emotion.d.ts.
+
+const here = (path) => new URL(path, import.meta.url);
+
+/** The shipped model's labels, in the order of its probabilities. */
+export const LABELS = Object.freeze(["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]);
+
+/** An error with a stable `code` for programs and a `message` for people. */
+export class SpeechEmotionError extends Error {
+  constructor(code, message, options) {
+    super(message, options);
+    this.name = "SpeechEmotionError";
+    this.code = code;
+  }
+}
+
+const fail = (code, message, cause) => new SpeechEmotionError(code, message, cause ? { cause } : undefined);
+const aborted = (signal) =>
+  fail("aborted", typeof signal?.reason === "string" ? signal.reason : "the request was cancelled", signal?.reason);
+
+// A worker silent this long while busy is taken for crashed (long files report progress every
+// few seconds).
+const WATCHDOG_MS = 90_000;
+// More restarts than this within a minute: the model is given up (it crashes on loading).
+const MAX_RESTARTS = 3;
+
+/**
+ * Loads a model and starts its worker. Resolves to a {@link Model}; rejects with a
+ * SpeechEmotionError (`bad-weights`, `fetch-failed`, `webgpu-unavailable`, `aborted`, …).
+ */
+export async function load({ backend = "auto", weights, signal } = {}) {
+  if (!["auto", "webgpu", "cpu"].includes(backend)) {
+    throw fail("invalid-argument", `unknown backend "${backend}" (use "auto", "webgpu" or "cpu")`);
+  }
+  const bytes = await weightBytes(weights ?? here("model/speech-emotion.sew"), signal);
+  const model = new Model(bytes, backend);
+  const onAbort = () => model.dispose(aborted(signal));
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    await model._start();
+    return model;
+  } catch (e) {
+    model.dispose();
+    throw e;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+async function weightBytes(weights, signal) {
+  if (signal?.aborted) throw aborted(signal);
+  if (weights instanceof ArrayBuffer) return weights.slice(0);
+  if (ArrayBuffer.isView(weights)) return weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength);
+  if (typeof Blob !== "undefined" && weights instanceof Blob) return weights.arrayBuffer();
+  if (typeof weights === "string" || weights instanceof URL) {
+    let response;
+    try {
+      response = await fetch(weights, { signal });
+    } catch (e) {
+      if (signal?.aborted) throw aborted(signal);
+      throw fail("fetch-failed", `the weights file could not be fetched (${e.message || e})`, e);
+    }
+    if (!response.ok) throw fail("fetch-failed", `the weights file could not be fetched (HTTP ${response.status})`);
+    return response.arrayBuffer();
+  }
+  throw fail("invalid-argument", "weights must be a URL, an ArrayBuffer, a typed array or a Blob");
+}
+
+/** A loaded model: one worker, one request at a time, restarted after a crash. */
+export class Model extends EventTarget {
+  #weights;
+  #wanted;
+  #worker = null;
+  #queue = []; // requests waiting to be sent
+  #current = null; // the request the worker is on
+  #nextId = 1;
+  #lastHeard = 0;
+  #restarts = [];
+  #watchdog = null;
+  #disposed = null; // the error calls get once disposed
+  #listeners = new Set();
+
+  /** @internal Use {@link load}. */
+  constructor(weights, backend) {
+    super();
+    this.#weights = weights;
+    this.#wanted = backend;
+    this.labels = [];
+    this.backend = null;
+    this.note = "";
+    this.restarts = 0;
+  }
+
+  /** @internal */
+  async _start() {
+    this.#spawn();
+    const loaded = await this.#send({ type: "load", backend: this.#wanted, weights: this.#weights.slice(0) });
+    this.#loaded(loaded);
+    this.#watchdog = setInterval(() => {
+      if (this.#current && performance.now() - this.#lastHeard > WATCHDOG_MS) {
+        this.#crashed(`no answer in ${WATCHDOG_MS / 1000} s`);
+      }
+    }, 5_000);
+  }
+
+  #loaded({ backend, labels, note }) {
+    this.backend = backend;
+    this.labels = labels;
+    this.note = note;
+  }
+
+  #spawn() {
+    this.#worker = new Worker(here("worker.js"), { type: "module" });
+    this.#worker.onmessage = ({ data }) => this.#message(data);
+    this.#worker.onerror = (e) => {
+      e.preventDefault?.();
+      this.#crashed(`the worker failed: ${e.message || "unknown error"}`);
+    };
+  }
+
+  #message(data) {
+    this.#lastHeard = performance.now();
+    if (data.type === "crashed") {
+      this.#crashed(data.message);
+      return;
+    }
+    const job = this.#current;
+    if (!job || data.id !== job.id) return;
+    if (data.type === "progress") {
+      try {
+        job.onProgress?.(data);
+      } catch (e) {
+        console.error("onProgress threw:", e);
+      }
+      return;
+    }
+    this.#finish(job);
+    if (data.type === "error") job.reject(fail(data.code, data.message));
+    else job.resolve(data);
+    this.#pump();
+  }
+
+  #finish(job) {
+    this.#current = null;
+    job.signal?.removeEventListener("abort", job.onAbort);
+  }
+
+  // Sends the next waiting request, if the worker is free.
+  #pump() {
+    if (this.#current || this.#disposed || !this.#worker) return;
+    const job = this.#queue.shift();
+    if (!job) return;
+    this.#current = job;
+    this.#lastHeard = performance.now();
+    this.#worker.postMessage({ ...job.message, id: job.id }, job.transfer);
+  }
+
+  /** Queues a request for the worker; resolves to its reply. */
+  #send(message, { transfer = [], onProgress, signal } = {}) {
+    if (this.#disposed) return Promise.reject(this.#disposed);
+    if (signal?.aborted) return Promise.reject(aborted(signal));
+    return new Promise((resolve, reject) => {
+      const job = { id: this.#nextId++, message, transfer, onProgress, signal, resolve, reject };
+      job.onAbort = () => {
+        if (this.#current === job) {
+          // The WebAssembly cannot be interrupted mid-call: stop the worker and start afresh.
+          this.#finish(job);
+          reject(aborted(signal));
+          this.#restart();
+        } else {
+          this.#queue = this.#queue.filter((j) => j !== job);
+          reject(aborted(signal));
+        }
+      };
+      signal?.addEventListener("abort", job.onAbort, { once: true });
+      this.#queue.push(job);
+      this.#pump();
+    });
+  }
+
+  // A panic leaves the WebAssembly unusable: reject the request it was on, start a fresh worker,
+  // load the same model on the same backend (the CPU one if that fails), go on with the queue.
+  #crashed(reason) {
+    if (this.#disposed) return;
+    const job = this.#current;
+    const error = fail("crashed", `the analysis crashed (${reason}); the model was restarted`);
+    if (job) {
+      this.#finish(job);
+      job.reject(error);
+    }
+    const now = performance.now();
+    this.#restarts = this.#restarts.filter((t) => now - t < 60_000).concat(now);
+    this.restarts += 1;
+    if (this.#restarts.length > MAX_RESTARTS) {
+      this.dispose(fail("crashed", `the model keeps crashing (${reason}); load it again to retry`));
+      return;
+    }
+    this.#restart(reason);
+  }
+
+  #restart(reason = null) {
+    this.#worker?.terminate();
+    this.#worker = null;
+    this.#spawn();
+    const reload = (backend) => {
+      const job = { id: this.#nextId++, message: { type: "load", backend, weights: this.#weights.slice(0) } };
+      job.transfer = [job.message.weights];
+      return new Promise((resolve, reject) => {
+        Object.assign(job, { resolve, reject });
+        this.#queue.unshift(job); // before anything that waits
+        this.#pump();
+      });
+    };
+    const backend = this.backend || this.#wanted;
+    reload(backend)
+      .catch((e) => (backend === "cpu" || this.#disposed ? Promise.reject(e) : reload("cpu")))
+      .then((loaded) => {
+        this.#loaded(loaded);
+        if (reason) this.dispatchEvent(new CustomEvent("restart", { detail: { reason, backend: this.backend } }));
+      }, (e) => this.dispose(fail("crashed", `the model could not be restarted: ${e.message}`, e)));
+  }
+
+  /**
+   * Classifies one short recording (the clip rule: the speech is trimmed and the longest
+   * utterance classified). `audio`: an AudioBuffer, or `{channels, sampleRate}`.
+   * Rejects with code `no-speech` when nothing passes the speech gate.
+   */
+  async classify(audio, { signal } = {}) {
+    const { channels, rate } = samples(audio);
+    const reply = await this.#send({ type: "clip", channels, rate }, { transfer: channels.map((c) => c.buffer), signal });
+    const result = toResult(reply, this.labels, this.backend);
+    if (!result.speech) {
+      throw fail("no-speech", `no speech: the loudest part is at ${result.levelDbfs.toFixed(0)} dBFS, below the speech gate`);
+    }
+    return result;
+  }
+
+  /**
+   * Analyses a file of any length where it lies (WAV, FLAC, MP3, Ogg Vorbis, AAC/M4A in the
+   * worker; other formats the browser can decode through WebAudio): a 3-s window every `hop`
+   * seconds, `onProgress({seconds, total, windows})` as it goes.
+   */
+  async analyseFile(file, { onProgress, signal, hop = 1 } = {}) {
+    if (typeof Blob === "undefined" || !(file instanceof Blob)) throw fail("invalid-argument", "analyseFile takes a File or a Blob");
+    const windows = []; // the worker sends each window once, with the progress reports
+    const progress = (p) => {
+      const batch = p.windows.map(toWindow);
+      windows.push(...batch);
+      onProgress?.({ seconds: p.seconds, total: p.total ?? null, windows: batch });
+    };
+    let reply;
+    try {
+      reply = await this.#send({ type: "file", file, hop }, { onProgress: progress, signal });
+    } catch (e) {
+      if (e.code !== "unsupported-format" || typeof OfflineAudioContext === "undefined") throw e;
+      // A format the worker's decoders lack (WebM/Opus, …): the browser's decoder, then the
+      // samples go to the worker.
+      const buffer = await decodeWithWebAudio(file, signal);
+      const { channels, rate } = samples(buffer);
+      windows.length = 0;
+      reply = await this.#send({ type: "channels", channels, rate, hop },
+        { transfer: channels.map((c) => c.buffer), onProgress: progress, signal });
+    }
+    return { ...toResult(reply, this.labels, this.backend), windows };
+  }
+
+  /**
+   * Listens to a microphone (or any audio MediaStream): the last `seconds` are classified every
+   * `interval` ms, each result to `onUpdate`. Stops on `signal`, `stop()`, `dispose()`, or when
+   * the stream's track ends; the stream itself stays open (it is the caller's).
+   */
+  listen(stream, { onUpdate, onError, signal, seconds = 3, interval = 250 } = {}) {
+    if (this.#disposed) throw this.#disposed;
+    if (typeof MediaStream === "undefined" || !(stream instanceof MediaStream) || !stream.getAudioTracks().length) {
+      throw fail("invalid-argument", "listen takes a MediaStream with an audio track");
+    }
+    const listener = new Listener(this, stream, { onUpdate, onError, signal, seconds, interval });
+    this.#listeners.add(listener);
+    listener.done.finally(() => this.#listeners.delete(listener));
+    return listener;
+  }
+
+  /** @internal The microphone's requests: dropped rather than queued when the worker is busy. */
+  _clip(channels, rate) {
+    if (this.#current || this.#queue.length) return null;
+    return this.#send({ type: "clip", channels, rate }, { transfer: channels.map((c) => c.buffer) })
+      .then((reply) => toResult(reply, this.labels, this.backend));
+  }
+
+  /** @internal For the browser test of recovery: makes the WebAssembly panic. */
+  _panicForTesting() {
+    return this.#send({ type: "panic-for-testing" });
+  }
+
+  /** Stops the worker and any listening; pending and later calls reject with code `disposed`. */
+  dispose(reason) {
+    if (this.#disposed) return;
+    this.#disposed = reason || fail("disposed", "the model was disposed");
+    clearInterval(this.#watchdog);
+    this.#worker?.terminate();
+    this.#worker = null;
+    const jobs = [this.#current, ...this.#queue].filter(Boolean);
+    this.#current = null;
+    this.#queue = [];
+    for (const job of jobs) {
+      job.signal?.removeEventListener("abort", job.onAbort);
+      job.reject(this.#disposed);
+    }
+    for (const l of this.#listeners) l.stop("disposed");
+    if (reason) this.dispatchEvent(new CustomEvent("error", { detail: reason }));
+  }
+}
+
+/** A microphone being listened to (see {@link Model#listen}). */
+class Listener {
+  #stopped = false;
+  #stop;
+
+  constructor(model, stream, { onUpdate, onError, signal, seconds, interval }) {
+    this.done = new Promise((resolve) => { this.#stop = resolve; });
+    this.context = null;
+    if (signal?.aborted) {
+      this.stop("aborted");
+      return;
+    }
+    signal?.addEventListener("abort", () => this.stop("aborted"), { once: true });
+    const report = (e) => (onError ? onError(e) : console.error(e));
+    this.report = report;
+    const tracks = stream.getAudioTracks();
+    const ended = () => this.stop("ended");
+    tracks.forEach((t) => t.addEventListener("ended", ended));
+    this.#start(model, stream, { onUpdate, seconds, interval }).then((cleanup) => {
+      this.done.then(() => {
+        tracks.forEach((t) => t.removeEventListener("ended", ended));
+        cleanup();
+      });
+    }, (e) => {
+      report(fail("microphone-failed", `the microphone could not be read (${e.message || e})`, e));
+      this.stop("failed");
+    });
+  }
+
+  async #start(model, stream, { onUpdate, seconds, interval }) {
+    const ctx = new AudioContext();
+    this.context = ctx;
+    try {
+      await ctx.audioWorklet.addModule(here("mic-worklet.js"));
+      const source = ctx.createMediaStreamSource(stream);
+      const tap = new AudioWorkletNode(ctx, "tap");
+      const mute = ctx.createGain();
+      mute.gain.value = 0; // the graph must reach the output to run; nothing is heard
+      source.connect(tap).connect(mute).connect(ctx.destination);
+      const ring = new Float32Array(Math.round(seconds * ctx.sampleRate));
+      let filled = 0, at = 0;
+      tap.port.onmessage = ({ data }) => {
+        for (let i = 0; i < data.length; i++) {
+          ring[at] = data[i];
+          at = (at + 1) % ring.length;
+        }
+        filled = Math.min(ring.length, filled + data.length);
+      };
+      let busy = false;
+      const tick = async () => {
+        if (busy || this.#stopped || filled < ring.length / 3) return;
+        const out = new Float32Array(filled); // the last seconds, oldest first
+        for (let i = 0; i < filled; i++) out[i] = ring[(at - filled + i + ring.length) % ring.length];
+        const pending = model._clip([out], ctx.sampleRate);
+        if (!pending) return; // the worker is on a file: skip this tick
+        busy = true;
+        try {
+          const r = await pending;
+          if (!this.#stopped) onUpdate?.({ ...r, time: performance.now() });
+        } catch (e) {
+          if (!this.#stopped) this.report(e);
+        } finally {
+          busy = false;
+        }
+      };
+      const timer = setInterval(tick, interval);
+      return () => {
+        clearInterval(timer);
+        source.disconnect();
+        ctx.close();
+      };
+    } catch (e) {
+      ctx.close();
+      throw e;
+    }
+  }
+
+  /** Stops listening; `done` resolves to the reason. */
+  stop(reason = "stopped") {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#stop(reason);
+  }
+}
+
+/** Channels (copies, so they can be handed to the worker) and the sample rate of `audio`. */
+function samples(audio) {
+  if (typeof AudioBuffer !== "undefined" && audio instanceof AudioBuffer) {
+    const channels = Array.from({ length: audio.numberOfChannels }, (_, c) => audio.getChannelData(c).slice());
+    return { channels, rate: audio.sampleRate };
+  }
+  const { channels, sampleRate } = audio || {};
+  if (!Array.isArray(channels) || !channels.length || !channels.every((c) => c instanceof Float32Array)) {
+    throw fail("invalid-argument", "audio must be an AudioBuffer or {channels: Float32Array[], sampleRate}");
+  }
+  if (!Number.isInteger(sampleRate) || sampleRate <= 0) {
+    throw fail("invalid-argument", `invalid sample rate ${sampleRate}`);
+  }
+  return { channels: channels.map((c) => c.slice()), rate: sampleRate };
+}
+
+async function decodeWithWebAudio(file, signal) {
+  const ctx = new OfflineAudioContext(1, 1, 22050);
+  const bytes = await file.arrayBuffer();
+  if (signal?.aborted) throw aborted(signal);
+  try {
+    return await ctx.decodeAudioData(bytes);
+  } catch (e) {
+    throw fail("unsupported-format", "this file could not be decoded as audio", e);
+  }
+}
+
+const toWindow = (w) => ({
+  start: w.start,
+  end: w.end,
+  levelDbfs: w.level_dbfs,
+  label: w.label ?? null,
+  probabilities: w.probabilities ?? null,
+});
+
+// The worker's analysis in the library's terms (camelCase, the windows, the best label's score).
+function toResult({ analysis: a, ms }, labels, backend) {
+  const p = a.overall ? a.overall.probabilities : null;
+  const best = p ? p.indexOf(Math.max(...p)) : -1;
+  return {
+    label: a.overall ? a.overall.label : null,
+    confidence: p ? p[best] : null,
+    probabilities: p,
+    scores: p ? labels.map((label, i) => ({ label, score: p[i] })).sort((x, y) => y.score - x.score) : [],
+    basis: a.basis,
+    speech: a.speech,
+    duration: a.duration,
+    levelDbfs: a.level_dbfs,
+    windows: (a.windows || []).map(toWindow),
+    focus: a.focus
+      ? { start: a.focus.start, end: a.focus.end, nMels: a.focus.n_mels, nFrames: a.focus.n_frames, mel: a.focus.mel, attention: a.focus.attention }
+      : null,
+    ms,
+    backend,
+  };
+}

@@ -1,0 +1,113 @@
+// The library's worker: holds one model and does all decoding and inference, so the page that
+// embeds the library never freezes. speech-emotion.js talks to it, one request at a time.
+// In:  {id, type: "load", backend, weights} | {id, type: "file", file, hop}
+//      | {id, type: "channels", channels, rate, hop} | {id, type: "clip", channels, rate}
+//      | {id, type: "panic-for-testing"}
+// Out: {id, type: "loaded", backend, labels, note} | {id, type: "progress", seconds, total, windows}
+//      | {id, type: "result", analysis, ms} | {id, type: "error", code, message}
+//      | {type: "crashed", message} (the WebAssembly panicked: this worker is finished).
+
+const here = (path) => new URL(path, import.meta.url);
+// The WebAssembly's panic hook calls this before the module aborts; the library then restarts us.
+self.onWasmPanic = (message) => self.postMessage({ type: "crashed", message });
+const bundles = {};
+let engine = null;
+
+/** An error with a stable code (the library's codes, see speech-emotion.d.ts). */
+const coded = (code, message) => Object.assign(new Error(message), { code });
+
+async function bundle(kind) {
+  if (!bundles[kind]) {
+    bundles[kind] = import(here(`pkg/${kind}/speech_emotion.js`)).then(async (mod) => {
+      await mod.default();
+      return mod;
+    });
+  }
+  return bundles[kind];
+}
+
+// An adapter, or null. Many browsers expose navigator.gpu without one (no GPU, a blocklisted
+// driver, a headless session): ask before fetching the 10-MB WebGPU bundle.
+async function gpuAdapter() {
+  try {
+    return await self.navigator.gpu.requestAdapter();
+  } catch {
+    return null;
+  }
+}
+
+// "auto": WebGPU where the browser has an adapter for it, else the CPU bundle. Notes are
+// sentences for people (the details go to the console).
+async function create(bytes, wanted) {
+  let note = "";
+  if (wanted !== "cpu") {
+    let why = null;
+    if (!self.navigator.gpu) {
+      why = "this browser has no WebGPU";
+    } else if (!(await gpuAdapter())) {
+      why = "this browser offers WebGPU but has no GPU adapter for it";
+    } else {
+      try {
+        const gpu = await bundle("webgpu");
+        return { engine: await gpu.Engine.create(bytes, "webgpu"), note };
+      } catch (e) {
+        if (e && e.code === "bad-weights") throw e; // the same on any backend
+        console.warn("WebGPU failed:", e);
+        why = (await fetch(here("pkg/webgpu/speech_emotion.js")).then((r) => r.status, () => 0)) === 409
+          ? "a new version of this site was published since this page was opened: reload the page to use WebGPU"
+          : "WebGPU could not start in this browser";
+        delete bundles.webgpu; // a later try fetches it again
+      }
+    }
+    if (wanted === "webgpu") throw coded("webgpu-unavailable", why);
+    note = `${why}, so the CPU is used`;
+  }
+  const cpu = await bundle("cpu");
+  return { engine: await cpu.Engine.create(bytes, "cpu"), note };
+}
+
+// The first classification allocates buffers (and compiles shaders on WebGPU): do it on a
+// tone now, so the first real request is as fast as the rest.
+async function warmUp(e) {
+  const tone = new Float32Array(22050 * 3);
+  for (let i = 0; i < tone.length; i++) tone[i] = 0.1 * Math.sin(i * 0.05);
+  try { await e.analyseClip([tone], 22050); } catch (err) { console.warn("warm-up failed:", err); }
+}
+
+async function handle(msg) {
+  if (msg.type === "load") {
+    const made = await create(new Uint8Array(msg.weights), msg.backend);
+    await warmUp(made.engine);
+    engine = made.engine;
+    return { type: "loaded", backend: engine.backend, labels: engine.labels, note: made.note };
+  }
+  if (!engine) throw coded("not-loaded", "the model is not loaded");
+  const progress = (p) => self.postMessage({ type: "progress", id: msg.id, ...p });
+  const t0 = performance.now();
+  let analysis;
+  if (msg.type === "file") {
+    const ext = (msg.file.name || "").split(".").pop().toLowerCase() || undefined;
+    analysis = await engine.analyseFile(msg.file, ext, msg.hop, progress);
+  } else if (msg.type === "channels") {
+    analysis = await engine.analyseChannels(msg.channels, msg.rate, msg.hop, progress);
+  } else if (msg.type === "clip") {
+    analysis = await engine.analyseClip(msg.channels, msg.rate);
+  } else if (msg.type === "panic-for-testing") {
+    (await bundle(engine.backend)).panicForTesting();
+  } else {
+    throw coded("invalid-argument", `unknown request ${msg.type}`);
+  }
+  const ms = performance.now() - t0;
+  // Every window already went out with the progress reports: do not send them twice.
+  if (msg.type !== "clip") delete analysis.windows;
+  return { type: "result", analysis, ms };
+}
+
+self.onmessage = async ({ data }) => {
+  try {
+    self.postMessage({ ...(await handle(data)), id: data.id });
+  } catch (e) {
+    const message = (e && e.message) || String(e);
+    self.postMessage({ type: "error", id: data.id, code: (e && e.code) || "internal", message });
+  }
+};
