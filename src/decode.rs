@@ -1,14 +1,17 @@
-//! File decoding with symphonia (WAV, FLAC, MP3, Ogg Vorbis, AAC in MP4/M4A), natively and in
-//! the page's worker. [`AudioStream`] hands out one packet at a time, so an hour-long
+//! File decoding, natively and in the page's worker: symphonia reads the containers (WAV, FLAC,
+//! MP3, Ogg, WebM/Matroska, MP4/M4A) and decodes PCM, FLAC, MP3, Vorbis and AAC; Opus packets go
+//! to the `opus-decoder` crate. [`AudioStream`] hands out one packet at a time, so an hour-long
 //! recording is never held in memory whole.
 
 use std::fmt;
+use symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS;
 use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymErr;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
 use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::MetadataOptions;
+use symphonia::core::packet::Packet;
 
 /// Decoded audio: one sample vector per channel, and the sample rate.
 pub struct Decoded {
@@ -99,7 +102,7 @@ impl From<DecodeError> for String {
 /// An audio file being decoded, packet by packet.
 pub struct AudioStream {
     format: Box<dyn FormatReader>,
-    decoder: Box<dyn AudioDecoder>,
+    decoder: Decoder,
     track_id: u32,
     sample_rate: u32,
     frames: Option<u64>,
@@ -135,14 +138,26 @@ impl AudioStream {
             .and_then(|p| p.audio())
             .ok_or(DecodeError::NoAudioTrack)?
             .clone();
-        let decoder = symphonia::default::get_codecs()
-            .make_audio_decoder(&params, &AudioDecoderOptions::default())
-            .map_err(|e| DecodeError::UnsupportedCodec(e.to_string()))?;
-        let sample_rate = params
-            .sample_rate
+        let decoder = if params.codec == CODEC_ID_OPUS {
+            // Opus always decodes at 48 kHz, whatever rate the container says it was made from.
+            let channels = params.channels.as_ref().map_or(1, |c| c.count());
+            let pre_skip = params.extra_data.as_deref().map_or(0, opus_pre_skip);
+            Decoder::Opus(Box::new(OpusStream::new(channels, pre_skip)?))
+        } else {
+            Decoder::Symphonia(
+                symphonia::default::get_codecs()
+                    .make_audio_decoder(&params, &AudioDecoderOptions::default())
+                    .map_err(|e| DecodeError::UnsupportedCodec(e.to_string()))?,
+            )
+        };
+        let sample_rate = match decoder {
+            Decoder::Opus(_) => OPUS_RATE,
             // 0.6.1 reports Some(0) for a WAV whose header says 0 Hz (0.5.5 panicked).
-            .filter(|&r| r > 0)
-            .ok_or(DecodeError::NoSampleRate)?;
+            Decoder::Symphonia(_) => params
+                .sample_rate
+                .filter(|&r| r > 0)
+                .ok_or(DecodeError::NoSampleRate)?,
+        };
         let track_id = track.id;
         // 0.6 moved the frame count from the codec parameters to the track.
         let frames = track.num_frames;
@@ -181,7 +196,14 @@ impl AudioStream {
             if packet.track_id != self.track_id {
                 continue;
             }
-            let decoded = match self.decoder.decode(&packet) {
+            let decoder = match &mut self.decoder {
+                Decoder::Opus(opus) => match opus.decode(&packet) {
+                    Some(channels) => return Some(Ok(channels)),
+                    None => continue,
+                },
+                Decoder::Symphonia(d) => d,
+            };
+            let decoded = match decoder.decode(&packet) {
                 Ok(d) => d,
                 Err(SymErr::DecodeError(_)) => continue,
                 Err(e) => return Some(Err(DecodeError::Corrupt(e.to_string()))),
@@ -199,6 +221,95 @@ impl AudioStream {
             decoded.copy_to_vecs_planar(&mut channels);
             return Some(Ok(channels));
         }
+    }
+}
+
+enum Decoder {
+    Symphonia(Box<dyn AudioDecoder>),
+    Opus(Box<OpusStream>),
+}
+
+/// The rate Opus decodes at.
+const OPUS_RATE: u32 = 48_000;
+/// The longest Opus packet: 120 ms at 48 kHz.
+const OPUS_MAX_FRAMES: usize = 5_760;
+
+/// The samples the encoder asks to discard at the start, from the identification header
+/// ("OpusHead", RFC 7845 §5.1) that Ogg and WebM both carry.
+fn opus_pre_skip(head: &[u8]) -> usize {
+    match head {
+        [
+            b'O',
+            b'p',
+            b'u',
+            b's',
+            b'H',
+            b'e',
+            b'a',
+            b'd',
+            _,
+            _,
+            lo,
+            hi,
+            ..,
+        ] => u16::from_le_bytes([*lo, *hi]) as usize,
+        _ => 0,
+    }
+}
+
+/// An Opus track: packets from symphonia's demuxer, decoded by `opus-decoder`.
+struct OpusStream {
+    decoder: opus_decoder::OpusDecoder,
+    channels: usize,
+    /// Interleaved output of one packet.
+    pcm: Vec<f32>,
+    /// Pre-skip samples not yet discarded.
+    skip: usize,
+}
+
+impl OpusStream {
+    fn new(channels: usize, pre_skip: usize) -> Result<Self, DecodeError> {
+        // Surround (channel mapping family 1) needs the multistream decoder: not worth it for
+        // speech, and rare.
+        if !(1..=2).contains(&channels) {
+            return Err(DecodeError::UnsupportedCodec(format!(
+                "Opus with {channels} channels: mono and stereo are read"
+            )));
+        }
+        let decoder = opus_decoder::OpusDecoder::new(OPUS_RATE, channels)
+            .map_err(|e| DecodeError::UnsupportedCodec(format!("Opus: {e}")))?;
+        Ok(Self {
+            decoder,
+            channels,
+            pcm: vec![0.0; OPUS_MAX_FRAMES * channels],
+            skip: pre_skip,
+        })
+    }
+
+    /// One packet's samples per channel, trimmed: the encoder's pre-skip at the start (the
+    /// container may mark it on the packets too: taken once), the container's padding at the
+    /// end. `None` for a damaged packet (skipped, as players do) or one trimmed away.
+    fn decode(&mut self, packet: &Packet) -> Option<Vec<Vec<f32>>> {
+        let frames = self
+            .decoder
+            .decode_float(&packet.data, &mut self.pcm, false)
+            .ok()?;
+        let start = (packet.trim_start.get() as usize)
+            .max(self.skip)
+            .min(frames);
+        self.skip = self.skip.saturating_sub(start);
+        let end = frames
+            .saturating_sub(packet.trim_end.get() as usize)
+            .max(start);
+        if start == end {
+            return None;
+        }
+        let c = self.channels;
+        Some(
+            (0..c)
+                .map(|ch| (start..end).map(|i| self.pcm[i * c + ch]).collect())
+                .collect(),
+        )
     }
 }
 

@@ -3,7 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { serve } from "./server.mjs";
 import { launch } from "./browser.mjs";
@@ -20,8 +20,8 @@ before(async () => {
 after(() => server.close());
 
 /** Opens the example page of the library served at `site`; waits for its model. */
-async function openExample(site) {
-  const context = await launch({ webgpu: false });
+async function openExample(site, { extraArgs = [] } = {}) {
+  const context = await launch({ webgpu: false, extraArgs });
   const requests = [];
   context.on("request", (r) => requests.push(r.url()));
   const page = await context.newPage();
@@ -189,5 +189,57 @@ test("npm pack: the tarball unpacked into a fresh folder runs the example", asyn
   } finally {
     await context.close();
     await site.close();
+  }
+});
+
+test("a MediaRecorder recording (WebM/Opus) is read where it lies, as trainer predict reads it", async () => {
+  const { context, page, errors } = await openExample(server, { extraArgs: ["--autoplay-policy=no-user-gesture-required"] });
+  try {
+    // The browser records a clip played through WebAudio, as a voice-note app would record a
+    // microphone: Opus in WebM, from MediaRecorder.
+    await page.setInputFiles("#test-file", CLIP);
+    const recorded = await page.evaluate(async () => {
+      const f = document.getElementById("test-file").files[0];
+      const ctx = new AudioContext({ sampleRate: 48000 });
+      await ctx.resume();
+      const buffer = await ctx.decodeAudioData(await f.arrayBuffer());
+      const source = ctx.createBufferSource();
+      source.buffer = buffer;
+      const out = ctx.createMediaStreamDestination();
+      source.connect(out);
+      const type = "audio/webm;codecs=opus";
+      const recorder = new MediaRecorder(out.stream, { mimeType: type });
+      const parts = [];
+      recorder.ondataavailable = (e) => parts.push(e.data);
+      const stopped = new Promise((r) => { recorder.onstop = r; });
+      recorder.start();
+      source.start();
+      await new Promise((r) => { source.onended = r; });
+      recorder.stop();
+      await stopped;
+      const blob = new Blob(parts, { type });
+      window.recording = new File([blob], "voice-note.webm", { type });
+      const bytes = new Uint8Array(await blob.arrayBuffer());
+      let bin = "";
+      for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+      return btoa(bin);
+    });
+    const file = join(WORK, "voice-note.webm");
+    mkdirSync(WORK, { recursive: true });
+    writeFileSync(file, Buffer.from(recorded, "base64"));
+    // The CLI has no other decoder: this is the native WebM/Opus path.
+    const cli = predict(file);
+    assert.ok(cli.label, JSON.stringify(cli));
+    const got = await page.evaluate(async () => {
+      const r = await window.model.analyseFile(window.recording);
+      return { label: r.label, probabilities: r.probabilities, duration: r.duration };
+    });
+    console.log(`MediaRecorder WebM/Opus: ${got.duration.toFixed(2)} s, ${got.label} (CLI ${cli.label}, clip ${predict(CLIP).label})`);
+    assert.equal(got.label, cli.label);
+    assert.ok(maxDiff(got.probabilities, cli.probabilities) <= TOLERANCE);
+    assert.ok(got.duration > 3, `${got.duration} s`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
   }
 });

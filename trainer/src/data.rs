@@ -111,7 +111,9 @@ fn walk(
 }
 
 /// Extensions `predict DIR` analyses: what the decoder reads.
-pub const PREDICT_EXTENSIONS: [&str; 7] = ["wav", "flac", "mp3", "ogg", "oga", "m4a", "aac"];
+pub const PREDICT_EXTENSIONS: [&str; 10] = [
+    "wav", "flac", "mp3", "ogg", "oga", "opus", "webm", "mka", "m4a", "aac",
+];
 
 /// Every file with one of [`PREDICT_EXTENSIONS`] under `dir`, sorted, each folder once.
 pub fn audio_files(dir: &Path) -> Result<Vec<PathBuf>, String> {

@@ -375,7 +375,7 @@ enum Command {
     },
     /// Print each file's emotion and its probabilities, as the page does: the clip rule for a
     /// clip, the mean over 3-s windows (one per second) for a longer recording. A folder is
-    /// searched for audio files (WAV, FLAC, MP3, Ogg, M4A/AAC), subfolders included.
+    /// searched for audio files (WAV, FLAC, MP3, Ogg, Opus, WebM, M4A/AAC), subfolders included.
     Predict {
         /// Weights file [default: the shipped model].
         #[arg(long)]

@@ -165,7 +165,8 @@ export class Model extends EventTarget {
   classify(audio: AudioBuffer | Samples, options?: { signal?: AbortSignal }): Promise<Result>;
 
   /** A file of any length, read where it lies (never whole in memory for WAV, FLAC, MP3, Ogg
-   * Vorbis and AAC/M4A; other formats, such as WebM/Opus, go through the browser's decoder):
+   * Vorbis, Opus in Ogg or WebM (MediaRecorder's output) and AAC/M4A; other formats the browser
+   * can decode go through WebAudio, whole in memory):
    * a 3-s window every `hop` seconds (default 1). A recording with no speech resolves with
    * `label: null`. Rejects with `unsupported-format`, `corrupt-file`, `aborted`, … */
   analyseFile(

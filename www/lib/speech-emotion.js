@@ -244,8 +244,8 @@ export class Model extends EventTarget {
   }
 
   /**
-   * Analyses a file of any length where it lies (WAV, FLAC, MP3, Ogg Vorbis, AAC/M4A in the
-   * worker; other formats the browser can decode through WebAudio): a 3-s window every `hop`
+   * Analyses a file of any length where it lies (WAV, FLAC, MP3, Ogg Vorbis, Opus in Ogg or
+   * WebM, AAC/M4A in the worker; other formats the browser can decode through WebAudio): a 3-s window every `hop`
    * seconds, `onProgress({seconds, total, windows})` as it goes.
    */
   async analyseFile(file, { onProgress, signal, hop = 1 } = {}) {
@@ -261,7 +261,7 @@ export class Model extends EventTarget {
       reply = await this.#send({ type: "file", file, hop }, { onProgress: progress, signal });
     } catch (e) {
       if (e.code !== "unsupported-format" || typeof OfflineAudioContext === "undefined") throw e;
-      // A format the worker's decoders lack (WebM/Opus, …): the browser's decoder, then the
+      // A format the worker's decoders lack: the browser's decoder (the whole file), then the
       // samples go to the worker.
       const buffer = await decodeWithWebAudio(file, signal);
       const { channels, rate } = samples(buffer);
