@@ -80,7 +80,10 @@ $("backend-select").addEventListener("change", async (e) => {
   if (!r.ok) $("weights-message").textContent = `Could not switch: ${r.message}. Still on ${state.backend}.`;
   else $("weights-message").textContent = "";
 });
-state.setBackend = async (name) => { $("backend-select").value = name; return load(name); };
+state.setBackend = async (name) => {
+  $("backend-select").value = name;
+  return load(name);
+};
 
 // --- custom weights ---------------------------------------------------------------------
 async function loadWeights(file) {
@@ -120,14 +123,16 @@ function drawBars(el, probabilities) {
   if (el.childElementCount !== labels.length * 3) {
     el.innerHTML = "";
     labels.forEach((label) => {
-      el.insertAdjacentHTML("beforeend",
-        `<span></span><div class="bar" role="meter" aria-valuemin="0" aria-valuemax="100"><span></span></div><span></span>`);
+      el.insertAdjacentHTML(
+        "beforeend",
+        `<span></span><div class="bar" role="meter" aria-valuemin="0" aria-valuemax="100"><span></span></div><span></span>`,
+      );
       el.lastElementChild.previousElementSibling.setAttribute("aria-label", label);
       el.lastElementChild.previousElementSibling.previousElementSibling.textContent = label;
     });
   }
   const best = probabilities ? probabilities.indexOf(Math.max(...probabilities)) : -1;
-  labels.forEach((label, i) => {
+  for (const i of labels.keys()) {
     const pct = probabilities ? probabilities[i] * 100 : 0;
     const [name, bar, value] = [el.children[3 * i], el.children[3 * i + 1], el.children[3 * i + 2]];
     name.className = value.className = i === best ? "best" : "";
@@ -135,7 +140,7 @@ function drawBars(el, probabilities) {
     bar.firstElementChild.style.width = `${pct}%`;
     bar.firstElementChild.style.background = colour(i);
     value.textContent = probabilities ? `${pct.toFixed(1)} %` : "–";
-  });
+  }
 }
 
 const colour = (i) => COLOURS[i % COLOURS.length];
@@ -143,13 +148,15 @@ const colour = (i) => COLOURS[i % COLOURS.length];
 // Labels come from the weights file: written as text, never as markup.
 function drawLegend() {
   const entries = [...state.labels.map((l, i) => [l, colour(i)]), ["no speech", SILENCE]];
-  $("legend").replaceChildren(...entries.map(([text, background]) => {
-    const span = document.createElement("span");
-    const swatch = document.createElement("i");
-    swatch.style.background = background;
-    span.append(swatch, text);
-    return span;
-  }));
+  $("legend").replaceChildren(
+    ...entries.map(([text, background]) => {
+      const span = document.createElement("span");
+      const swatch = document.createElement("i");
+      swatch.style.background = background;
+      span.append(swatch, text);
+      return span;
+    }),
+  );
 }
 
 // The timeline of a recording: one column per window, split by probability.
@@ -170,7 +177,7 @@ function drawTimeline(canvas, result) {
   const plot = h - axis - 2;
   for (const win of result.windows) {
     // Each column covers the hop that starts at its window's centre.
-    const x0 = ((win.start + win.end) / 2 - HOP_SECONDS / 2) / duration * w;
+    const x0 = (((win.start + win.end) / 2 - HOP_SECONDS / 2) / duration) * w;
     const cw = Math.max(1, (HOP_SECONDS / duration) * w + 0.5);
     if (!win.probabilities) {
       ctx.fillStyle = SILENCE;
@@ -193,7 +200,8 @@ function niceStep(seconds) {
 
 function clock(t) {
   const s = Math.round(t);
-  return s >= 3600 ? `${Math.floor(s / 3600)}:${String(Math.floor(s / 60) % 60).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`
+  return s >= 3600
+    ? `${Math.floor(s / 3600)}:${String(Math.floor(s / 60) % 60).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`
     : `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
@@ -201,14 +209,18 @@ function clock(t) {
 function drawSpectrogram(canvas, focus) {
   const { nMels: rows, nFrames: cols, mel, attention } = focus;
   const image = new ImageData(cols, rows);
-  let lo = Infinity, hi = -Infinity;
-  for (const v of mel) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  let lo = Infinity,
+    hi = -Infinity;
+  for (const v of mel) {
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+  }
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
       const v = (mel[r * cols + c] - lo) / Math.max(hi - lo, 1e-6);
       const o = ((rows - 1 - r) * cols + c) * 4; // low frequencies at the bottom
       image.data[o] = 255 * Math.min(1, Math.max(0, 1.6 * v - 0.4));
-      image.data[o + 1] = 255 * Math.pow(v, 1.5);
+      image.data[o + 1] = 255 * v ** 1.5;
       image.data[o + 2] = 255 * Math.min(1, 0.35 + 0.9 * v - 0.8 * v * v);
       image.data[o + 3] = 255;
     }
@@ -218,19 +230,21 @@ function drawSpectrogram(canvas, focus) {
   tmp.getContext("2d").putImageData(image, 0, 0);
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(tmp, 0, 0, canvas.width, canvas.height);
-  if (attention && attention.length) {
+  if (attention?.length) {
     const peak = Math.max(...attention);
     const cw = canvas.width / attention.length;
     attention.forEach((a, i) => {
-      ctx.fillStyle = `rgba(255,255,255,${0.45 * a / peak})`;
+      ctx.fillStyle = `rgba(255,255,255,${(0.45 * a) / peak})`;
       ctx.fillRect(i * cw, 0, cw, 10);
     });
     ctx.strokeStyle = "#fff";
     ctx.lineWidth = 2;
     ctx.beginPath();
     attention.forEach((a, i) => {
-      const x = (i + 0.5) * cw, y = canvas.height - 4 - (a / peak) * (canvas.height * 0.45);
-      if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+      const x = (i + 0.5) * cw,
+        y = canvas.height - 4 - (a / peak) * (canvas.height * 0.45);
+      if (i === 0) ctx.moveTo(x, y);
+      else ctx.lineTo(x, y);
     });
     ctx.stroke();
   }
@@ -302,8 +316,12 @@ function finishRow(tr, entry) {
   cells[2].textContent = entry.label || "no speech";
   cells[3].textContent = entry.label ? `${(entry.confidence * 100).toFixed(0)} %` : "–";
   const voiced = entry.windows.filter((w) => w.probabilities).length;
-  cells[4].textContent = entry.basis === "clip" ? "the clip" : entry.basis === "windows"
-    ? `${voiced} of ${entry.windows.length} windows` : "no speech";
+  cells[4].textContent =
+    entry.basis === "clip"
+      ? "the clip"
+      : entry.basis === "windows"
+        ? `${voiced} of ${entry.windows.length} windows`
+        : "no speech";
   cells[5].textContent = `${entry.ms.toFixed(0)} ms, ${entry.backend}`;
 }
 
@@ -315,7 +333,10 @@ function analyse(files) {
     const entry = { file: file.name, state: "analysing", seconds: 0, total: null, windows: [], ms: 0 };
     tr.addEventListener("click", () => showDetails(entry));
     tr.addEventListener("keydown", (e) => {
-      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); showDetails(entry); }
+      if (e.key === "Enter" || e.key === " ") {
+        e.preventDefault();
+        showDetails(entry);
+      }
     });
     queue = queue.then(async () => {
       try {
@@ -333,7 +354,10 @@ function analyse(files) {
               ? `analysing… ${Math.min(100, Math.round((100 * entry.seconds) / entry.total))} %`
               : `analysing… ${clock(entry.seconds)}`;
             const now = performance.now();
-            if (selected === entry && now - redraw > 250) { redraw = now; showDetails(entry); }
+            if (selected === entry && now - redraw > 250) {
+              redraw = now;
+              showDetails(entry);
+            }
           },
         });
         Object.assign(entry, {
@@ -366,7 +390,10 @@ function analyse(files) {
 state.analyse = analyse;
 
 const drop = $("drop");
-drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragover", (e) => {
+  e.preventDefault();
+  drop.classList.add("over");
+});
 drop.addEventListener("dragleave", () => drop.classList.remove("over"));
 // Weights files (.sew) dropped with or instead of recordings load a model; the rest are analysed.
 function dropped(files) {
@@ -380,19 +407,38 @@ drop.addEventListener("drop", (e) => {
   drop.classList.remove("over");
   dropped([...e.dataTransfer.files]);
 });
-drop.addEventListener("click", (e) => { if (e.target === drop || e.target.tagName === "P") choose($("files")); });
-drop.addEventListener("keydown", (e) => {
-  if (e.key === "Enter" || e.key === " ") { e.preventDefault(); choose($("files")); }
+drop.addEventListener("click", (e) => {
+  if (e.target === drop || e.target.tagName === "P") choose($("files"));
 });
-$("files").addEventListener("change", (e) => { dropped([...e.target.files]); e.target.value = ""; });
+drop.addEventListener("keydown", (e) => {
+  if (e.key === "Enter" || e.key === " ") {
+    e.preventDefault();
+    choose($("files"));
+  }
+});
+$("files").addEventListener("change", (e) => {
+  dropped([...e.target.files]);
+  e.target.value = "";
+});
 
 // --- export -------------------------------------------------------------------------------
 function exportRows() {
   return state.results.map((r) => {
-    const out = { file: r.file, status: r.state, duration_s: r.duration ?? null, emotion: r.label ?? null,
-      confidence: r.label ? r.confidence : null, basis: r.basis ?? null, speech: r.speech ?? null,
-      ms: r.ms, backend: r.backend ?? null, error: r.message ?? null };
-    state.labels.forEach((l, i) => { out[`p_${l}`] = r.probabilities ? r.probabilities[i] : null; });
+    const out = {
+      file: r.file,
+      status: r.state,
+      duration_s: r.duration ?? null,
+      emotion: r.label ?? null,
+      confidence: r.label ? r.confidence : null,
+      basis: r.basis ?? null,
+      speech: r.speech ?? null,
+      ms: r.ms,
+      backend: r.backend ?? null,
+      error: r.message ?? null,
+    };
+    state.labels.forEach((l, i) => {
+      out[`p_${l}`] = r.probabilities ? r.probabilities[i] : null;
+    });
     return out;
   });
 }
@@ -407,11 +453,17 @@ function csvCell(v) {
 function exportCsv() {
   const rows = exportRows();
   const head = rows.length ? Object.keys(rows[0]) : [];
-  return [head.map(csvCell).join(","), ...rows.map((r) => head.map((k) => csvCell(r[k])).join(","))].join("\n") + "\n";
+  return `${[head.map(csvCell).join(","), ...rows.map((r) => head.map((k) => csvCell(r[k])).join(","))].join("\n")}\n`;
 }
 function exportJson() {
-  return JSON.stringify(state.results.map((r, i) => ({ ...exportRows()[i],
-    windows: r.windows?.map((w) => ({ start: w.start, end: w.end, emotion: w.label, probabilities: w.probabilities })) })), null, 1);
+  return JSON.stringify(
+    state.results.map((r, i) => ({
+      ...exportRows()[i],
+      windows: r.windows?.map((w) => ({ start: w.start, end: w.end, emotion: w.label, probabilities: w.probabilities })),
+    })),
+    null,
+    1,
+  );
 }
 state.exportCsv = exportCsv;
 state.exportJson = exportJson;
@@ -445,10 +497,14 @@ async function startMic() {
       audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false },
     });
   } catch (e) {
-    const why = e.name === "NotAllowedError" ? "Microphone permission was denied."
-      : e.name === "NotFoundError" ? "No microphone was found."
-      : e.name === "NotReadableError" ? "The microphone is in use by another program or could not be opened."
-      : `The microphone could not be started (${e.message || e.name}).`;
+    const why =
+      e.name === "NotAllowedError"
+        ? "Microphone permission was denied."
+        : e.name === "NotFoundError"
+          ? "No microphone was found."
+          : e.name === "NotReadableError"
+            ? "The microphone is in use by another program or could not be opened."
+            : `The microphone could not be started (${e.message || e.name}).`;
     micStatus("error", `${why} Files still work.`);
     mic.stream = null;
     return;
@@ -480,7 +536,7 @@ function stopMic(message) {
   const listener = mic.listener;
   mic.listener = null;
   listener?.stop();
-  mic.stream?.getTracks().forEach((t) => t.stop());
+  for (const t of mic.stream?.getTracks() ?? []) t.stop();
   mic.stream = null;
   $("mic-toggle").textContent = "Start microphone";
   $("mic-toggle").setAttribute("aria-pressed", "false");
@@ -504,9 +560,11 @@ function showLive(r) {
 
 // The last minute of live results: one thin column per classification, newest at the right.
 function drawLiveTimeline() {
-  const canvas = $("live-timeline"), ctx = canvas.getContext("2d");
+  const canvas = $("live-timeline"),
+    ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
-  const now = performance.now(), span = 60_000;
+  const now = performance.now(),
+    span = 60_000;
   for (const r of state.live) {
     if (now - r.t > span) continue;
     const x = canvas.width - ((now - r.t) / span) * canvas.width;
@@ -539,9 +597,10 @@ if ("serviceWorker" in navigator && location.protocol.startsWith("http")) {
       waiting.postMessage("skip-waiting");
     };
   };
-  const watch = (worker) => worker?.addEventListener("statechange", () => {
-    if (worker.state === "installed") offer(worker);
-  });
+  const watch = (worker) =>
+    worker?.addEventListener("statechange", () => {
+      if (worker.state === "installed") offer(worker);
+    });
   navigator.serviceWorker.addEventListener("controllerchange", () => {
     if (accepted) {
       location.reload();
@@ -552,9 +611,12 @@ if ("serviceWorker" in navigator && location.protocol.startsWith("http")) {
       $("update-reload").onclick = () => location.reload();
     }
   });
-  navigator.serviceWorker.register(here("sw.js")).then((reg) => {
-    if (reg.waiting) offer(reg.waiting);
-    watch(reg.installing); // an update already under way when the page registered
-    reg.addEventListener("updatefound", () => watch(reg.installing));
-  }).catch((e) => console.warn("offline mode unavailable:", e));
+  navigator.serviceWorker
+    .register(here("sw.js"))
+    .then((reg) => {
+      if (reg.waiting) offer(reg.waiting);
+      watch(reg.installing); // an update already under way when the page registered
+      reg.addEventListener("updatefound", () => watch(reg.installing));
+    })
+    .catch((e) => console.warn("offline mode unavailable:", e));
 }

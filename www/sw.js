@@ -25,23 +25,27 @@ async function fetchOwn(path) {
 }
 
 self.addEventListener("install", (event) => {
-  event.waitUntil((async () => {
-    const cache = await caches.open(CACHE);
-    for (const path of CORE) {
-      const response = await fetchOwn(path);
-      // The host changed while this build was installing: give up; the next visit retries.
-      if (!response) throw new Error(`${path} is not the file of build ${BUILD}`);
-      await cache.put(path, response);
-    }
-  })());
+  event.waitUntil(
+    (async () => {
+      const cache = await caches.open(CACHE);
+      for (const path of CORE) {
+        const response = await fetchOwn(path);
+        // The host changed while this build was installing: give up; the next visit retries.
+        if (!response) throw new Error(`${path} is not the file of build ${BUILD}`);
+        await cache.put(path, response);
+      }
+    })(),
+  );
 });
 
 self.addEventListener("activate", (event) => {
-  event.waitUntil((async () => {
-    const keys = await caches.keys();
-    await Promise.all(keys.filter((k) => k.startsWith("speech-emotion-") && k !== CACHE).map((k) => caches.delete(k)));
-    await self.clients.claim();
-  })());
+  event.waitUntil(
+    (async () => {
+      const keys = await caches.keys();
+      await Promise.all(keys.filter((k) => k.startsWith("speech-emotion-") && k !== CACHE).map((k) => caches.delete(k)));
+      await self.clients.claim();
+    })(),
+  );
 });
 
 // The page asks for this when the person accepts the new version.
@@ -56,17 +60,21 @@ self.addEventListener("fetch", (event) => {
   let path = decodeURIComponent(url.pathname.slice(SCOPE.length));
   if (request.mode === "navigate" && (path === "" || path.endsWith("/"))) path += "index.html";
   if (!Object.hasOwn(FILES, path)) return;
-  event.respondWith((async () => {
-    const cache = await caches.open(CACHE);
-    const hit = await cache.match(path);
-    if (hit) return hit;
-    const response = await fetchOwn(path);
-    if (!response) {
-      return new Response("This file belongs to another version of the site than the open page: reload the page.", {
-        status: 409, statusText: "Conflict", headers: { "content-type": "text/plain; charset=utf-8" },
-      });
-    }
-    await cache.put(path, response.clone());
-    return response;
-  })());
+  event.respondWith(
+    (async () => {
+      const cache = await caches.open(CACHE);
+      const hit = await cache.match(path);
+      if (hit) return hit;
+      const response = await fetchOwn(path);
+      if (!response) {
+        return new Response("This file belongs to another version of the site than the open page: reload the page.", {
+          status: 409,
+          statusText: "Conflict",
+          headers: { "content-type": "text/plain; charset=utf-8" },
+        });
+      }
+      await cache.put(path, response.clone());
+      return response;
+    })(),
+  );
 });

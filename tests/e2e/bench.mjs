@@ -3,9 +3,10 @@
 // Prints the median of repeated runs after a warm-up.
 //
 //   node tests/e2e/bench.mjs [--dist DIR] [--runs N] [--webgpu]
+
+import { resolve } from "node:path";
 import { launch } from "./browser.mjs";
 import { serve } from "./server.mjs";
-import { resolve } from "node:path";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(name);

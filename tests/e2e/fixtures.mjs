@@ -1,9 +1,9 @@
 // Test material made from the corpus at run time: WAV files (long recordings, microphone
 // input) and a custom weights file trained by the trainer. Nothing is committed.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, readdirSync, writeFileSync, existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const DIST = process.env.DIST_DIR || join(ROOT, "dist");
@@ -17,9 +17,11 @@ mkdirSync(WORK, { recursive: true });
 export function readWav(path) {
   const b = readFileSync(path);
   if (b.toString("ascii", 0, 4) !== "RIFF" || b.toString("ascii", 8, 12) !== "WAVE") throw new Error(`${path}: not WAV`);
-  let fmt = null, data = null;
-  for (let o = 12; o + 8 <= b.length;) {
-    const id = b.toString("ascii", o, o + 4), size = b.readUInt32LE(o + 4);
+  let fmt = null,
+    data = null;
+  for (let o = 12; o + 8 <= b.length; ) {
+    const id = b.toString("ascii", o, o + 4),
+      size = b.readUInt32LE(o + 4);
     if (id === "fmt ") fmt = { channels: b.readUInt16LE(o + 10), rate: b.readUInt32LE(o + 12), bits: b.readUInt16LE(o + 22) };
     if (id === "data") data = b.subarray(o + 8, o + 8 + size);
     o += 8 + size + (size & 1);
@@ -38,18 +40,31 @@ export function readWav(path) {
 /** Writes mono 16-bit PCM WAV. */
 export function writeWav(path, rate, samples) {
   const b = Buffer.alloc(44 + 2 * samples.length);
-  b.write("RIFF", 0, "ascii"); b.writeUInt32LE(36 + 2 * samples.length, 4); b.write("WAVE", 8, "ascii");
-  b.write("fmt ", 12, "ascii"); b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(1, 22);
-  b.writeUInt32LE(rate, 24); b.writeUInt32LE(rate * 2, 28); b.writeUInt16LE(2, 32); b.writeUInt16LE(16, 34);
-  b.write("data", 36, "ascii"); b.writeUInt32LE(2 * samples.length, 40);
-  for (let i = 0; i < samples.length; i++) b.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(samples[i] * 32768))), 44 + 2 * i);
+  b.write("RIFF", 0, "ascii");
+  b.writeUInt32LE(36 + 2 * samples.length, 4);
+  b.write("WAVE", 8, "ascii");
+  b.write("fmt ", 12, "ascii");
+  b.writeUInt32LE(16, 16);
+  b.writeUInt16LE(1, 20);
+  b.writeUInt16LE(1, 22);
+  b.writeUInt32LE(rate, 24);
+  b.writeUInt32LE(rate * 2, 28);
+  b.writeUInt16LE(2, 32);
+  b.writeUInt16LE(16, 34);
+  b.write("data", 36, "ascii");
+  b.writeUInt32LE(2 * samples.length, 40);
+  for (let i = 0; i < samples.length; i++)
+    b.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(samples[i] * 32768))), 44 + 2 * i);
   writeFileSync(path, b);
   return path;
 }
 
 const originals = (actor) => {
   const dir = join(RAVDESS, `original-wav/Actor_${String(actor).padStart(2, "0")}`);
-  return readdirSync(dir).filter((f) => f.endsWith(".wav")).sort().map((f) => join(dir, f));
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".wav"))
+    .sort()
+    .map((f) => join(dir, f));
 };
 
 /** Several minutes of speech: original 48 kHz clips of actor 1 back to back, with `gap` s of silence between. */
@@ -83,13 +98,20 @@ export function customWeights() {
   if (existsSync(out)) return out;
   let csv = "path,label,speaker\n";
   for (const actor of ["01", "02", "03"]) {
-    for (const [code, label] of [["02", "low"], ["04", "low"], ["05", "high"], ["03", "high"]]) {
+    for (const [code, label] of [
+      ["02", "low"],
+      ["04", "low"],
+      ["05", "high"],
+      ["03", "high"],
+    ]) {
       csv += `${join(RAVDESS, `speech/Actor_${actor}/03-01-${code}-02-01-01-${actor}.flac`)},${label},speaker-${actor}\n`;
     }
   }
   const manifest = join(WORK, "arousal.csv");
   writeFileSync(manifest, csv);
-  execFileSync(TRAINER, ["train", "--split", "all", "--epochs", "1", "--batch-size", "6", "--manifest", manifest, "--out", out], { stdio: "pipe" });
+  execFileSync(TRAINER, ["train", "--split", "all", "--epochs", "1", "--batch-size", "6", "--manifest", manifest, "--out", out], {
+    stdio: "pipe",
+  });
   return out;
 }
 

@@ -1,13 +1,14 @@
 // The library (dist/lib) as a site that embeds it uses it: its example page served under another
 // sub-path, the API called directly, and the npm tarball unpacked into a fresh folder.
-import { test, before, after } from "node:test";
+
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { serve } from "./server.mjs";
+import { after, before, test } from "node:test";
 import { launch } from "./browser.mjs";
-import { CLIP, DIST, WORK, longRecording, predict } from "./fixtures.mjs";
+import { CLIP, DIST, longRecording, predict, WORK } from "./fixtures.mjs";
+import { serve } from "./server.mjs";
 
 const TOLERANCE = 1e-3;
 const LIB = join(DIST, "lib");
@@ -32,21 +33,25 @@ async function openExample(site, { extraArgs = [] } = {}) {
   await page.waitForFunction(() => window.model, null, { timeout: 120_000 });
   // A file input of the test's own, to hand files to the API.
   await page.evaluate(() => document.body.insertAdjacentHTML("beforeend", '<input id="test-file" type="file" hidden>'));
-  const away = () => requests.filter((u) => !u.startsWith(new URL(site.url).origin) && !u.startsWith("blob:") && !u.startsWith("data:"));
+  const away = () =>
+    requests.filter((u) => !u.startsWith(new URL(site.url).origin) && !u.startsWith("blob:") && !u.startsWith("data:"));
   return { context, page, errors, requests, away };
 }
 
 /** Calls `model[method]` on `file` (a path here) in the page; resolves to the result or `{code, message}`. */
 async function callWithFile(page, method, file, options = {}) {
   await page.setInputFiles("#test-file", file);
-  return page.evaluate(async ([method, options]) => {
-    const f = document.getElementById("test-file").files[0];
-    try {
-      return await window.model[method](f, options);
-    } catch (e) {
-      return { code: e.code, message: e.message, name: e.name };
-    }
-  }, [method, options]);
+  return page.evaluate(
+    async ([method, options]) => {
+      const f = document.getElementById("test-file").files[0];
+      try {
+        return await window.model[method](f, options);
+      } catch (e) {
+        return { code: e.code, message: e.message, name: e.name };
+      }
+    },
+    [method, options],
+  );
 }
 
 const maxDiff = (a, b) => Math.max(...a.map((p, i) => Math.abs(p - b[i])));
@@ -102,7 +107,15 @@ test("the example page under another sub-path: a clip and a long file as trainer
       let at = 0;
       const t0 = performance.now();
       try {
-        await window.model.analyseFile(f, { signal: job.signal, onProgress: () => { if (!at) { at = performance.now(); job.abort(); } } });
+        await window.model.analyseFile(f, {
+          signal: job.signal,
+          onProgress: () => {
+            if (!at) {
+              at = performance.now();
+              job.abort();
+            }
+          },
+        });
         return { code: "none" };
       } catch (e) {
         return { code: e.code, name: e.name, after: performance.now() - at, total: performance.now() - t0 };
@@ -131,7 +144,11 @@ test("the library's errors carry codes: bad files, silence, bad weights, no WebG
     assert.equal(bad.code, "unsupported-format", bad.message);
     const codes = await page.evaluate(async () => {
       const { load } = await import(new URL("../speech-emotion.js", location.href).href);
-      const code = (p) => p.then(() => "resolved", (e) => `${e.code}: ${e.message}`);
+      const code = (p) =>
+        p.then(
+          () => "resolved",
+          (e) => `${e.code}: ${e.message}`,
+        );
       const silence = { channels: [new Float32Array(3 * 16000)], sampleRate: 16000 };
       const short = { channels: [new Float32Array(100)], sampleRate: 16000 };
       const huge = { channels: [new Float32Array(16000).fill(1e30)], sampleRate: 16000 };
@@ -156,9 +173,17 @@ test("the library's errors carry codes: bad files, silence, bad weights, no WebG
     assert.match(codes.gpu, /^webgpu-unavailable: /);
     assert.match(codes.backend, /^invalid-argument: /);
     // The model in use is untouched by all of it.
-    const ok = await page.evaluate(() => window.model.classify({
-      channels: [Float32Array.from({ length: 48000 }, (_, i) => 0.3 * Math.sin(i * 0.07) * Math.sin(i / 3000))], sampleRate: 16000,
-    }).then((r) => r.probabilities.length, (e) => e.code));
+    const ok = await page.evaluate(() =>
+      window.model
+        .classify({
+          channels: [Float32Array.from({ length: 48000 }, (_, i) => 0.3 * Math.sin(i * 0.07) * Math.sin(i / 3000))],
+          sampleRate: 16000,
+        })
+        .then(
+          (r) => r.probabilities.length,
+          (e) => e.code,
+        ),
+    );
     assert.equal(ok, 8);
     assert.deepEqual(errors, []);
   } finally {
@@ -170,10 +195,22 @@ test("npm pack: the tarball unpacked into a fresh folder runs the example", asyn
   const out = join(WORK, "pack");
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
-  const name = execFileSync("npm", ["pack", "--loglevel=error", "--pack-destination", out, LIB], { encoding: "utf8" }).trim().split("\n").at(-1);
+  const name = execFileSync("npm", ["pack", "--loglevel=error", "--pack-destination", out, LIB], { encoding: "utf8" })
+    .trim()
+    .split("\n")
+    .at(-1);
   const listing = execFileSync("tar", ["tzf", join(out, name)], { encoding: "utf8" });
-  for (const f of ["speech-emotion.js", "speech-emotion.d.ts", "worker.js", "mic-worklet.js", "pkg/cpu/speech_emotion_bg.wasm",
-    "model/speech-emotion.sew", "examples/embed.html", "README.md", "package.json"]) {
+  for (const f of [
+    "speech-emotion.js",
+    "speech-emotion.d.ts",
+    "worker.js",
+    "mic-worklet.js",
+    "pkg/cpu/speech_emotion_bg.wasm",
+    "model/speech-emotion.sew",
+    "examples/embed.html",
+    "README.md",
+    "package.json",
+  ]) {
     assert.ok(listing.includes(`package/${f}`), `the tarball lacks ${f}`);
   }
   execFileSync("tar", ["xzf", join(out, name), "-C", out]);
@@ -211,10 +248,14 @@ test("a MediaRecorder recording (WebM/Opus) is read where it lies, as trainer pr
       const recorder = new MediaRecorder(out.stream, { mimeType: type });
       const parts = [];
       recorder.ondataavailable = (e) => parts.push(e.data);
-      const stopped = new Promise((r) => { recorder.onstop = r; });
+      const stopped = new Promise((r) => {
+        recorder.onstop = r;
+      });
       recorder.start();
       source.start();
-      await new Promise((r) => { source.onended = r; });
+      await new Promise((r) => {
+        source.onended = r;
+      });
       recorder.stop();
       await stopped;
       const blob = new Blob(parts, { type });
@@ -234,7 +275,9 @@ test("a MediaRecorder recording (WebM/Opus) is read where it lies, as trainer pr
       const r = await window.model.analyseFile(window.recording);
       return { label: r.label, probabilities: r.probabilities, duration: r.duration };
     });
-    console.log(`MediaRecorder WebM/Opus: ${got.duration.toFixed(2)} s, ${got.label} (CLI ${cli.label}, clip ${predict(CLIP).label})`);
+    console.log(
+      `MediaRecorder WebM/Opus: ${got.duration.toFixed(2)} s, ${got.label} (CLI ${cli.label}, clip ${predict(CLIP).label})`,
+    );
     assert.equal(got.label, cli.label);
     assert.ok(maxDiff(got.probabilities, cli.probabilities) <= TOLERANCE);
     assert.ok(got.duration > 3, `${got.duration} s`);

@@ -1,15 +1,15 @@
 // End to end: the built site in headless Chromium, served by a plain static server under a
 // sub-path, on WebGPU (SwiftShader) and on the CPU backend, against `trainer predict`.
 // Every test also checks that the page asked nothing of any other origin.
-import { test, before, after } from "node:test";
+
 import assert from "node:assert/strict";
-import { appendFileSync, cpSync, existsSync, readFileSync, rmSync } from "node:fs";
 import { execFileSync } from "node:child_process";
-import { serve } from "./server.mjs";
-import { launch, dropFiles } from "./browser.mjs";
-import { writeFileSync } from "node:fs";
+import { appendFileSync, cpSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLIP, DIST, ROOT, predict, longRecording, customWeights, micInput, WORK } from "./fixtures.mjs";
+import { after, before, test } from "node:test";
+import { dropFiles, launch } from "./browser.mjs";
+import { CLIP, customWeights, DIST, longRecording, micInput, predict, ROOT, WORK } from "./fixtures.mjs";
+import { serve } from "./server.mjs";
 
 const TOLERANCE = 1e-3;
 const PREFIX = "/speech-emotion/"; // as on a project page
@@ -40,7 +40,11 @@ async function openPage(backend, { extraArgs = [], webgpu = backend === "webgpu"
 
 async function waitReady(page, backend) {
   await page.waitForSelector("#backend[data-state=ready], #backend[data-state=error]", { timeout: 180_000 });
-  const s = await page.$eval("#backend", (el) => ({ state: el.dataset.state, backend: el.dataset.backend, text: el.textContent }));
+  const s = await page.$eval("#backend", (el) => ({
+    state: el.dataset.state,
+    backend: el.dataset.backend,
+    text: el.textContent,
+  }));
   assert.equal(s.state, "ready", `model did not load: ${s.text}`);
   if (backend !== "auto") assert.equal(s.backend, backend);
 }
@@ -49,7 +53,10 @@ function assertSameOrigin(requests) {
   const origin = new URL(server.url).origin;
   const away = requests.filter((u) => !u.startsWith(origin) && !u.startsWith("data:") && !u.startsWith("blob:"));
   assert.deepEqual(away, [], "requests left the page's origin");
-  assert.ok(requests.some((u) => u.includes("speech_emotion_bg.wasm")), "the request log missed the wasm fetch");
+  assert.ok(
+    requests.some((u) => u.includes("speech_emotion_bg.wasm")),
+    "the request log missed the wasm fetch",
+  );
 }
 
 /** Adds files through the file input (as a user choosing files) or a real drop; waits for the newest row. */
@@ -58,8 +65,11 @@ async function analyse(page, files, { drop = false, timeout = 300_000 } = {}) {
   if (drop) await dropFiles(page, "#drop", files);
   else await page.setInputFiles("#files", files);
   const n = Array.isArray(files) ? files.length : 1;
-  await page.waitForFunction((n) => document.querySelectorAll(".result[data-state=done], .result[data-state=error]").length >= n,
-    before + n, { timeout });
+  await page.waitForFunction(
+    (n) => document.querySelectorAll(".result[data-state=done], .result[data-state=error]").length >= n,
+    before + n,
+    { timeout },
+  );
   return page.$eval(".result", (el) => ({
     state: el.dataset.state,
     label: el.dataset.label,
@@ -84,7 +94,9 @@ for (const backend of ["webgpu", "cpu"]) {
       assert.ok(worst <= TOLERANCE, `page vs trainer differ by ${worst}`);
       assert.equal(got.label, expected.label);
       const ms = await page.evaluate(() => window.speechEmotion.results.at(-1).ms);
-      console.log(`${backend}: ${got.label}, max |page - trainer| = ${worst.toExponential(2)}, file analysed in ${ms.toFixed(0)} ms`);
+      console.log(
+        `${backend}: ${got.label}, max |page - trainer| = ${worst.toExponential(2)}, file analysed in ${ms.toFixed(0)} ms`,
+      );
 
       const bad = await analyse(page, [{ name: "notes.txt", bytes: Buffer.from("this is not audio") }], { drop: true });
       assert.equal(bad.state, "error");
@@ -155,12 +167,22 @@ test("a long recording gets a timeline, progress and the CLI's result, and the p
     const got = await analyse(page, file);
     const seconds = (Date.now() - t0) / 1000;
     assert.equal(got.state, "done", got.text);
-    const gaps = await page.evaluate(() => { clearTimeout(window.__gapTimer); return window.__gaps; });
+    const gaps = await page.evaluate(() => {
+      clearTimeout(window.__gapTimer);
+      return window.__gaps;
+    });
     const entry = await page.evaluate(() => {
       const r = window.speechEmotion.results.at(-1);
-      return { duration: r.duration, windows: r.windows.length, voiced: r.windows.filter((w) => w.probabilities).length, basis: r.basis };
+      return {
+        duration: r.duration,
+        windows: r.windows.length,
+        voiced: r.windows.filter((w) => w.probabilities).length,
+        basis: r.basis,
+      };
     });
-    console.log(`long file: ${entry.duration.toFixed(0)} s, ${entry.windows} windows (${entry.voiced} with speech) in ${seconds.toFixed(1)} s; longest main-thread gap ${gaps.max.toFixed(0)} ms`);
+    console.log(
+      `long file: ${entry.duration.toFixed(0)} s, ${entry.windows} windows (${entry.voiced} with speech) in ${seconds.toFixed(1)} s; longest main-thread gap ${gaps.max.toFixed(0)} ms`,
+    );
     assert.equal(entry.basis, "windows");
     assert.ok(entry.duration > 180, `${entry.duration}`);
     assert.equal(entry.windows, cli.windows.length);
@@ -203,7 +225,9 @@ test("custom weights are used, a broken file is refused and the model stays", as
     const broken = join(WORK, "broken.sew");
     const bytes = readFileSync(weights);
     writeFileSync(broken, bytes.subarray(0, bytes.length >> 1));
-    await page.evaluate(() => { document.querySelector("#weights-message").dataset.state = ""; });
+    await page.evaluate(() => {
+      document.querySelector("#weights-message").dataset.state = "";
+    });
     await page.setInputFiles("#weights-file", broken);
     await page.waitForFunction(() => document.querySelector("#weights-message").dataset.state, null, { timeout: 60_000 });
     const message = await page.$eval("#weights-message", (e) => ({ state: e.dataset.state, text: e.textContent }));
@@ -216,7 +240,9 @@ test("custom weights are used, a broken file is refused and the model stays", as
     // A label that is markup: refused by the header check, and nothing of it runs.
     const hostile = join(WORK, "hostile.sew");
     writeFileSync(hostile, withLabel(bytes, "high", "<img src=x onerror=window.pwned=1>"));
-    await page.evaluate(() => { document.querySelector("#weights-message").dataset.state = ""; });
+    await page.evaluate(() => {
+      document.querySelector("#weights-message").dataset.state = "";
+    });
     await page.setInputFiles("#weights-file", hostile);
     await page.waitForFunction(() => document.querySelector("#weights-message").dataset.state, null, { timeout: 60_000 });
     const refusal = await page.$eval("#weights-message", (e) => ({ state: e.dataset.state, text: e.textContent }));
@@ -241,7 +267,11 @@ test("a browser with WebGPU but no adapter never downloads the WebGPU bundle", a
     assert.equal(await page.$eval("#backend", (e) => e.dataset.backend), "cpu");
     const got = await analyse(page, CLIP);
     assert.equal(got.state, "done", got.text);
-    assert.deepEqual(requests.filter((u) => u.includes("pkg/webgpu/")), [], "the WebGPU bundle was requested");
+    assert.deepEqual(
+      requests.filter((u) => u.includes("pkg/webgpu/")),
+      [],
+      "the WebGPU bundle was requested",
+    );
     const note = await page.$eval("#backend-note", (e) => e.textContent);
     assert.equal(note, "(this browser offers WebGPU but has no GPU adapter for it, so the CPU is used)");
   } finally {
@@ -265,8 +295,15 @@ test("a panic in the WebAssembly: a clear message, a fresh worker, and the next 
   try {
     // A custom model, so the test also sees that the restart reloads the model in use.
     await page.setInputFiles("#weights-file", customWeights());
-    await page.waitForFunction(() => document.querySelector("#weights-message").dataset.state === "ok", null, { timeout: 120_000 });
-    const crash = await page.evaluate(() => window.speechEmotion.crashForTesting().then(() => "no error", (e) => e.message));
+    await page.waitForFunction(() => document.querySelector("#weights-message").dataset.state === "ok", null, {
+      timeout: 120_000,
+    });
+    const crash = await page.evaluate(() =>
+      window.speechEmotion.crashForTesting().then(
+        () => "no error",
+        (e) => e.message,
+      ),
+    );
     assert.equal(crash, "the analysis crashed (a panic asked for by a test); the model was restarted");
     const t0 = Date.now();
     const got = await analyse(page, CLIP, { timeout: 5_000 });
@@ -306,7 +343,11 @@ test("the content security policy keeps injected script from running", async () 
 test("the microphone: live bars from speech, 'no speech' in silence", async () => {
   const wav = micInput(5);
   const { context, page, requests } = await openPage("cpu", {
-    extraArgs: ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", `--use-file-for-fake-audio-capture=${wav}`],
+    extraArgs: [
+      "--use-fake-ui-for-media-stream",
+      "--use-fake-device-for-media-stream",
+      `--use-file-for-fake-audio-capture=${wav}`,
+    ],
   });
   try {
     await page.click("#mic-toggle");
@@ -314,7 +355,9 @@ test("the microphone: live bars from speech, 'no speech' in silence", async () =
     const bars = await page.$$eval("#live-bars .bar", (els) => els.map((e) => Number(e.getAttribute("aria-valuenow"))));
     assert.equal(bars.length, 8);
     assert.ok(Math.abs(bars.reduce((a, b) => a + b, 0) - 100) < 0.5, `${bars}`);
-    await page.waitForFunction(() => document.querySelector("#mic-status").dataset.state === "nospeech", null, { timeout: 60_000 });
+    await page.waitForFunction(() => document.querySelector("#mic-status").dataset.state === "nospeech", null, {
+      timeout: 60_000,
+    });
     // Four classifications a second, or close to it.
     const live = await page.evaluate(async () => {
       const n0 = window.speechEmotion.live.length;
@@ -327,9 +370,15 @@ test("the microphone: live bars from speech, 'no speech' in silence", async () =
     assert.equal(await page.$eval("#mic-status", (e) => e.dataset.state), "off");
     // Unplugged mid-session: the track ends; a message, and the page goes on working.
     await page.click("#mic-toggle");
-    await page.waitForFunction(() => ["speech", "nospeech"].includes(document.querySelector("#mic-status").dataset.state), null, { timeout: 60_000 });
-    await page.evaluate(() => window.speechEmotion.micTracks().forEach((t) => t.dispatchEvent(new Event("ended"))));
-    await page.waitForFunction(() => /disconnected/.test(document.querySelector("#mic-status").textContent), null, { timeout: 5_000 });
+    await page.waitForFunction(() => ["speech", "nospeech"].includes(document.querySelector("#mic-status").dataset.state), null, {
+      timeout: 60_000,
+    });
+    await page.evaluate(() => {
+      for (const t of window.speechEmotion.micTracks()) t.dispatchEvent(new Event("ended"));
+    });
+    await page.waitForFunction(() => /disconnected/.test(document.querySelector("#mic-status").textContent), null, {
+      timeout: 5_000,
+    });
     assert.equal(await page.$eval("#mic-toggle", (e) => e.getAttribute("aria-pressed")), "false");
     const got = await analyse(page, CLIP);
     assert.equal(got.state, "done");
@@ -385,13 +434,16 @@ test("the controls work from the keyboard", async () => {
     const chooser = await opened;
     if (chooser instanceof Error) {
       const calls = await page.evaluate(() => window.chooserCalls);
-      assert.fail(`no file chooser after Enter (${chooser.message}); chooser calls: ${JSON.stringify(calls)}; page errors: ${JSON.stringify(errors)}`);
+      assert.fail(
+        `no file chooser after Enter (${chooser.message}); chooser calls: ${JSON.stringify(calls)}; page errors: ${JSON.stringify(errors)}`,
+      );
     }
     await chooser.setFiles(CLIP);
     await page.waitForSelector(".result[data-state=done]", { timeout: 60_000 });
     // Every button and select has an accessible name.
     const unnamed = await page.$$eval("button, select, [role=button]", (els) =>
-      els.filter((e) => !(e.getAttribute("aria-label") || e.textContent.trim() || e.labels?.length)).map((e) => e.outerHTML));
+      els.filter((e) => !(e.getAttribute("aria-label") || e.textContent.trim() || e.labels?.length)).map((e) => e.outerHTML),
+    );
     assert.deepEqual(unnamed, []);
   } finally {
     await context.close();
@@ -421,7 +473,8 @@ test("after one visit the page works offline", async () => {
   try {
     await page.evaluate(async () => {
       const reg = await navigator.serviceWorker.ready;
-      if (!navigator.serviceWorker.controller) await new Promise((r) => navigator.serviceWorker.addEventListener("controllerchange", r, { once: true }));
+      if (!navigator.serviceWorker.controller)
+        await new Promise((r) => navigator.serviceWorker.addEventListener("controllerchange", r, { once: true }));
       return reg.active.state;
     });
     // Whatever the browser had in flight (the app manifest, say) lands before the count.
@@ -449,7 +502,8 @@ test("a new version of the site: the open page keeps its own files, offers a rel
     rmSync(dir, { recursive: true, force: true });
     cpSync(DIST, dir, { recursive: true });
     for (const file of ["app.js", "lib/worker.js", "lib/pkg/webgpu/speech_emotion.js"]) {
-      if (existsSync(join(dir, file))) appendFileSync(join(dir, file), `\n// build ${name}\nglobalThis.seTestBuild = "${name}";\n`);
+      if (existsSync(join(dir, file)))
+        appendFileSync(join(dir, file), `\n// build ${name}\nglobalThis.seTestBuild = "${name}";\n`);
     }
     execFileSync("bash", [join(ROOT, "scripts/stamp-sw.sh"), dir]);
     builds[name] = dir;
@@ -462,7 +516,8 @@ test("a new version of the site: the open page keeps its own files, offers a rel
     await waitReady(page, "cpu");
     await page.evaluate(async () => {
       await navigator.serviceWorker.ready;
-      if (!navigator.serviceWorker.controller) await new Promise((r) => navigator.serviceWorker.addEventListener("controllerchange", r, { once: true }));
+      if (!navigator.serviceWorker.controller)
+        await new Promise((r) => navigator.serviceWorker.addEventListener("controllerchange", r, { once: true }));
     });
     assert.equal(await page.evaluate(() => globalThis.seTestBuild), "A");
     assert.equal(await page.isHidden("#update"), true);
@@ -492,8 +547,13 @@ test("a new version of the site: the open page keeps its own files, offers a rel
 
     // Accepting the update reloads into B, all of it; the other tab asks to be reloaded.
     await Promise.all([page.waitForEvent("load"), page.click("#update-reload")]);
-    await other.waitForFunction(() => !document.getElementById("update").hidden
-      && /another tab: reload this page/.test(document.getElementById("update").textContent), null, { timeout: 30_000 });
+    await other.waitForFunction(
+      () =>
+        !document.getElementById("update").hidden &&
+        /another tab: reload this page/.test(document.getElementById("update").textContent),
+      null,
+      { timeout: 30_000 },
+    );
     await waitReady(page, "cpu");
     const now = await page.evaluate(async () => ({
       build: globalThis.seTestBuild,

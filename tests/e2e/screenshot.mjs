@@ -2,10 +2,11 @@
 // and the (fake) microphone hearing speech.
 //
 //   node tests/e2e/screenshot.mjs [--dist DIR] [--out FILE]
-import { launch } from "./browser.mjs";
-import { serve } from "./server.mjs";
+
 import { join, resolve } from "node:path";
-import { DIST, ROOT, CLIP, longRecording, micInput } from "./fixtures.mjs";
+import { launch } from "./browser.mjs";
+import { CLIP, DIST, longRecording, micInput, ROOT } from "./fixtures.mjs";
+import { serve } from "./server.mjs";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(name);
@@ -14,7 +15,11 @@ const arg = (name, fallback) => {
 const out = resolve(arg("--out", join(ROOT, "docs/screenshot.png")));
 const server = await serve(resolve(arg("--dist", DIST)), "/speech-emotion/");
 const context = await launch({
-  extraArgs: ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", `--use-file-for-fake-audio-capture=${micInput(2)}`],
+  extraArgs: [
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    `--use-file-for-fake-audio-capture=${micInput(2)}`,
+  ],
 });
 try {
   const page = await context.newPage();
@@ -22,7 +27,9 @@ try {
   await page.goto(`${server.url}?backend=cpu`);
   await page.waitForSelector("#backend[data-state=ready]", { timeout: 120_000 });
   await page.setInputFiles("#files", [CLIP, longRecording(60)]);
-  await page.waitForFunction(() => document.querySelectorAll(".result[data-state=done]").length === 2, null, { timeout: 300_000 });
+  await page.waitForFunction(() => document.querySelectorAll(".result[data-state=done]").length === 2, null, {
+    timeout: 300_000,
+  });
   await page.click("#mic-toggle");
   await page.waitForFunction(() => window.speechEmotion.live.filter((r) => r.speech).length >= 6, null, { timeout: 60_000 });
   await page.waitForFunction(() => document.querySelector("#mic-status").dataset.state === "speech", null, { timeout: 60_000 });

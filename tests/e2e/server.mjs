@@ -1,12 +1,19 @@
 // A minimal static file server for the tests: serves a folder on 127.0.0.1, on a free port.
-import { createServer } from "node:http";
+
 import { readFile, stat } from "node:fs/promises";
-import { extname, join, normalize, sep } from "node:path";
+import { createServer } from "node:http";
+import { extname, join, normalize } from "node:path";
 
 const TYPES = {
-  ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": "text/javascript",
-  ".css": "text/css", ".wasm": "application/wasm", ".json": "application/json",
-  ".webmanifest": "application/manifest+json", ".png": "image/png", ".svg": "image/svg+xml",
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript",
+  ".mjs": "text/javascript",
+  ".css": "text/css",
+  ".wasm": "application/wasm",
+  ".json": "application/json",
+  ".webmanifest": "application/manifest+json",
+  ".png": "image/png",
+  ".svg": "image/svg+xml",
 };
 
 /**
@@ -19,9 +26,15 @@ export function serve(root, prefix = "/") {
   const server = createServer(async (req, res) => {
     requests.push(req.url);
     const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
-    if (!path.startsWith(prefix)) { res.writeHead(404).end(); return; }
+    if (!path.startsWith(prefix)) {
+      res.writeHead(404).end();
+      return;
+    }
     let file = normalize(join(root, path.slice(prefix.length)));
-    if (!file.startsWith(normalize(root))) { res.writeHead(403).end(); return; }
+    if (!file.startsWith(normalize(root))) {
+      res.writeHead(403).end();
+      return;
+    }
     try {
       if ((await stat(file)).isDirectory()) file = join(file, "index.html");
       const body = await readFile(file);
@@ -35,9 +48,12 @@ export function serve(root, prefix = "/") {
     server.listen(0, "127.0.0.1", () => {
       const { port } = server.address();
       resolve({
-        url: `http://127.0.0.1:${port}${prefix}`, requests,
+        url: `http://127.0.0.1:${port}${prefix}`,
+        requests,
         close: () => new Promise((r) => server.close(r)),
-        setRoot: (dir) => { root = dir; },
+        setRoot: (dir) => {
+          root = dir;
+        },
       });
     });
   });

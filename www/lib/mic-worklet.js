@@ -8,7 +8,7 @@ class Tap extends AudioWorkletProcessor {
   }
 
   process(inputs) {
-    const input = inputs[0] && inputs[0][0];
+    const input = inputs[0]?.[0];
     if (!input) return true; // no input connected (yet)
     let i = 0;
     while (i < input.length) {

@@ -222,10 +222,13 @@ export class Model extends EventTarget {
     const backend = this.backend || this.#wanted;
     reload(backend)
       .catch((e) => (backend === "cpu" || this.#disposed ? Promise.reject(e) : reload("cpu")))
-      .then((loaded) => {
-        this.#loaded(loaded);
-        if (reason) this.dispatchEvent(new CustomEvent("restart", { detail: { reason, backend: this.backend } }));
-      }, (e) => this.dispose(fail("crashed", `the model could not be restarted: ${e.message}`, e)));
+      .then(
+        (loaded) => {
+          this.#loaded(loaded);
+          if (reason) this.dispatchEvent(new CustomEvent("restart", { detail: { reason, backend: this.backend } }));
+        },
+        (e) => this.dispose(fail("crashed", `the model could not be restarted: ${e.message}`, e)),
+      );
   }
 
   /**
@@ -249,7 +252,8 @@ export class Model extends EventTarget {
    * seconds, `onProgress({seconds, total, windows})` as it goes.
    */
   async analyseFile(file, { onProgress, signal, hop = 1 } = {}) {
-    if (typeof Blob === "undefined" || !(file instanceof Blob)) throw fail("invalid-argument", "analyseFile takes a File or a Blob");
+    if (typeof Blob === "undefined" || !(file instanceof Blob))
+      throw fail("invalid-argument", "analyseFile takes a File or a Blob");
     const windows = []; // the worker sends each window once, with the progress reports
     const progress = (p) => {
       const batch = p.windows.map(toWindow);
@@ -266,8 +270,10 @@ export class Model extends EventTarget {
       const buffer = await decodeWithWebAudio(file, signal);
       const { channels, rate } = samples(buffer);
       windows.length = 0;
-      reply = await this.#send({ type: "channels", channels, rate, hop },
-        { transfer: channels.map((c) => c.buffer), onProgress: progress, signal });
+      reply = await this.#send(
+        { type: "channels", channels, rate, hop },
+        { transfer: channels.map((c) => c.buffer), onProgress: progress, signal },
+      );
     }
     return { ...toResult(reply, this.labels, this.backend), windows };
   }
@@ -291,8 +297,9 @@ export class Model extends EventTarget {
   /** @internal The microphone's requests: dropped rather than queued when the worker is busy. */
   _clip(channels, rate) {
     if (this.#current || this.#queue.length) return null;
-    return this.#send({ type: "clip", channels, rate }, { transfer: channels.map((c) => c.buffer) })
-      .then((reply) => toResult(reply, this.labels, this.backend));
+    return this.#send({ type: "clip", channels, rate }, { transfer: channels.map((c) => c.buffer) }).then((reply) =>
+      toResult(reply, this.labels, this.backend),
+    );
   }
 
   /** @internal For the browser test of recovery: makes the WebAssembly panic. */
@@ -325,7 +332,9 @@ class Listener {
   #stop;
 
   constructor(model, stream, { onUpdate, onError, signal, seconds, interval }) {
-    this.done = new Promise((resolve) => { this.#stop = resolve; });
+    this.done = new Promise((resolve) => {
+      this.#stop = resolve;
+    });
     this.context = null;
     if (signal?.aborted) {
       this.stop("aborted");
@@ -336,16 +345,19 @@ class Listener {
     this.report = report;
     const tracks = stream.getAudioTracks();
     const ended = () => this.stop("ended");
-    tracks.forEach((t) => t.addEventListener("ended", ended));
-    this.#start(model, stream, { onUpdate, seconds, interval }).then((cleanup) => {
-      this.done.then(() => {
-        tracks.forEach((t) => t.removeEventListener("ended", ended));
-        cleanup();
-      });
-    }, (e) => {
-      report(fail("microphone-failed", `the microphone could not be read (${e.message || e})`, e));
-      this.stop("failed");
-    });
+    for (const t of tracks) t.addEventListener("ended", ended);
+    this.#start(model, stream, { onUpdate, seconds, interval }).then(
+      (cleanup) => {
+        this.done.then(() => {
+          for (const t of tracks) t.removeEventListener("ended", ended);
+          cleanup();
+        });
+      },
+      (e) => {
+        report(fail("microphone-failed", `the microphone could not be read (${e.message || e})`, e));
+        this.stop("failed");
+      },
+    );
   }
 
   async #start(model, stream, { onUpdate, seconds, interval }) {
@@ -359,7 +371,8 @@ class Listener {
       mute.gain.value = 0; // the graph must reach the output to run; nothing is heard
       source.connect(tap).connect(mute).connect(ctx.destination);
       const ring = new Float32Array(Math.round(seconds * ctx.sampleRate));
-      let filled = 0, at = 0;
+      let filled = 0,
+        at = 0;
       tap.port.onmessage = ({ data }) => {
         for (let i = 0; i < data.length; i++) {
           ring[at] = data[i];
@@ -454,7 +467,14 @@ function toResult({ analysis: a, ms }, labels, backend) {
     levelDbfs: a.level_dbfs,
     windows: (a.windows || []).map(toWindow),
     focus: a.focus
-      ? { start: a.focus.start, end: a.focus.end, nMels: a.focus.n_mels, nFrames: a.focus.n_frames, mel: a.focus.mel, attention: a.focus.attention }
+      ? {
+          start: a.focus.start,
+          end: a.focus.end,
+          nMels: a.focus.n_mels,
+          nFrames: a.focus.n_frames,
+          mel: a.focus.mel,
+          attention: a.focus.attention,
+        }
       : null,
     ms,
     backend,

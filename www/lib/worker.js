@@ -53,9 +53,13 @@ async function create(bytes, wanted) {
       } catch (e) {
         if (e && e.code === "bad-weights") throw e; // the same on any backend
         console.warn("WebGPU failed:", e);
-        why = (await fetch(here("pkg/webgpu/speech_emotion.js")).then((r) => r.status, () => 0)) === 409
-          ? "a new version of this site was published since this page was opened: reload the page to use WebGPU"
-          : "WebGPU could not start in this browser";
+        why =
+          (await fetch(here("pkg/webgpu/speech_emotion.js")).then(
+            (r) => r.status,
+            () => 0,
+          )) === 409
+            ? "a new version of this site was published since this page was opened: reload the page to use WebGPU"
+            : "WebGPU could not start in this browser";
         delete bundles.webgpu; // a later try fetches it again
       }
     }
@@ -71,7 +75,11 @@ async function create(bytes, wanted) {
 async function warmUp(e) {
   const tone = new Float32Array(22050 * 3);
   for (let i = 0; i < tone.length; i++) tone[i] = 0.1 * Math.sin(i * 0.05);
-  try { await e.analyseClip([tone], 22050); } catch (err) { console.warn("warm-up failed:", err); }
+  try {
+    await e.analyseClip([tone], 22050);
+  } catch (err) {
+    console.warn("warm-up failed:", err);
+  }
 }
 
 async function handle(msg) {
@@ -107,7 +115,7 @@ self.onmessage = async ({ data }) => {
   try {
     self.postMessage({ ...(await handle(data)), id: data.id });
   } catch (e) {
-    const message = (e && e.message) || String(e);
-    self.postMessage({ type: "error", id: data.id, code: (e && e.code) || "internal", message });
+    const message = e?.message || String(e);
+    self.postMessage({ type: "error", id: data.id, code: e?.code || "internal", message });
   }
 };
