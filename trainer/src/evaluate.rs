@@ -3,7 +3,7 @@
 //! for comparison).
 
 use crate::data::{Clip, Dataset};
-use crate::metrics::{Metrics, confusion};
+use crate::metrics::{ClassMetrics, Metrics, confusion};
 use crate::speech_head;
 use crate::split::{self, Split};
 use crate::train::{self, TrainConfig};
@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use speech_emotion::model::ModelConfig;
 use speech_emotion::speech_embedding::{POOLED, SpeechEmbedding, SpeechHead};
 use speech_emotion::weights::WeightsFile;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// RAVDESS actors: odd numbers are male, even female.
 const ACTORS: u8 = 24;
@@ -317,44 +317,115 @@ pub fn mean_sd(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-/// The summary both protocols report: mean ± sd of each figure and the summed confusion matrix.
-fn summary(
-    protocol: String,
-    runs: &[RunResult],
-    labels: &[String],
-) -> serde_json::Map<String, Value> {
-    let mut out = serde_json::Map::new();
-    out.insert("protocol".into(), json!(protocol));
-    type Field = fn(&RunResult) -> f64;
-    let fields: [(&str, Field); 4] = [
-        ("ua", |r| r.ua),
-        ("accuracy", |r| r.accuracy),
-        ("macro_f1", |r| r.macro_f1),
-        ("weighted_f1", |r| r.weighted_f1),
-    ];
-    for (name, get) in fields {
-        let (mean, sd) = mean_sd(&runs.iter().map(get).collect::<Vec<_>>());
-        out.insert(format!("{name}_mean"), json!(mean));
-        out.insert(format!("{name}_sd"), json!(sd));
-    }
-    let k = labels.len();
-    let mut summed = vec![vec![0usize; k]; k];
-    for r in runs {
-        for (row, add) in summed.iter_mut().zip(&r.confusion_matrix) {
-            for (a, b) in row.iter_mut().zip(add) {
-                *a += b;
-            }
+/// An evaluation report: what `evaluate` writes (after every fold or seed) and `merge` reads
+/// back and joins. The figures are the mean and sample sd over the runs; the confusion matrix and
+/// per-class figures are pooled over them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub protocol: String,
+    pub labels: Vec<String>,
+    pub ua_mean: f64,
+    pub ua_sd: f64,
+    pub accuracy_mean: f64,
+    pub accuracy_sd: f64,
+    pub macro_f1_mean: f64,
+    pub macro_f1_sd: f64,
+    pub weighted_f1_mean: f64,
+    pub weighted_f1_sd: f64,
+    /// `confusion_matrix[true][predicted]`, summed over the runs.
+    pub confusion_matrix: Vec<Vec<usize>>,
+    pub pooled_per_class: Vec<ClassMetrics>,
+    pub training_seconds_total: f64,
+    #[serde(flatten)]
+    pub runs: Runs,
+    /// The recipe and the network as the run recorded them (older reports have fewer fields, so
+    /// these stay JSON: `merge` compares them whole).
+    pub train_config: Value,
+    pub model_config: Value,
+    /// The speech-embedding network's file name; `None`: no branch.
+    #[serde(default)]
+    pub speech_embedding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speech_noise: Option<bool>,
+    /// The folder of CNNs taken instead of training (`--cnn-models`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnn_models: Option<PathBuf>,
+}
+
+/// The runs of a report: k-fold folds or random-split seeds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Runs {
+    Folds {
+        folds_done: usize,
+        folds_planned: usize,
+        seed: u64,
+        folds: Vec<RunResult>,
+    },
+    Seeds {
+        seeds: Vec<u64>,
+        seeds_done: usize,
+        runs: Vec<RunResult>,
+    },
+}
+
+impl Runs {
+    pub fn results(&self) -> &[RunResult] {
+        match self {
+            Runs::Folds { folds, .. } => folds,
+            Runs::Seeds { runs, .. } => runs,
         }
     }
-    let pooled = Metrics::from_confusion(summed, labels);
-    out.insert("labels".into(), json!(labels));
-    out.insert("confusion_matrix".into(), json!(pooled.confusion));
-    out.insert("pooled_per_class".into(), json!(pooled.per_class));
-    out.insert(
-        "training_seconds_total".into(),
-        json!(runs.iter().map(|r| r.training_seconds).sum::<f64>()),
-    );
-    out
+}
+
+impl Report {
+    /// Summarises `runs` (k-fold: `Runs::Folds`; random splits: `Runs::Seeds`).
+    fn new(
+        protocol: String,
+        labels: &[String],
+        runs: Runs,
+        train_config: Value,
+        model_config: Value,
+    ) -> Self {
+        let results = runs.results();
+        let stat =
+            |get: fn(&RunResult) -> f64| mean_sd(&results.iter().map(get).collect::<Vec<_>>());
+        let (ua_mean, ua_sd) = stat(|r| r.ua);
+        let (accuracy_mean, accuracy_sd) = stat(|r| r.accuracy);
+        let (macro_f1_mean, macro_f1_sd) = stat(|r| r.macro_f1);
+        let (weighted_f1_mean, weighted_f1_sd) = stat(|r| r.weighted_f1);
+        let k = labels.len();
+        let mut summed = vec![vec![0usize; k]; k];
+        for r in results {
+            for (row, add) in summed.iter_mut().zip(&r.confusion_matrix) {
+                for (a, b) in row.iter_mut().zip(add) {
+                    *a += b;
+                }
+            }
+        }
+        let pooled = Metrics::from_confusion(summed, labels);
+        Self {
+            protocol,
+            labels: labels.to_vec(),
+            ua_mean,
+            ua_sd,
+            accuracy_mean,
+            accuracy_sd,
+            macro_f1_mean,
+            macro_f1_sd,
+            weighted_f1_mean,
+            weighted_f1_sd,
+            confusion_matrix: pooled.confusion,
+            pooled_per_class: pooled.per_class,
+            training_seconds_total: results.iter().map(|r| r.training_seconds).sum(),
+            runs,
+            train_config,
+            model_config,
+            speech_embedding: None,
+            speech_noise: None,
+            cnn_models: None,
+        }
+    }
 }
 
 /// Actor k-fold cross-validation. `progress` gets the report so far after every fold, so a
@@ -369,9 +440,9 @@ pub fn kfold(
     only: &[usize],
     speech: Option<&Speech>,
     cnn_models: Option<&Path>,
-    progress: &mut dyn FnMut(&Value) -> Result<(), String>,
+    progress: &mut dyn FnMut(&Report) -> Result<(), String>,
     save_model: &mut dyn FnMut(usize, train::Trained) -> Result<(), String>,
-) -> Result<Value, String> {
+) -> Result<Report, String> {
     let plan = fold_plan(&data.clips, k)?;
     if let Some(bad) = only.iter().find(|f| !(1..=k).contains(*f)) {
         return Err(format!("--only-folds {bad}: folds are numbered 1 to {k}"));
@@ -418,95 +489,99 @@ fn kfold_report(
     labels: &[String],
     config: Value,
     model_config: Value,
-) -> Value {
-    let mut out = summary(protocol, runs, labels);
-    out.insert("folds_done".into(), json!(runs.len()));
-    out.insert("folds_planned".into(), json!(k));
-    out.insert("folds".into(), json!(runs));
-    out.insert("seed".into(), config["seed"].clone());
-    out.insert("train_config".into(), config);
-    out.insert("model_config".into(), model_config);
-    Value::Object(out)
+) -> Report {
+    let runs = Runs::Folds {
+        folds_done: runs.len(),
+        folds_planned: k,
+        seed: config["seed"].as_u64().unwrap_or_default(),
+        folds: runs.to_vec(),
+    };
+    Report::new(protocol, labels, runs, config, model_config)
 }
 
 /// Joins reports of the same protocol and recipe that ran different folds
 /// (`evaluate --only-folds`) or different seeds (`evaluate --split random --seeds`) into one.
-pub fn merge(parts: &[Value]) -> Result<Value, String> {
+pub fn merge(parts: &[Report]) -> Result<Report, String> {
     let first = parts.first().ok_or("nothing to merge")?;
-    let field = |v: &Value, name: &str| v.get(name).cloned().unwrap_or(Value::Null);
-    let kfold = first.get("folds").is_some();
-    let (runs_key, same): (&str, &[&str]) = if kfold {
-        (
-            "folds",
-            &[
-                "protocol",
-                "folds_planned",
-                "train_config",
-                "model_config",
-                "labels",
-            ],
-        )
-    } else {
-        ("runs", &["protocol", "model_config", "labels"])
-    };
     let mut runs: Vec<RunResult> = Vec::new();
     for (i, part) in parts.iter().enumerate() {
-        for &name in same {
-            if field(part, name) != field(first, name) {
-                return Err(format!("report {} differs from the first in {name}", i + 1));
+        let differs =
+            |what: &str| Err(format!("report {} differs from the first in {what}", i + 1));
+        if part.protocol != first.protocol {
+            return differs("protocol");
+        }
+        if part.labels != first.labels {
+            return differs("labels");
+        }
+        if part.model_config != first.model_config {
+            return differs("model_config");
+        }
+        match (&part.runs, &first.runs) {
+            (
+                Runs::Folds {
+                    folds_planned: a, ..
+                },
+                Runs::Folds {
+                    folds_planned: b, ..
+                },
+            ) => {
+                if a != b {
+                    return differs("folds_planned");
+                }
+                if part.train_config != first.train_config {
+                    return differs("train_config");
+                }
+            }
+            // Random-split reports carry each run's seed in the recipe; the rest must match.
+            (Runs::Seeds { .. }, Runs::Seeds { .. }) => {
+                if without_seed(&part.train_config) != without_seed(&first.train_config) {
+                    return differs("train_config");
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "report {} is not of the first one's protocol",
+                    i + 1
+                ));
             }
         }
-        // Random-split reports carry each run's seed in the recipe; the rest must match.
-        if !kfold
-            && without_seed(field(part, "train_config"))
-                != without_seed(field(first, "train_config"))
-        {
-            return Err(format!(
-                "report {} differs from the first in train_config",
-                i + 1
-            ));
-        }
-        let these: Vec<RunResult> = serde_json::from_value(field(part, runs_key))
-            .map_err(|e| format!("report {} has no readable {runs_key}: {e}", i + 1))?;
-        for r in these {
+        let kfold = matches!(part.runs, Runs::Folds { .. });
+        for r in part.runs.results() {
             let key = |x: &RunResult| if kfold { x.fold as u64 } else { x.seed };
-            if runs.iter().any(|o| key(o) == key(&r)) {
+            if runs.iter().any(|o| key(o) == key(r)) {
                 let what = if kfold { "fold" } else { "seed" };
-                return Err(format!("{what} {} appears twice", key(&r)));
+                return Err(format!("{what} {} appears twice", key(r)));
             }
-            runs.push(r);
+            runs.push(r.clone());
         }
     }
-    let labels: Vec<String> =
-        serde_json::from_value(field(first, "labels")).map_err(|e| format!("labels: {e}"))?;
-    if kfold {
-        runs.sort_by_key(|r| r.fold);
-        let k = field(first, "folds_planned")
-            .as_u64()
-            .ok_or("no folds_planned")? as usize;
-        let protocol = field(first, "protocol").as_str().unwrap_or("").to_string();
-        Ok(kfold_report(
-            protocol,
-            k,
-            &runs,
-            &labels,
-            field(first, "train_config"),
-            field(first, "model_config"),
-        ))
-    } else {
-        runs.sort_by_key(|r| r.seed);
-        let seeds: Vec<u64> = runs.iter().map(|r| r.seed).collect();
-        Ok(random_report(
-            &seeds,
-            &runs,
-            &labels,
-            field(first, "train_config"),
-            field(first, "model_config"),
-        ))
-    }
+    let (train_config, model_config) = (first.train_config.clone(), first.model_config.clone());
+    let mut merged = match first.runs {
+        Runs::Folds { folds_planned, .. } => {
+            runs.sort_by_key(|r| r.fold);
+            kfold_report(
+                first.protocol.clone(),
+                folds_planned,
+                &runs,
+                &first.labels,
+                train_config,
+                model_config,
+            )
+        }
+        Runs::Seeds { .. } => {
+            runs.sort_by_key(|r| r.seed);
+            let seeds: Vec<u64> = runs.iter().map(|r| r.seed).collect();
+            random_report(&seeds, &runs, &first.labels, train_config, model_config)
+        }
+    };
+    merged.speech_embedding = first.speech_embedding.clone();
+    merged.speech_noise = first.speech_noise;
+    merged.cnn_models = first.cnn_models.clone();
+    Ok(merged)
 }
 
-fn without_seed(mut config: Value) -> Value {
+fn without_seed(config: &Value) -> Value {
+    let mut config = config.clone();
     if let Some(map) = config.as_object_mut() {
         map.remove("seed");
     }
@@ -519,18 +594,19 @@ fn random_report(
     labels: &[String],
     config: Value,
     model_config: Value,
-) -> Value {
-    let mut out = summary(
+) -> Report {
+    let runs = Runs::Seeds {
+        seeds: seeds.to_vec(),
+        seeds_done: runs.len(),
+        runs: runs.to_vec(),
+    };
+    Report::new(
         "random stratified 80/20 over clips (same actors and sentences on both sides; comparison only)".into(),
-        runs,
         labels,
-    );
-    out.insert("seeds".into(), json!(seeds));
-    out.insert("seeds_done".into(), json!(runs.len()));
-    out.insert("runs".into(), json!(runs));
-    out.insert("train_config".into(), config);
-    out.insert("model_config".into(), model_config);
-    Value::Object(out)
+        runs,
+        config,
+        model_config,
+    )
 }
 
 /// The seeds' protocol: stratified random 80/20 over clips, once per seed. `progress` as for
@@ -541,8 +617,8 @@ pub fn random_splits(
     model_config: &ModelConfig,
     config: &TrainConfig,
     speech: Option<&Speech>,
-    progress: &mut dyn FnMut(&Value) -> Result<(), String>,
-) -> Result<Value, String> {
+    progress: &mut dyn FnMut(&Report) -> Result<(), String>,
+) -> Result<Report, String> {
     let mut runs = Vec::new();
     let report = |runs: &[RunResult]| {
         random_report(
@@ -645,9 +721,12 @@ mod tests {
         let a = part(&[3], &[run(0, 3, 2)]);
         let b = part(&[1, 2], &[run(0, 1, 0), run(0, 2, 1)]);
         let merged = merge(&[a.clone(), b.clone()]).unwrap();
-        assert_eq!(merged["seeds"], json!([1, 2, 3]));
-        assert!((merged["accuracy_mean"].as_f64().unwrap() - 0.5).abs() < 1e-12);
-        assert_eq!(merged["confusion_matrix"], json!([[3, 0], [3, 0]]));
+        assert!(matches!(&merged.runs, Runs::Seeds { seeds, .. } if seeds == &[1, 2, 3]));
+        assert!((merged.accuracy_mean - 0.5).abs() < 1e-12);
+        assert_eq!(merged.confusion_matrix, [[3, 0], [3, 0]]);
+        // What is written reads back as the same report.
+        let back: Report = serde_json::from_value(json!(merged)).unwrap();
+        assert_eq!(json!(back), json!(merged));
         assert!(
             merge(&[a.clone(), a])
                 .unwrap_err()
@@ -673,19 +752,50 @@ mod tests {
             part(&[run(1, 42, 2), run(2, 42, 0)]),
         ])
         .unwrap();
-        let folds: Vec<u64> = merged["folds"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["fold"].as_u64().unwrap())
-            .collect();
+        let folds: Vec<usize> = merged.runs.results().iter().map(|f| f.fold).collect();
         assert_eq!(folds, [1, 2, 3]);
-        assert_eq!(merged["folds_done"], json!(3));
+        assert!(matches!(merged.runs, Runs::Folds { folds_done: 3, .. }));
+        let back: Report = serde_json::from_value(json!(merged)).unwrap();
+        assert!(matches!(
+            back.runs,
+            Runs::Folds {
+                folds_planned: 3,
+                ..
+            }
+        ));
         assert!(
             merge(&[part(&[run(1, 42, 2)]), part(&[run(1, 42, 2)])])
                 .unwrap_err()
                 .contains("fold 1 appears twice")
         );
+    }
+
+    #[test]
+    fn every_committed_evaluation_report_reads_back() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports");
+        let mut files: Vec<PathBuf> = [
+            "kfold.json",
+            "kfold-adapted.json",
+            "kfold-cnn.json",
+            "random-split.json",
+        ]
+        .iter()
+        .map(|f| dir.join(f))
+        .collect();
+        for entry in std::fs::read_dir(dir.join("experiments")).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if name.ends_with(".json") && !name.contains("robustness") {
+                files.push(path);
+            }
+        }
+        assert!(files.len() > 20);
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            let report: Report =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            assert!(!report.runs.results().is_empty(), "{}", f.display());
+        }
     }
 
     #[test]

@@ -774,7 +774,7 @@ fn run_robustness(
     Ok(ExitCode::SUCCESS)
 }
 
-fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), String> {
+fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), String> {
     create_parent(path)?;
     std::fs::write(
         path,
@@ -943,7 +943,7 @@ fn run_evaluate(
         data.adapt_to_speakers();
     }
     let model_config = args.model_config(data.label_names.len())?;
-    let mut progress = |partial: &serde_json::Value| write_json(report, partial);
+    let mut progress = |partial: &evaluate::Report| write_json(report, partial);
     let mut save = |fold: usize, trained: train::Trained| match save_models {
         None => Ok(()),
         Some(dir) => {
@@ -982,17 +982,13 @@ fn run_evaluate(
         )?,
     };
     let mut value = value;
-    value["speech_embedding"] = json!(speech.is_some().then(|| {
+    value.speech_embedding = speech.as_ref().and_then(|_| {
         args.speech_embedding
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
-    }));
-    if speech.is_some() {
-        value["speech_noise"] = json!(args.speech_noise);
-    }
-    if let Some(dir) = cnn_models {
-        value["cnn_models"] = json!(dir);
-    }
+    });
+    value.speech_noise = speech.is_some().then_some(args.speech_noise);
+    value.cnn_models = cnn_models.map(Path::to_path_buf);
     finish_report(report, &value)
 }
 
@@ -1002,67 +998,44 @@ fn run_merge(report: &Path, parts: &[PathBuf]) -> Result<ExitCode, String> {
         .map(|p| {
             let text = std::fs::read_to_string(p)
                 .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-            serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", p.display()))
+            serde_json::from_str(&text)
+                .map_err(|e| format!("{}: not an evaluation report: {e}", p.display()))
         })
-        .collect::<Result<Vec<serde_json::Value>, String>>()?;
+        .collect::<Result<Vec<evaluate::Report>, String>>()?;
     let value = evaluate::merge(&values)?;
     finish_report(report, &value)
 }
 
 /// Writes a k-fold or random-split report with its charts and prints its summary.
-fn finish_report(report: &Path, value: &serde_json::Value) -> Result<ExitCode, String> {
-    let runs_key = if value.get("folds").is_some() {
-        "folds"
-    } else {
-        "runs"
-    };
-    let runs: Vec<(String, Vec<train::EpochStats>)> = value[runs_key]
-        .as_array()
-        .into_iter()
-        .flatten()
+fn finish_report(path: &Path, report: &evaluate::Report) -> Result<ExitCode, String> {
+    let runs: Vec<(String, Vec<train::EpochStats>)> = report
+        .runs
+        .results()
+        .iter()
         .map(|r| {
-            let name = match r["test_actors"].as_array() {
-                Some(a) if !a.is_empty() => format!(
-                    "fold {} (actors {})",
-                    r["fold"],
-                    a.iter()
-                        .map(|v| v.as_str().map_or(v.to_string(), str::to_string))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                ),
-                _ => format!("seed {}", r["seed"]),
+            let name = if r.test_actors.is_empty() {
+                format!("seed {}", r.seed)
+            } else {
+                format!("fold {} (actors {})", r.fold, r.test_actors.join(","))
             };
-            (
-                name,
-                serde_json::from_value(r["history"].clone()).unwrap_or_default(),
-            )
+            (name, r.history.clone())
         })
         .collect();
-    let confusion: Option<Vec<Vec<usize>>> =
-        serde_json::from_value(value["confusion_matrix"].clone()).ok();
-    let labels: Vec<String> = serde_json::from_value(value["labels"].clone()).unwrap_or_default();
-    eprintln!(
-        "{}: UA {:.3} ± {:.3}, accuracy {:.3} ± {:.3}, macro-F1 {:.3} ± {:.3}",
-        value["protocol"].as_str().unwrap_or(""),
-        value["ua_mean"].as_f64().unwrap_or(f64::NAN),
-        value["ua_sd"].as_f64().unwrap_or(f64::NAN),
-        value["accuracy_mean"].as_f64().unwrap_or(f64::NAN),
-        value["accuracy_sd"].as_f64().unwrap_or(f64::NAN),
-        value["macro_f1_mean"].as_f64().unwrap_or(f64::NAN),
-        value["macro_f1_sd"].as_f64().unwrap_or(f64::NAN),
+    let summary = format!(
+        "{}: UA {:.3} ± {:.3}",
+        report.protocol, report.ua_mean, report.ua_sd
     );
-    write_json(report, value)?;
-    eprintln!("wrote {}", report.display());
+    eprintln!(
+        "{summary}, accuracy {:.3} ± {:.3}, macro-F1 {:.3} ± {:.3}",
+        report.accuracy_mean, report.accuracy_sd, report.macro_f1_mean, report.macro_f1_sd,
+    );
+    write_json(path, report)?;
+    eprintln!("wrote {}", path.display());
     write_charts(
-        report,
-        &format!(
-            "{}: UA {:.3} ± {:.3}",
-            value["protocol"].as_str().unwrap_or(""),
-            value["ua_mean"].as_f64().unwrap_or(f64::NAN),
-            value["ua_sd"].as_f64().unwrap_or(f64::NAN)
-        ),
-        &labels,
-        confusion.as_ref(),
+        path,
+        &summary,
+        &report.labels,
+        Some(&report.confusion_matrix),
         &runs,
     );
     Ok(ExitCode::SUCCESS)

@@ -1,8 +1,8 @@
 //! Classification metrics from a confusion matrix.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClassMetrics {
     pub label: String,
     pub support: usize,
