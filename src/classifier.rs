@@ -74,6 +74,7 @@ impl FrontEnd {
                     features.sample_rate,
                     features.window_samples,
                     model.speech_level_dbfs,
+                    model.prosody,
                 )
             }),
         }

@@ -18,6 +18,7 @@ pub mod decode;
 pub mod features;
 pub mod labels;
 pub mod model;
+pub mod prosody;
 pub mod speech_embedding;
 pub mod timeline;
 #[cfg(target_arch = "wasm32")]

@@ -36,6 +36,10 @@ pub struct ModelConfig {
     /// recording's own level, which still load and read it so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speech_level_dbfs: Option<f32>,
+    /// Whether the branch's head also reads the window's prosody statistics
+    /// ([`crate::prosody`]). Left out of the header when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prosody: bool,
 }
 
 impl Default for ModelConfig {
@@ -51,6 +55,7 @@ impl Default for ModelConfig {
             dropout: 0.3,
             speech_embedding: false,
             speech_level_dbfs: None,
+            prosody: false,
         }
     }
 }
@@ -210,7 +215,7 @@ impl ModelConfig {
             classify: LinearConfig::new(2 * self.lstm_hidden, self.n_classes).init(device),
             speech: self
                 .speech_embedding
-                .then(|| SpeechBranch::new(self.n_classes, device)),
+                .then(|| SpeechBranch::new(self.n_classes, self.prosody, device)),
         }
     }
 }

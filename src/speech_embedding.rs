@@ -10,6 +10,7 @@
 
 use crate::audio::{AudioError, normalise_level, resample};
 use crate::features::{FeatureConfig, LogMel, power_to_db};
+use crate::prosody;
 use burn::module::Param;
 use burn::nn::{
     Linear, LinearConfig, PaddingConfig2d,
@@ -31,12 +32,15 @@ pub const STEP: usize = 8;
 
 /// The front end the network was trained with: 25-ms Hann windows every 10 ms (not centred),
 /// a 512-point FFT, 32 Slaney mel bands from 60 to 3 800 Hz, power in dB of 16-bit sample
-/// values, floored 80 dB under the window's maximum, then `dB / 10 + 2`.
+/// values, floored 80 dB under the window's maximum, then `dB / 10 + 2`. For a head that reads
+/// prosody, the branch's input has one row more: the [`prosody::statistics`] of the same
+/// 16-kHz window, zero-padded to `N_MELS` values.
 pub struct SpeechFrontEnd {
     logmel: LogMel,
     from_rate: u32,
     frames: usize,
     level_dbfs: Option<f32>,
+    prosody: bool,
 }
 
 /// The level new models' branch reads its window at (RMS of the loudest 93-ms frame): the
@@ -46,8 +50,14 @@ pub const LEVEL_DBFS: f32 = -30.0;
 
 impl SpeechFrontEnd {
     /// For windows of `window_samples` at `from_rate` Hz (the CNN's analysis window), each
-    /// brought to `level_dbfs` first where given ([`crate::audio::normalise_level`]).
-    pub fn new(from_rate: u32, window_samples: usize, level_dbfs: Option<f32>) -> Self {
+    /// brought to `level_dbfs` first where given ([`crate::audio::normalise_level`]), with the
+    /// prosody row when `prosody`.
+    pub fn new(
+        from_rate: u32,
+        window_samples: usize,
+        level_dbfs: Option<f32>,
+        prosody: bool,
+    ) -> Self {
         let samples = window_samples as u64 * RATE as u64 / from_rate.max(1) as u64;
         let config = FeatureConfig {
             sample_rate: RATE,
@@ -66,12 +76,14 @@ impl SpeechFrontEnd {
             logmel,
             from_rate,
             level_dbfs,
+            prosody,
         }
     }
 
-    /// Mel frames per window (`frames × N_MELS` values from [`Self::mel`]).
+    /// Rows of the branch's input per window (`rows × N_MELS` values from [`Self::mel`]): the
+    /// mel frames, and the prosody row where there is one.
     pub fn frames(&self) -> usize {
-        self.frames
+        self.frames + self.prosody as usize
     }
 
     /// One analysis window → the network's input, `frames × N_MELS`, time first. Shorter
@@ -99,6 +111,11 @@ impl SpeechFrontEnd {
             for m in 0..N_MELS {
                 out[t * N_MELS + m] = scaled(db[m * frames + t]);
             }
+        }
+        if self.prosody {
+            let mut row = [0f32; N_MELS];
+            row[..prosody::N].copy_from_slice(&prosody::statistics(&x));
+            out.extend_from_slice(&row);
         }
         Ok(out)
     }
@@ -286,15 +303,22 @@ pub struct SpeechHead {
 }
 
 impl SpeechHead {
-    pub fn new(n_classes: usize, device: &Device) -> Self {
+    /// A head reading `inputs` values: [`POOLED`], or [`POOLED`] + [`prosody::N`].
+    pub fn new(n_classes: usize, inputs: usize, device: &Device) -> Self {
         Self {
-            mean: Param::from_tensor(Tensor::zeros([POOLED], device)),
-            inv_std: Param::from_tensor(Tensor::ones([POOLED], device)),
-            classify: LinearConfig::new(POOLED, n_classes).init(device),
+            mean: Param::from_tensor(Tensor::zeros([inputs], device)),
+            inv_std: Param::from_tensor(Tensor::ones([inputs], device)),
+            classify: LinearConfig::new(inputs, n_classes).init(device),
         }
     }
 
-    /// From fitted values: `weight` is `[POOLED][n_classes]` row-major.
+    /// The number of values it reads.
+    pub fn inputs(&self) -> usize {
+        self.mean.dims()[0]
+    }
+
+    /// From fitted values: `weight` is `[inputs][n_classes]` row-major, `inputs` the length of
+    /// `mean`.
     pub fn from_fit(
         mean: Vec<f32>,
         inv_std: Vec<f32>,
@@ -302,8 +326,8 @@ impl SpeechHead {
         bias: Vec<f32>,
         device: &Device,
     ) -> Self {
-        let n_classes = bias.len();
-        let mut head = Self::new(n_classes, device);
+        let (n_classes, inputs) = (bias.len(), mean.len());
+        let mut head = Self::new(n_classes, inputs, device);
         let tensor1 = |v: Vec<f32>| {
             let n = v.len();
             Param::from_tensor(Tensor::from_data(TensorData::new(v, [n]), device))
@@ -311,14 +335,14 @@ impl SpeechHead {
         head.mean = tensor1(mean);
         head.inv_std = tensor1(inv_std);
         head.classify.weight = Param::from_tensor(Tensor::from_data(
-            TensorData::new(weight, [POOLED, n_classes]),
+            TensorData::new(weight, [inputs, n_classes]),
             device,
         ));
         head.classify.bias = Some(tensor1(bias));
         head
     }
 
-    /// `[batch, POOLED]` → log-probabilities `[batch, n_classes]`.
+    /// `[batch, inputs]` → log-probabilities `[batch, n_classes]`.
     pub fn log_probs(&self, pooled: Tensor<2>) -> Tensor<2> {
         let x = (pooled - self.mean.val().unsqueeze_dim(0)) * self.inv_std.val().unsqueeze_dim(0);
         log_softmax(self.classify.forward(x), 1)
@@ -333,17 +357,40 @@ pub struct SpeechBranch {
 }
 
 impl SpeechBranch {
-    pub fn new(n_classes: usize, device: &Device) -> Self {
+    pub fn new(n_classes: usize, prosody: bool, device: &Device) -> Self {
+        let inputs = POOLED + if prosody { prosody::N } else { 0 };
         Self {
             net: SpeechEmbedding::new(device),
-            head: SpeechHead::new(n_classes, device),
+            head: SpeechHead::new(n_classes, inputs, device),
         }
     }
 
-    /// `[batch, frames, N_MELS]` → log-probabilities `[batch, n_classes]`.
-    pub fn log_probs(&self, mel: Tensor<3>) -> Tensor<2> {
-        self.head.log_probs(self.net.pooled(mel))
+    /// Whether the head reads prosody (the input's last row).
+    pub fn prosody(&self) -> bool {
+        self.head.inputs() > POOLED
     }
+
+    /// `[batch, rows, N_MELS]` (from [`SpeechFrontEnd::mel`]) → log-probabilities
+    /// `[batch, n_classes]`.
+    pub fn log_probs(&self, input: Tensor<3>) -> Tensor<2> {
+        self.head
+            .log_probs(head_inputs(&self.net, input, self.prosody()))
+    }
+}
+
+/// What the head reads from the branch's input `[batch, rows, N_MELS]`: the pooled embeddings
+/// of the mel rows, then (with `prosody`) the statistics in the last row, `[batch, inputs]`.
+pub fn head_inputs(net: &SpeechEmbedding, input: Tensor<3>, prosody: bool) -> Tensor<2> {
+    if !prosody {
+        return net.pooled(input);
+    }
+    let [batch, rows, _] = input.dims();
+    let mel = input.clone().narrow(1, 0, rows - 1);
+    let stats = input
+        .narrow(1, rows - 1, 1)
+        .narrow(2, 0, prosody::N)
+        .reshape([batch, prosody::N]);
+    Tensor::cat(vec![net.pooled(mel), stats], 1)
 }
 
 #[cfg(test)]
@@ -353,7 +400,7 @@ mod tests {
 
     #[test]
     fn a_window_gives_one_embedding_per_eight_frames() {
-        let front = SpeechFrontEnd::new(22_050, 3 * 22_050, None);
+        let front = SpeechFrontEnd::new(22_050, 3 * 22_050, None, false);
         assert_eq!(front.frames(), 297);
         let device = Device::flex();
         let net = SpeechEmbedding::new(&device);
@@ -368,7 +415,7 @@ mod tests {
 
     #[test]
     fn front_end_pads_short_windows_and_survives_silence() {
-        let front = SpeechFrontEnd::new(22_050, 3 * 22_050, None);
+        let front = SpeechFrontEnd::new(22_050, 3 * 22_050, None, false);
         let silence = front.mel(&vec![0.0; 3 * 22_050]).unwrap();
         assert_eq!(silence.len(), 297 * N_MELS);
         assert!(silence.iter().all(|v| v.is_finite()));

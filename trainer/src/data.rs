@@ -184,8 +184,23 @@ pub struct FeatureSet {
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub enum SpeechInputs {
     None,
-    Clean,
-    CleanAndNoisy,
+    /// `prosody`: with the prosody row (for a head that reads it).
+    Clean {
+        prosody: bool,
+    },
+    CleanAndNoisy {
+        prosody: bool,
+    },
+}
+
+impl SpeechInputs {
+    /// Whether the branch's inputs carry the prosody row.
+    pub fn prosody(self) -> bool {
+        matches!(
+            self,
+            SpeechInputs::Clean { prosody: true } | SpeechInputs::CleanAndNoisy { prosody: true }
+        )
+    }
 }
 
 /// The SNR range of the speech branch's noisy copies: the CNN's default `--snr`.
@@ -214,6 +229,7 @@ pub fn extract_features(
         config.sample_rate,
         config.window_samples,
         Some(speech_embedding::LEVEL_DBFS),
+        speech_inputs.prosody(),
     );
     let bar = ProgressBar::new(clips.len() as u64).with_style(
         ProgressStyle::with_template("features {bar:40} {pos}/{len} {elapsed}").expect("template"),
@@ -245,7 +261,7 @@ pub fn extract_features(
                                 }
                                 let context = context_window(&mono, span, config.window_samples);
                                 let mel = front.mel(&context).map_err(|e| e.to_string())?;
-                                if speech_inputs == SpeechInputs::Clean {
+                                if let SpeechInputs::Clean { .. } = speech_inputs {
                                     return Ok((speech, features, Some(mel), None));
                                 }
                                 let mut noisy = context;
@@ -302,6 +318,8 @@ pub struct Dataset {
     pub speech_mels: Vec<Vec<f32>>,
     /// The same windows with white noise added, one copy each (see [`NOISY_SNR_DB`]).
     pub noisy_speech_mels: Vec<Vec<f32>>,
+    /// Whether those inputs end in the prosody row ([`SpeechInputs::prosody`]).
+    pub prosody: bool,
     pub labels: Vec<usize>,
     pub label_names: Vec<String>,
     pub skipped: usize,
@@ -428,6 +446,7 @@ impl Dataset {
             features: set.features,
             speech_mels: set.speech_mels,
             noisy_speech_mels: set.noisy_speech_mels,
+            prosody: speech_inputs.prosody(),
             label_names,
             skipped,
             unreadable: set.failed,

@@ -10,7 +10,7 @@ use crate::train::{self, TrainConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use speech_emotion::model::ModelConfig;
-use speech_emotion::speech_embedding::{POOLED, SpeechEmbedding, SpeechHead};
+use speech_emotion::speech_embedding::{SpeechEmbedding, SpeechHead};
 use speech_emotion::weights::WeightsFile;
 use std::path::{Path, PathBuf};
 
@@ -158,7 +158,7 @@ pub fn run(
         let all: Vec<usize> = (0..data.clips.len()).collect();
         let speakers: Vec<&str> = data.clips.iter().map(|c| c.speaker.as_str()).collect();
         let z = speech_head::speaker_normalised(
-            &speech_head::pooled(&s.net, &data.speech_mels, &all),
+            &speech_head::pooled(&s.net, &data.speech_mels, &all, data.prosody),
             &speakers,
         );
         let x: Vec<Vec<f32>> = split.train.iter().map(|&i| z[i].clone()).collect();
@@ -241,7 +241,8 @@ fn adapted_metrics(
             &device,
         );
         let flat: Vec<f32> = chunk.iter().flat_map(|&i| z[i].iter().copied()).collect();
-        let pooled = Tensor::<2>::from_data(TensorData::new(flat, [chunk.len(), POOLED]), &device);
+        let width = z[chunk[0]].len();
+        let pooled = Tensor::<2>::from_data(TensorData::new(flat, [chunk.len(), width]), &device);
         let joint = log_softmax(trained.model.forward(x).logits, 1) + head.log_probs(pooled);
         pred.extend(
             joint

@@ -196,6 +196,10 @@ struct TrainArgs {
     /// 10–30 dB SNR, the same copy on every run).
     #[arg(long, conflicts_with = "no_speech_embedding")]
     speech_noise: bool,
+    /// The speech branch's head without the window's prosody statistics (F0 by YIN, energy
+    /// dynamics, spectral tilt: `speech_emotion::prosody`), as before they were added.
+    #[arg(long)]
+    no_prosody: bool,
 }
 
 /// `MIN,MAX` dB of an SNR option, checked.
@@ -246,8 +250,12 @@ impl TrainArgs {
         let features = FeatureConfig::default();
         let speech = match (self.no_speech_embedding, self.speech_noise) {
             (true, _) => SpeechInputs::None,
-            (false, false) => SpeechInputs::Clean,
-            (false, true) => SpeechInputs::CleanAndNoisy,
+            (false, false) => SpeechInputs::Clean {
+                prosody: !self.no_prosody,
+            },
+            (false, true) => SpeechInputs::CleanAndNoisy {
+                prosody: !self.no_prosody,
+            },
         };
         match (&self.corpus.data, &self.corpus.manifest) {
             (_, Some(manifest)) => Dataset::load_manifest(manifest, &features, speech),
@@ -264,6 +272,7 @@ impl TrainArgs {
             n_classes: labels,
             channels: self.channels.clone(),
             lstm_hidden: self.lstm_hidden,
+            prosody: !self.no_prosody && !self.no_speech_embedding,
             ..ModelConfig::default()
         };
         config.check().map_err(|e| {

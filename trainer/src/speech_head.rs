@@ -5,7 +5,9 @@
 use crate::data::Dataset;
 use burn::prelude::*;
 use speech_emotion::model::EmotionNet;
-use speech_emotion::speech_embedding::{N_MELS, POOLED, SpeechBranch, SpeechEmbedding, SpeechHead};
+use speech_emotion::speech_embedding::{
+    N_MELS, SpeechBranch, SpeechEmbedding, SpeechHead, head_inputs,
+};
 use std::time::Instant;
 
 /// L2 penalty on the weights, per clip (mean loss + L2/2 · |W|²): about scikit-learn's
@@ -14,8 +16,14 @@ use std::time::Instant;
 pub const L2: f64 = 0.08;
 const ITERATIONS: usize = 600;
 
-/// Pooled embeddings (`POOLED` values) of `idx`'s clips.
-pub fn pooled(net: &SpeechEmbedding, mels: &[Vec<f32>], idx: &[usize]) -> Vec<Vec<f32>> {
+/// What the head reads for `idx`'s clips ([`head_inputs`]): the pooled embeddings, and the
+/// prosody statistics where `prosody` (the inputs' last row).
+pub fn pooled(
+    net: &SpeechEmbedding,
+    mels: &[Vec<f32>],
+    idx: &[usize],
+    prosody: bool,
+) -> Vec<Vec<f32>> {
     let device = Device::flex();
     let mut out = Vec::with_capacity(idx.len());
     for chunk in idx.chunks(32) {
@@ -28,8 +36,10 @@ pub fn pooled(net: &SpeechEmbedding, mels: &[Vec<f32>], idx: &[usize]) -> Vec<Ve
             TensorData::new(flat, [chunk.len(), frames, N_MELS]),
             &device,
         );
-        let p = net.pooled(x).into_data().try_to_vec::<f32>().expect("f32");
-        out.extend(p.chunks_exact(POOLED).map(|c| c.to_vec()));
+        let p = head_inputs(net, x, prosody);
+        let width = p.dims()[1];
+        let p = p.into_data().try_to_vec::<f32>().expect("f32");
+        out.extend(p.chunks_exact(width).map(|c| c.to_vec()));
     }
     out
 }
@@ -54,7 +64,7 @@ pub fn fit(x: &[Vec<f32>], y: &[usize], n_classes: usize, device: &Device) -> Sp
             }
         })
         .collect();
-    let d = POOLED;
+    let d = x.first().map_or(0, |row| row.len());
     let mut mean = vec![0.0f64; d];
     let mut var = vec![0.0f64; d];
     for row in x {
@@ -147,7 +157,7 @@ pub fn speaker_normalised(pooled: &[Vec<f32>], speakers: &[&str]) -> Vec<Vec<f32
             .filter(|&i| speakers[i] == speaker)
             .collect();
         let n = idx.len() as f64;
-        for j in 0..POOLED {
+        for j in 0..pooled[0].len() {
             let mean = idx.iter().map(|&i| pooled[i][j] as f64).sum::<f64>() / n;
             let var = idx
                 .iter()
@@ -174,10 +184,10 @@ pub fn attach(
     noisy: bool,
 ) -> EmotionNet {
     let t0 = Instant::now();
-    let mut x = pooled(net, &data.speech_mels, train);
+    let mut x = pooled(net, &data.speech_mels, train, data.prosody);
     let mut y: Vec<usize> = train.iter().map(|&i| data.labels[i]).collect();
     if noisy {
-        x.extend(pooled(net, &data.noisy_speech_mels, train));
+        x.extend(pooled(net, &data.noisy_speech_mels, train, data.prosody));
         y.extend(train.iter().map(|&i| data.labels[i]));
     }
     let device = Device::flex();
@@ -198,6 +208,7 @@ pub fn attach(
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng, rngs::StdRng};
+    use speech_emotion::speech_embedding::POOLED;
 
     /// Three classes that differ in a few of the pooled values, with noise elsewhere: the fitted
     /// head tells them apart on fresh samples, and its probabilities sum to one.

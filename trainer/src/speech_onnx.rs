@@ -202,7 +202,7 @@ mod tests {
     #[test]
     fn matches_onnxruntime() {
         let input = floats("input.f32");
-        let front = SpeechFrontEnd::new(16_000, input.len(), None);
+        let front = SpeechFrontEnd::new(16_000, input.len(), None, false);
         let mel = front.mel(&input).unwrap();
         let expected_mel = floats("mel.f32");
         assert_eq!(front.frames() * N_MELS, expected_mel.len());
