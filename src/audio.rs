@@ -297,7 +297,7 @@ fn loudest(power: &[f32]) -> f32 {
 }
 
 /// A frame power in dB relative to full scale, −120 for digital silence.
-fn dbfs(power: f32) -> f32 {
+pub(crate) fn dbfs(power: f32) -> f32 {
     (10.0 * power.max(1e-12).log10()).max(-120.0)
 }
 

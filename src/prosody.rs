@@ -6,6 +6,8 @@
 //! Every figure is relative (semitones, dB under the window's loudest frame), so the level of a
 //! recording does not enter.
 
+use crate::audio::dbfs;
+
 /// Frames of 32 ms every 10 ms, at [`RATE`].
 pub const RATE: u32 = 16_000;
 const FRAME: usize = 512;
@@ -83,10 +85,7 @@ pub fn statistics(samples: &[f32]) -> [f32; N] {
     let starts: Vec<usize> = (0..=samples.len() - FRAME).step_by(HOP).collect();
     let energy_db: Vec<f32> = starts
         .iter()
-        .map(|&s| {
-            let e: f32 = samples[s..s + FRAME].iter().map(|x| x * x).sum::<f32>() / FRAME as f32;
-            10.0 * e.max(1e-12).log10()
-        })
+        .map(|&s| dbfs(samples[s..s + FRAME].iter().map(|x| x * x).sum::<f32>() / FRAME as f32))
         .collect();
     let top = energy_db.iter().cloned().fold(f32::MIN, f32::max);
     if top <= -110.0 {
