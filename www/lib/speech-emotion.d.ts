@@ -45,9 +45,6 @@ export class SpeechEmotionError extends Error {
   readonly code: ErrorCode;
 }
 
-/** The labels of the shipped model, in the order of its probabilities. */
-export const LABELS: readonly string[];
-
 export interface LoadOptions {
   /** Default `"auto"`. */
   backend?: "auto" | Backend;

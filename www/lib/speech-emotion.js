@@ -10,9 +10,6 @@
 
 const here = (path) => new URL(path, import.meta.url);
 
-/** The shipped model's labels, in the order of its probabilities. */
-export const LABELS = Object.freeze(["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]);
-
 /** An error with a stable `code` for programs and a `message` for people. */
 export class SpeechEmotionError extends Error {
   constructor(code, message, options) {
