@@ -4,60 +4,55 @@
 //! (mixup, in `train`).
 
 use crate::acoustics::{babble_noise, mix_at_snr, random_eq};
+use burn::config::Config;
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
-use serde::Serialize;
 use speech_emotion::audio::{clip_span, window_at};
 use speech_emotion::features::LogMel;
 
-#[derive(Debug, Clone, Serialize)]
+/// The augmentation recipe. The defaults here are the trainer's (its options show them).
+#[derive(Config, Debug)]
 pub struct AugmentConfig {
     /// Probability of each transform being applied to a clip.
+    #[config(default = 0.5)]
     pub probability: f64,
     /// Largest move of the analysis window off the speech centre, in seconds, either way.
+    #[config(default = 0.25)]
     pub max_shift_seconds: f64,
-    /// Time stretch by a rate drawn from `1 ± max_stretch` (pitch kept).
+    /// Time stretch by a rate drawn from `1 ± max_stretch` (pitch kept). Off by default, as is
+    /// pitch shift: with everything at once the model learnt far slower (see
+    /// trainer/EXPERIMENTS.md).
+    #[config(default = 0.0)]
     pub max_stretch: f64,
     /// Pitch shift by up to this many semitones either way (timing kept).
+    #[config(default = 0.0)]
     pub max_pitch_semitones: f64,
     /// Gaussian noise at a signal-to-noise ratio drawn from this range, in dB.
+    #[config(default = "(10.0, 30.0)")]
     pub snr_db: (f64, f64),
     /// Babble of 3 to 6 other training clips at an SNR drawn from this range, in dB (0,0: off).
+    #[config(default = "(0.0, 0.0)")]
     pub babble_snr_db: (f64, f64),
     /// A random microphone colouring ([`random_eq`]).
+    #[config(default = false)]
     pub random_eq: bool,
-    /// Largest masked span in frames / mel bands (SpecAugment).
+    /// Largest masked span in frames (SpecAugment).
+    #[config(default = 13)]
     pub max_time_mask: usize,
+    /// Largest masked span in mel bands (SpecAugment).
+    #[config(default = 13)]
     pub max_freq_mask: usize,
     /// Mixup: pairs within a batch are blended with λ ~ Beta(α, α); 0 turns it off.
+    #[config(default = 0.0)]
     pub mixup_alpha: f64,
     /// Recording level: a gain drawn from ±this many dB (0: off).
+    #[config(default = 0.0)]
     pub max_gain_db: f64,
     /// Probability of a clip being seen as the live microphone sees speech: the line said
     /// again and again with short pauses, the last 3 s before a random point, then the clip
     /// rule (trim, centre). 0 turns it off.
+    #[config(default = 0.0)]
     pub microphone_window: f64,
-}
-
-impl Default for AugmentConfig {
-    fn default() -> Self {
-        Self {
-            probability: 0.5,
-            max_shift_seconds: 0.25,
-            // Off by default: with everything at once the model learnt far slower (see
-            // trainer/EXPERIMENTS.md); `--stretch 0.1 --pitch 2 --mixup 0.2` turn them on.
-            max_stretch: 0.0,
-            max_pitch_semitones: 0.0,
-            snr_db: (10.0, 30.0),
-            babble_snr_db: (0.0, 0.0),
-            random_eq: false,
-            max_time_mask: 13,
-            max_freq_mask: 13,
-            mixup_alpha: 0.0,
-            max_gain_db: 0.0,
-            microphone_window: 0.0,
-        }
-    }
 }
 
 /// Log-mel dB features (not normalised) of a randomly shifted, stretched, pitch-shifted,
@@ -307,7 +302,7 @@ mod tests {
             max_pitch_semitones: 2.0,
             babble_snr_db: (5.0, 25.0),
             random_eq: true,
-            ..Default::default()
+            ..AugmentConfig::new()
         };
         let (a, b) = (tone(500.0, 1.0), tone(700.0, 1.5));
         let talkers = [a.as_slice(), b.as_slice()];

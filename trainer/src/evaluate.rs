@@ -2,6 +2,7 @@
 //! headline, speaker-independent) and repeated random stratified splits (the seeds' protocol,
 //! for comparison).
 
+use crate::checkpoint::Checkpointing;
 use crate::data::{Clip, Dataset};
 use crate::metrics::{ClassMetrics, Metrics, confusion};
 use crate::speech_head;
@@ -150,8 +151,12 @@ pub fn run(
     config: &TrainConfig,
     speech: Option<&Speech>,
     cnn: Option<train::Trained>,
-) -> (train::Trained, Option<Metrics>) {
-    let mut trained = cnn.unwrap_or_else(|| train::train(data, split, model_config, config));
+    checkpoint: Option<&Checkpointing>,
+) -> Result<(train::Trained, Option<Metrics>), String> {
+    let mut trained = match cnn {
+        Some(cnn) => cnn,
+        None => train::train(data, split, model_config, config, checkpoint)?,
+    };
     if let (Some(s), true) = (speech, config.speaker_adapted) {
         // The branch on speaker-normalised pooled embeddings: scored here, since a weights
         // file carries no speaker's statistics.
@@ -167,13 +172,13 @@ pub fn run(
         let head = speech_head::fit(&x, &y, data.label_names.len(), &device);
         let metrics = (!split.test.is_empty())
             .then(|| adapted_metrics(data, split, &trained, model_config, &head, &z));
-        return (trained, metrics);
+        return Ok((trained, metrics));
     }
     if let Some(s) = speech {
         trained.model = speech_head::attach(trained.model, &s.net, data, &split.train, s.noisy);
     }
     if split.test.is_empty() {
-        return (trained, None);
+        return Ok((trained, None));
     }
     let metrics = test_metrics(
         data,
@@ -182,7 +187,7 @@ pub fn run(
         model_config,
         speech.map(|_| data.speech_mels.as_slice()),
     );
-    (trained, Some(metrics))
+    Ok((trained, Some(metrics)))
 }
 
 fn test_metrics(
@@ -471,7 +476,7 @@ pub fn kfold(
         let cnn = cnn_models
             .map(|dir| load_cnn(&dir.join(format!("fold-{}.sew", i + 1)), data))
             .transpose()?;
-        let (trained, m) = run(data, &split, model_config, config, speech, cnn);
+        let (trained, m) = run(data, &split, model_config, config, speech, cnn, None)?;
         let m = m.expect("folds have test actors");
         runs.push(RunResult {
             fold: i + 1,
@@ -637,7 +642,7 @@ pub fn random_splits(
             seed,
             ..config.clone()
         };
-        let (trained, m) = run(data, &split, model_config, &config, speech, None);
+        let (trained, m) = run(data, &split, model_config, &config, speech, None, None)?;
         let m = m.expect("random splits have a test part");
         runs.push(result(&split, seed, &trained, &m));
         progress(&report(&runs))?;

@@ -10,6 +10,7 @@ mod acoustics;
 mod augment;
 mod bench;
 mod charts;
+mod checkpoint;
 mod data;
 mod evaluate;
 mod metrics;
@@ -19,6 +20,7 @@ mod speech_onnx;
 mod split;
 mod train;
 
+use augment::AugmentConfig;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use data::{Dataset, SpeechInputs};
 use futures_lite::future::block_on;
@@ -31,6 +33,7 @@ use speech_emotion::timeline::{self, Basis};
 use speech_emotion::weights::{Header, WeightsFile};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use train::TrainConfig;
 
 /// The speech-embedding network's copy in this repository (see models/speech-embedding/).
 const SPEECH_EMBEDDING: &str = concat!(
@@ -102,45 +105,45 @@ struct TrainArgs {
     #[arg(long)]
     with_song: bool,
     /// Epochs to train (all of them, unless --patience stops earlier).
-    #[arg(long, default_value_t = 30, value_parser = ranged(1usize, 10_000))]
+    #[arg(long, default_value_t = TrainConfig::new().max_epochs, value_parser = ranged(1usize, 10_000))]
     epochs: usize,
-    #[arg(long, default_value_t = 32, value_parser = ranged(1usize, 4096))]
+    #[arg(long, default_value_t = TrainConfig::new().batch_size, value_parser = ranged(1usize, 4096))]
     batch_size: usize,
-    #[arg(long, default_value_t = 1e-3, value_parser = ranged(1e-7, 1.0))]
+    #[arg(long, default_value_t = TrainConfig::new().learning_rate, value_parser = ranged(1e-7, 1.0))]
     lr: f64,
-    #[arg(long, default_value_t = 0.1, value_parser = ranged(0.0f32, 0.99))]
+    #[arg(long, default_value_t = TrainConfig::new().label_smoothing, value_parser = ranged(0.0f32, 0.99))]
     label_smoothing: f32,
     /// Extra weight for the surprised class on top of balanced class weights (seeds: 1.5).
-    #[arg(long, default_value_t = 1.0, value_parser = ranged(0.01f32, 100.0))]
+    #[arg(long, default_value_t = TrainConfig::new().surprise_boost, value_parser = ranged(0.01f32, 100.0))]
     surprise_boost: f32,
     /// Early stopping: epochs without a better validation UA before stopping, keeping the best
     /// epoch's model. 0 (default): run every epoch and keep the last; the validation actors
     /// then only draw the curves (two actors are too few to pick an epoch by: see
     /// trainer/EXPERIMENTS.md).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = TrainConfig::new().patience)]
     patience: usize,
     /// Turn every augmentation off.
     #[arg(long)]
     no_augment: bool,
     /// Probability of each augmentation being applied to a clip.
-    #[arg(long, default_value_t = 0.5, value_parser = ranged(0.0, 1.0))]
+    #[arg(long, default_value_t = AugmentConfig::new().probability, value_parser = ranged(0.0, 1.0))]
     augment_probability: f64,
     /// Largest move of the analysis window off the speech centre, in seconds (0: off).
-    #[arg(long, default_value_t = 0.25, value_parser = ranged(0.0, 1.5))]
+    #[arg(long, default_value_t = AugmentConfig::new().max_shift_seconds, value_parser = ranged(0.0, 1.5))]
     shift: f64,
     /// Time stretch by a rate in 1 ± this (0: off; see trainer/EXPERIMENTS.md).
-    #[arg(long, default_value_t = 0.0, value_parser = ranged(0.0, 0.5))]
+    #[arg(long, default_value_t = AugmentConfig::new().max_stretch, value_parser = ranged(0.0, 0.5))]
     stretch: f64,
     /// Pitch shift by up to this many semitones either way (0: off; e.g. 2).
-    #[arg(long, default_value_t = 0.0, value_parser = ranged(0.0, 12.0))]
+    #[arg(long, default_value_t = AugmentConfig::new().max_pitch_semitones, value_parser = ranged(0.0, 12.0))]
     pitch: f64,
     /// Gaussian noise at an SNR drawn from MIN,MAX dB (0,0: off).
-    #[arg(long, value_delimiter = ',', default_values_t = [10.0, 30.0],
+    #[arg(long, value_delimiter = ',', default_values_t = <[f64; 2]>::from(AugmentConfig::new().snr_db),
           value_parser = ranged(-20.0, 100.0))]
     snr: Vec<f64>,
     /// Babble: 3 to 6 other training clips talking at once, at an SNR drawn from MIN,MAX dB
     /// (0,0: off).
-    #[arg(long, value_delimiter = ',', default_values_t = [0.0, 0.0],
+    #[arg(long, value_delimiter = ',', default_values_t = <[f64; 2]>::from(AugmentConfig::new().babble_snr_db),
           value_parser = ranged(-20.0, 100.0))]
     babble: Vec<f64>,
     /// A random microphone colouring (a presence peak or dip, sometimes a high- and a
@@ -148,31 +151,31 @@ struct TrainArgs {
     #[arg(long)]
     random_eq: bool,
     /// Largest SpecAugment time mask, in frames (0: off).
-    #[arg(long, default_value_t = 13, value_parser = ranged(0usize, 128))]
+    #[arg(long, default_value_t = AugmentConfig::new().max_time_mask, value_parser = ranged(0usize, 128))]
     time_mask: usize,
     /// Largest SpecAugment frequency mask, in mel bands (0: off).
-    #[arg(long, default_value_t = 13, value_parser = ranged(0usize, 128))]
+    #[arg(long, default_value_t = AugmentConfig::new().max_freq_mask, value_parser = ranged(0usize, 128))]
     freq_mask: usize,
     /// Mixup with λ ~ Beta(α, α) (0: off; e.g. 0.2).
-    #[arg(long, default_value_t = 0.0, value_parser = ranged(0.0, 10.0))]
+    #[arg(long, default_value_t = AugmentConfig::new().mixup_alpha, value_parser = ranged(0.0, 10.0))]
     mixup: f64,
     /// Recording level: a gain drawn from ± this many dB, clipped at full scale (0: off).
-    #[arg(long, default_value_t = 0.0, value_parser = ranged(0.0, 60.0))]
+    #[arg(long, default_value_t = AugmentConfig::new().max_gain_db, value_parser = ranged(0.0, 60.0))]
     gain: f64,
     /// Probability of training a clip on the live microphone's view of it: the line repeated
     /// with short pauses, the last 3 s before a random point (0: off).
-    #[arg(long, default_value_t = 0.0, value_parser = ranged(0.0, 1.0))]
+    #[arg(long, default_value_t = AugmentConfig::new().microphone_window, value_parser = ranged(0.0, 1.0))]
     microphone_window: f64,
     /// Output channels of the conv blocks (each block halves both axes).
-    #[arg(long, value_delimiter = ',', default_value = "16,32,64",
+    #[arg(long, value_delimiter = ',', default_values_t = ModelConfig::default().channels,
           value_parser = ranged(1usize, MAX_WIDTH))]
     channels: Vec<usize>,
     /// Hidden size of each LSTM direction.
-    #[arg(long, default_value_t = 64, value_parser = ranged(1usize, MAX_WIDTH))]
+    #[arg(long, default_value_t = ModelConfig::default().lstm_hidden, value_parser = ranged(1usize, MAX_WIDTH))]
     lstm_hidden: usize,
     /// Halve the learning rate every N epochs; 0: halve it after 4 epochs without a better
     /// validation UA instead.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = TrainConfig::new().halve_every.unwrap_or(0))]
     halve_every: usize,
     /// Subtract each mel band's mean over the clip before normalising (stored in the weights).
     #[arg(long)]
@@ -183,7 +186,7 @@ struct TrainArgs {
     #[arg(long)]
     speaker_adapted: bool,
     /// Seeds the split (--split random), initialisation, shuffling and augmentation.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = TrainConfig::new().seed)]
     seed: u64,
     /// The pretrained speech-embedding network (embedding_model.onnx of openwakeword 0.4.0):
     /// its branch, with a head fitted on the training clips, joins the CNN.
@@ -214,10 +217,10 @@ fn snr_range(option: &str, values: &[f64]) -> Result<(f64, f64), String> {
 }
 
 impl TrainArgs {
-    fn config(&self) -> Result<train::TrainConfig, String> {
+    fn config(&self) -> Result<TrainConfig, String> {
         let snr = snr_range("--snr", &self.snr)?;
         let babble = snr_range("--babble", &self.babble)?;
-        Ok(train::TrainConfig {
+        Ok(TrainConfig {
             max_epochs: self.epochs,
             batch_size: self.batch_size,
             learning_rate: self.lr,
@@ -225,7 +228,7 @@ impl TrainArgs {
             surprise_boost: self.surprise_boost,
             patience: self.patience,
             seed: self.seed,
-            augment: (!self.no_augment).then_some(augment::AugmentConfig {
+            augment: (!self.no_augment).then_some(AugmentConfig {
                 probability: self.augment_probability,
                 max_shift_seconds: self.shift,
                 max_stretch: self.stretch,
@@ -242,7 +245,7 @@ impl TrainArgs {
             subtract_band_means: self.band_mean_norm,
             speaker_adapted: self.speaker_adapted,
             halve_every: (self.halve_every > 0).then_some(self.halve_every),
-            ..Default::default()
+            ..TrainConfig::new()
         })
     }
 
@@ -343,6 +346,11 @@ enum Command {
         /// training it: only the speech-embedding branch's head is fitted.
         #[arg(long, conflicts_with = "no_speech_embedding")]
         cnn_model: Option<PathBuf>,
+        /// Go on from the checkpoint that a stopped run left beside --out (OUT.checkpoint,
+        /// written after every epoch and removed when the run ends), as if it had never
+        /// stopped. Give the options it was started with.
+        #[arg(long, conflicts_with = "cnn_model")]
+        resume: bool,
     },
     /// Train one model per fold or seed and report mean ± sd: actor k-fold (default) or the
     /// seeds' random split repeated over several seeds.
@@ -436,7 +444,8 @@ enum Command {
         /// Untimed steps first.
         #[arg(long, default_value_t = 3)]
         warmup: usize,
-        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
+        #[arg(long, default_value_t = TrainConfig::new().batch_size as u64,
+              value_parser = clap::value_parser!(u64).range(1..=4096))]
         batch_size: u64,
         /// One JSON line instead of text.
         #[arg(long)]
@@ -511,6 +520,7 @@ fn main() -> ExitCode {
             test_actors,
             val_actors,
             cnn_model,
+            resume,
         } => {
             let report = report.unwrap_or_else(|| out.with_extension("metrics.json"));
             run_train(
@@ -518,7 +528,7 @@ fn main() -> ExitCode {
                 (&out, &report),
                 split,
                 (&test_actors, &val_actors),
-                cnn_model.as_deref(),
+                (cnn_model.as_deref(), resume),
             )
         }
         Command::Evaluate {
@@ -797,7 +807,7 @@ fn run_train(
     (out, report): (&Path, &Path),
     split_kind: SplitKind,
     (test_actors, val_actors): (&[String], &[String]),
-    cnn_model: Option<&Path>,
+    (cnn_model, resume): (Option<&Path>, bool),
 ) -> Result<ExitCode, String> {
     let config = args.config()?;
     if config.speaker_adapted {
@@ -824,8 +834,25 @@ fn run_train(
     let cnn = cnn_model
         .map(|path| evaluate::load_cnn(path, &data))
         .transpose()?;
-    let (trained, test) =
-        evaluate::run(&data, &split, &model_config, &config, speech.as_ref(), cnn);
+    let checkpoint = checkpoint::Checkpointing {
+        path: checkpoint::beside(out),
+        resume,
+    };
+    if !resume && checkpoint.path.exists() {
+        eprintln!(
+            "note: {} is left from a run that stopped; this run starts over and replaces it (--resume goes on from it)",
+            checkpoint.path.display()
+        );
+    }
+    let (trained, test) = evaluate::run(
+        &data,
+        &split,
+        &model_config,
+        &config,
+        speech.as_ref(),
+        cnn,
+        Some(&checkpoint),
+    )?;
     let model_config = model_config.with_speech_branch(trained.model.speech().is_some());
 
     let mut header = Header::new(
@@ -845,6 +872,7 @@ fn run_train(
     let seconds = trained.seconds;
     let (best_epoch, history) = (trained.best_epoch, trained.history.clone());
     let weights_bytes = write_weights(out, &header, trained.model)?;
+    checkpoint.remove();
     let metrics = json!({
         "protocol": split.protocol,
         "test_actors": split.test_speakers,

@@ -1,85 +1,95 @@
 //! The training loop: Adam on class-weighted, label-smoothed cross-entropy for a fixed number of
 //! epochs with the learning rate halved on a schedule, keeping the last epoch (the default, and
 //! what the k-fold runs showed best); or early stopping on validation UA with the learning rate
-//! halved on plateaus.
+//! halved on plateaus. In parts: [`Batcher`] turns clip indices into (augmented) batches,
+//! [`step`] is one optimisation step, `train_epoch` one pass over the clips, [`Schedule`] the
+//! learning rate and the best epoch, and [`train`] runs the epochs, leaving a checkpoint after
+//! each so that a killed run resumes ([`crate::checkpoint`]).
 
 use crate::augment::{AugmentConfig, augmented_features, mask};
+use crate::checkpoint::{self, Checkpointing};
 use crate::data::Dataset;
 use crate::metrics::{Metrics, confusion};
 use crate::split::Split;
+use burn::config::Config;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 use rand_distr::{Beta, Distribution};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use speech_emotion::classifier::{normalise, subtract_band_means};
 use speech_emotion::features::LogMel;
 use speech_emotion::model::{EmotionNet, ModelConfig};
 use speech_emotion::weights::Normalization;
 use std::time::Instant;
 
-#[derive(Debug, Clone, Serialize)]
+/// The training recipe, declared once: the trainer's options take their defaults from here and
+/// reports record it whole.
+#[derive(Config, Debug)]
 pub struct TrainConfig {
+    #[config(default = 30)]
     pub max_epochs: usize,
+    #[config(default = 32)]
     pub batch_size: usize,
+    #[config(default = 1e-3)]
     pub learning_rate: f64,
+    #[config(default = 0.1)]
     pub label_smoothing: f32,
     /// Class weights ∝ 1 / class frequency ("balanced"), surprised further × this factor.
+    #[config(default = 1.0)]
     pub surprise_boost: f32,
     /// Stop after this many epochs without a better validation UA, keeping the best epoch's
-    /// model; 0: train all `max_epochs` and keep the last.
+    /// model; 0: train all `max_epochs` and keep the last (two validation actors are too few
+    /// to pick an epoch by: see trainer/EXPERIMENTS.md).
+    #[config(default = 0)]
     pub patience: usize,
     /// Halve the learning rate after this many epochs without improvement.
+    #[config(default = 4)]
     pub lr_patience: usize,
+    #[config(default = 0.5)]
     pub lr_factor: f64,
     /// A fixed schedule: multiply by `lr_factor` every this many epochs; `None`: on plateaus
     /// of the validation UA (`lr_patience`).
+    #[config(default = "Some(8)")]
     pub halve_every: Option<usize>,
+    #[config(default = 42)]
     pub seed: u64,
+    #[config(default = "Some(AugmentConfig::new())")]
     pub augment: Option<AugmentConfig>,
     /// Subtract each mel band's mean over the clip before the train-set scaling.
+    #[config(default = false)]
     pub subtract_band_means: bool,
     /// The speaker-adapted protocol ([`crate::data::Dataset::adapt_to_speakers`]); recorded in
     /// reports.
+    #[config(default = false)]
     pub speaker_adapted: bool,
 }
 
-impl Default for TrainConfig {
-    fn default() -> Self {
-        Self {
-            max_epochs: 30,
-            batch_size: 32,
-            learning_rate: 1e-3,
-            label_smoothing: 0.1,
-            surprise_boost: 1.0,
-            patience: 0,
-            lr_patience: 4,
-            lr_factor: 0.5,
-            halve_every: Some(8),
-            seed: 42,
-            augment: Some(AugmentConfig::default()),
-            subtract_band_means: false,
-            speaker_adapted: false,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EpochStats {
     pub epoch: usize,
     pub learning_rate: f64,
     pub train_loss: f64,
     pub train_accuracy: f64,
+    // Without validation data these are NaN, which JSON writes as null.
+    #[serde(deserialize_with = "nan_if_null")]
     pub validation_loss: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub validation_ua: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub validation_accuracy: f64,
     pub seconds: f64,
+}
+
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 pub struct Trained {
@@ -181,72 +191,97 @@ pub struct Batch {
     pub labels: Vec<usize>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn training_batch(
-    data: &Dataset,
-    talkers: &[&[f32]],
-    logmel: &LogMel,
-    idx: &[usize],
+/// Turns clip indices into training [`Batch`]es: the data, the train-set statistics and class
+/// weights, the recipe, and the babble augmentation's voices (training clips only).
+pub struct Batcher<'a> {
+    data: &'a Dataset,
+    talkers: Vec<&'a [f32]>,
+    logmel: LogMel,
     norm: Normalization,
-    class_weights: &[f32],
-    config: &TrainConfig,
-    epoch: usize,
-    rng: &mut StdRng,
-    device: &Device,
-) -> Batch {
-    let (m, t) = (logmel.config().n_mels, logmel.config().n_frames);
-    let k = class_weights.len();
-    let maps: Vec<Vec<f32>> = idx
-        .par_iter()
-        .map(|&i| match &config.augment {
-            Some(c) => {
-                let stream = config.seed ^ ((epoch as u64) << 40) ^ ((i as u64) << 8);
-                let mut r = StdRng::seed_from_u64(stream);
-                let mut x = augmented_features(&data.speech[i], talkers, logmel, c, &mut r);
-                if let Some(p) = &data.profiles {
-                    p[i].apply(&mut x, t);
-                }
-                normalise(&mut x, t, norm);
-                mask(&mut x, m, t, c, &mut r);
-                x
-            }
-            None => {
-                let mut x = data.features[i].clone();
-                normalise(&mut x, t, norm);
-                x
-            }
-        })
-        .collect();
-    let labels: Vec<usize> = idx.iter().map(|&i| data.labels[i]).collect();
-    let mut targets = vec![config.label_smoothing / k as f32; idx.len() * k];
-    for (row, &y) in targets.chunks_exact_mut(k).zip(&labels) {
-        row[y] += 1.0 - config.label_smoothing;
-    }
-    let mut weights: Vec<f32> = labels.iter().map(|&y| class_weights[y]).collect();
-    let mut flat: Vec<f32> = maps.concat();
-    let alpha = config.augment.as_ref().map_or(0.0, |c| c.mixup_alpha);
-    if alpha > 0.0 && idx.len() > 1 {
-        // Each clip is blended with another of the batch: inputs, targets and weights alike.
-        let lambda = Beta::new(alpha, alpha).expect("alpha > 0").sample(rng) as f32;
-        let mut partner: Vec<usize> = (0..idx.len()).collect();
-        partner.shuffle(rng);
-        let size = m * t;
-        let (x0, t0, w0) = (flat.clone(), targets.clone(), weights.clone());
-        for (a, &b) in partner.iter().enumerate() {
-            for j in 0..size {
-                flat[a * size + j] = lambda * x0[a * size + j] + (1.0 - lambda) * x0[b * size + j];
-            }
-            for j in 0..k {
-                targets[a * k + j] = lambda * t0[a * k + j] + (1.0 - lambda) * t0[b * k + j];
-            }
-            weights[a] = lambda * w0[a] + (1.0 - lambda) * w0[b];
+    class_weights: Vec<f32>,
+    config: &'a TrainConfig,
+    device: Device,
+}
+
+impl<'a> Batcher<'a> {
+    pub fn new(
+        data: &'a Dataset,
+        train: &[usize],
+        norm: Normalization,
+        class_weights: Vec<f32>,
+        config: &'a TrainConfig,
+        device: Device,
+    ) -> Self {
+        Self {
+            data,
+            talkers: train.iter().map(|&i| data.speech[i].as_slice()).collect(),
+            logmel: LogMel::new(&data.feature_config),
+            norm,
+            class_weights,
+            config,
+            device,
         }
     }
-    Batch {
-        input: Tensor::from_data(TensorData::new(flat, [idx.len(), m, t]), device),
-        targets,
-        weights,
-        labels,
+
+    /// The batch of clips `idx` in `epoch`; `rng` draws mixup's blend and partners.
+    pub fn batch(&self, idx: &[usize], epoch: usize, rng: &mut impl Rng) -> Batch {
+        let (data, config, norm) = (self.data, self.config, self.norm);
+        let (m, t) = (self.logmel.config().n_mels, self.logmel.config().n_frames);
+        let k = self.class_weights.len();
+        let maps: Vec<Vec<f32>> = idx
+            .par_iter()
+            .map(|&i| match &config.augment {
+                Some(c) => {
+                    let stream = config.seed ^ ((epoch as u64) << 40) ^ ((i as u64) << 8);
+                    let mut r = StdRng::seed_from_u64(stream);
+                    let mut x =
+                        augmented_features(&data.speech[i], &self.talkers, &self.logmel, c, &mut r);
+                    if let Some(p) = &data.profiles {
+                        p[i].apply(&mut x, t);
+                    }
+                    normalise(&mut x, t, norm);
+                    mask(&mut x, m, t, c, &mut r);
+                    x
+                }
+                None => {
+                    let mut x = data.features[i].clone();
+                    normalise(&mut x, t, norm);
+                    x
+                }
+            })
+            .collect();
+        let labels: Vec<usize> = idx.iter().map(|&i| data.labels[i]).collect();
+        let mut targets = vec![config.label_smoothing / k as f32; idx.len() * k];
+        for (row, &y) in targets.chunks_exact_mut(k).zip(&labels) {
+            row[y] += 1.0 - config.label_smoothing;
+        }
+        let mut weights: Vec<f32> = labels.iter().map(|&y| self.class_weights[y]).collect();
+        let mut flat: Vec<f32> = maps.concat();
+        let alpha = config.augment.as_ref().map_or(0.0, |c| c.mixup_alpha);
+        if alpha > 0.0 && idx.len() > 1 {
+            // Each clip is blended with another of the batch: inputs, targets and weights alike.
+            let lambda = Beta::new(alpha, alpha).expect("alpha > 0").sample(rng) as f32;
+            let mut partner: Vec<usize> = (0..idx.len()).collect();
+            partner.shuffle(rng);
+            let size = m * t;
+            let (x0, t0, w0) = (flat.clone(), targets.clone(), weights.clone());
+            for (a, &b) in partner.iter().enumerate() {
+                for j in 0..size {
+                    flat[a * size + j] =
+                        lambda * x0[a * size + j] + (1.0 - lambda) * x0[b * size + j];
+                }
+                for j in 0..k {
+                    targets[a * k + j] = lambda * t0[a * k + j] + (1.0 - lambda) * t0[b * k + j];
+                }
+                weights[a] = lambda * w0[a] + (1.0 - lambda) * w0[b];
+            }
+        }
+        Batch {
+            input: Tensor::from_data(TensorData::new(flat, [idx.len(), m, t]), &self.device),
+            targets,
+            weights,
+            labels,
+        }
     }
 }
 
@@ -338,118 +373,248 @@ pub fn predict(
     (predicted, total / idx.len().max(1) as f64)
 }
 
+/// The learning rate and the bookkeeping of the best validation UA, carried from epoch to epoch
+/// (and in a checkpoint).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub lr: f64,
+    best_ua: f64,
+    pub best_epoch: usize,
+    since_best: usize,
+    since_lr: usize,
+}
+
+/// What [`Schedule::after_epoch`] decided.
+struct Verdict {
+    /// A better validation UA than any before.
+    improved: bool,
+    /// Keep this epoch's model (the best so far, or the last when the last is kept).
+    keep: bool,
+    stop: bool,
+}
+
+impl Schedule {
+    fn new(lr: f64) -> Self {
+        Self {
+            lr,
+            best_ua: -1.0,
+            best_epoch: 0,
+            since_best: 0,
+            since_lr: 0,
+        }
+    }
+
+    /// Books `epoch`'s validation UA (NaN without validation data): which model to keep,
+    /// whether to stop early, and the learning rate for the next epoch (halved on plateaus or
+    /// every `halve_every` epochs).
+    fn after_epoch(
+        &mut self,
+        epoch: usize,
+        val_ua: f64,
+        config: &TrainConfig,
+        keep_last: bool,
+    ) -> Verdict {
+        let improved = val_ua > self.best_ua;
+        if improved {
+            self.best_ua = val_ua;
+            self.since_best = 0;
+            self.since_lr = 0;
+        } else {
+            self.since_best += 1;
+            self.since_lr += 1;
+        }
+        let keep = keep_last || improved;
+        if keep {
+            self.best_epoch = epoch;
+        }
+        if !keep_last && self.since_best >= config.patience {
+            eprintln!(
+                "early stop: no better validation UA for {} epochs",
+                config.patience
+            );
+            return Verdict {
+                improved,
+                keep,
+                stop: true,
+            };
+        }
+        if !val_ua.is_nan() && config.halve_every.is_none() && self.since_lr >= config.lr_patience {
+            self.lr *= config.lr_factor;
+            self.since_lr = 0;
+        }
+        if let Some(n) = config.halve_every.filter(|n| *n > 0 && epoch.is_multiple_of(*n)) {
+            self.lr *= config.lr_factor;
+            eprintln!(
+                "learning rate {:.1e} after {epoch} epochs (fixed schedule, every {n})",
+                self.lr
+            );
+        }
+        Verdict {
+            improved,
+            keep,
+            stop: false,
+        }
+    }
+}
+
+/// One pass over the training clips in `order`, in batches: the updated model, the mean loss
+/// and the accuracy on the (augmented, mixed) training batches.
+fn train_epoch(
+    mut model: EmotionNet,
+    optim: &mut ModuleOptimizer,
+    lr: f64,
+    (batcher, batch_size): (&Batcher, usize),
+    order: &[usize],
+    epoch: usize,
+    rng: &mut impl Rng,
+) -> (EmotionNet, f64, f64) {
+    let bar = ProgressBar::new(order.len() as u64).with_style(
+        ProgressStyle::with_template(&format!(
+            "epoch {epoch:>3} {{bar:30}} {{pos}}/{{len}} {{msg}} {{elapsed}}"
+        ))
+        .expect("template"),
+    );
+    let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+    for idx in order.chunks(batch_size) {
+        let batch = batcher.batch(idx, epoch, rng);
+        let y = batch.labels.clone();
+        let (next, lv, predicted) = step(model, optim, lr, batch);
+        model = next;
+        correct += predicted.iter().zip(&y).filter(|(p, t)| p == t).count();
+        seen += idx.len();
+        loss_sum += lv as f64 * idx.len() as f64;
+        bar.inc(idx.len() as u64);
+        bar.set_message(format!("loss {:.3}", loss_sum / seen as f64));
+    }
+    bar.finish_and_clear();
+    let seen = seen.max(1) as f64;
+    (model, loss_sum / seen, correct as f64 / seen)
+}
+
+/// UA, accuracy and mean loss of `model` (inference mode) on the validation clips; NaN without
+/// any.
+fn validate(
+    model: &EmotionNet,
+    data: &Dataset,
+    split: &Split,
+    norm: Normalization,
+    model_config: &ModelConfig,
+) -> (f64, f64, f64) {
+    if split.validation.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    let (pred, loss) = predict(
+        model,
+        &data.features,
+        None,
+        &data.labels,
+        &split.validation,
+        norm,
+        (model_config.n_mels, model_config.n_frames),
+        &Device::flex(),
+    );
+    let truth: Vec<usize> = split.validation.iter().map(|&i| data.labels[i]).collect();
+    let m = Metrics::from_confusion(
+        confusion(&truth, &pred, model_config.n_classes),
+        &data.label_names,
+    );
+    (m.ua, m.accuracy, loss)
+}
+
+/// The backend's random stream (dropout) for `epoch`, seeded afresh every epoch so that a
+/// resumed run draws what an uninterrupted one would.
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    seed ^ ((epoch as u64) << 32) ^ 0x5eed
+}
+
+/// Trains the CNN on `split.train` with the recipe `config`. With `checkpoint`, the run's state
+/// is saved there after every epoch, and taken up from there when it asks to resume.
 pub fn train(
     data: &Dataset,
     split: &Split,
     model_config: &ModelConfig,
     config: &TrainConfig,
-) -> Trained {
-    let (features, labels, label_names) = (&data.features, &data.labels, &data.label_names);
+    checkpoint: Option<&Checkpointing>,
+) -> Result<Trained, String> {
     let start = Instant::now();
-    let device = Device::flex();
-    let train_device = device.clone().autodiff();
-    let logmel = LogMel::new(&data.feature_config);
-    let shape = (model_config.n_mels, model_config.n_frames);
+    let train_device = Device::flex().autodiff();
     let norm = train_statistics(
-        features,
+        &data.features,
         &split.train,
         model_config.n_frames,
         config.subtract_band_means,
     );
-    let weights = class_weights(
-        labels,
+    let class_weights = class_weights(
+        &data.labels,
         &split.train,
         model_config.n_classes,
         (
-            label_names.iter().position(|l| l == "surprised"),
+            data.label_names.iter().position(|l| l == "surprised"),
             config.surprise_boost,
         ),
     );
-    let mut rng = StdRng::seed_from_u64(config.seed);
-    burn::tensor::Device::seed(&train_device, config.seed);
-    let mut model = model_config.init(&train_device);
-    let mut optim = AdamConfig::new().init();
-    let mut lr = config.learning_rate;
-    let mut history = Vec::new();
-    let (mut best_ua, mut best_epoch, mut since_best, mut since_lr) = (-1.0, 0, 0, 0);
-    let mut best = model.valid();
-    let mut order = split.train.clone();
-    // The babble augmentation's voices: training clips only.
-    let talkers: Vec<&[f32]> = split
-        .train
-        .iter()
-        .map(|&i| data.speech[i].as_slice())
-        .collect();
-    let val_truth: Vec<usize> = split.validation.iter().map(|&i| labels[i]).collect();
+    let batcher = Batcher::new(
+        data,
+        &split.train,
+        norm,
+        class_weights,
+        config,
+        train_device.clone(),
+    );
     // Without validation data, or with early stopping off, the last epoch's model is kept:
     // two validation actors are too few to pick an epoch by (see trainer/EXPERIMENTS.md).
     let keep_last = split.validation.is_empty() || config.patience == 0;
 
-    for epoch in 1..=config.max_epochs {
+    Device::seed(&train_device, config.seed);
+    let run = checkpoint::RunId::new(config, model_config, data, split);
+    let resumed = match checkpoint.filter(|c| c.resume) {
+        Some(c) => c.load(&run, model_config, &train_device)?,
+        None => None,
+    };
+    let mut state = match resumed {
+        Some(state) => state,
+        None => checkpoint::State {
+            epoch: 0,
+            model: model_config.init(&train_device),
+            optim: AdamConfig::new().init(),
+            best: None,
+            order: split.train.clone(),
+            rng: ChaCha12Rng::seed_from_u64(config.seed),
+            schedule: Schedule::new(config.learning_rate),
+            history: Vec::new(),
+        },
+    };
+    let mut best = state.best.take().unwrap_or_else(|| state.model.valid());
+
+    for epoch in state.epoch + 1..=config.max_epochs {
         let t0 = Instant::now();
-        order.shuffle(&mut rng);
-        let bar = ProgressBar::new(order.len() as u64).with_style(
-            ProgressStyle::with_template(&format!(
-                "epoch {epoch:>3} {{bar:30}} {{pos}}/{{len}} {{msg}} {{elapsed}}"
-            ))
-            .expect("template"),
+        Device::seed(&train_device, epoch_seed(config.seed, epoch));
+        state.order.shuffle(&mut state.rng);
+        let lr = state.schedule.lr;
+        let (model, train_loss, train_accuracy) = train_epoch(
+            state.model,
+            &mut state.optim,
+            lr,
+            (&batcher, config.batch_size),
+            &state.order,
+            epoch,
+            &mut state.rng,
         );
-        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-        for idx in order.chunks(config.batch_size) {
-            let batch = training_batch(
-                data,
-                &talkers,
-                &logmel,
-                idx,
-                norm,
-                &weights,
-                config,
-                epoch,
-                &mut rng,
-                &train_device,
-            );
-            let y = batch.labels.clone();
-            let (next, lv, predicted) = step(model, &mut optim, lr, batch);
-            model = next;
-            correct += predicted.iter().zip(&y).filter(|(p, t)| p == t).count();
-            seen += idx.len();
-            loss_sum += lv as f64 * idx.len() as f64;
-            bar.inc(idx.len() as u64);
-            bar.set_message(format!("loss {:.3}", loss_sum / seen as f64));
-        }
-        bar.finish_and_clear();
-        let inference = model.valid();
-        // Without validation data (training on everything) the last epoch is kept.
-        let (val_ua, val_accuracy, val_loss) = if split.validation.is_empty() {
-            (f64::NAN, f64::NAN, f64::NAN)
-        } else {
-            let (val_pred, val_loss) = predict(
-                &inference,
-                features,
-                None,
-                labels,
-                &split.validation,
-                norm,
-                shape,
-                &device,
-            );
-            let m = Metrics::from_confusion(
-                confusion(&val_truth, &val_pred, model_config.n_classes),
-                label_names,
-            );
-            (m.ua, m.accuracy, val_loss)
-        };
+        state.model = model;
+        let inference = state.model.valid();
+        let (val_ua, val_accuracy, val_loss) =
+            validate(&inference, data, split, norm, model_config);
         let stats = EpochStats {
             epoch,
             learning_rate: lr,
-            train_loss: loss_sum / seen as f64,
-            train_accuracy: correct as f64 / seen as f64,
+            train_loss,
+            train_accuracy,
             validation_loss: val_loss,
             validation_ua: val_ua,
             validation_accuracy: val_accuracy,
             seconds: t0.elapsed().as_secs_f64(),
         };
-        let improved = val_ua > best_ua;
+        let verdict = state.schedule.after_epoch(epoch, val_ua, config, keep_last);
         eprintln!(
             "epoch {epoch:>3}  lr {lr:.1e}  train loss {:.3} acc {:.3}  val loss {:.3} UA {:.3} acc {:.3}  {:.0}s{}",
             stats.train_loss,
@@ -458,43 +623,25 @@ pub fn train(
             stats.validation_ua,
             stats.validation_accuracy,
             stats.seconds,
-            if improved { "  *" } else { "" }
+            if verdict.improved { "  *" } else { "" }
         );
-        history.push(stats);
-        if improved {
-            best_ua = val_ua;
-            since_best = 0;
-            since_lr = 0;
-        } else {
-            since_best += 1;
-            since_lr += 1;
-        }
-        if keep_last || improved {
-            best_epoch = epoch;
+        state.history.push(stats);
+        if verdict.keep {
             best = inference;
         }
-        if !keep_last && since_best >= config.patience {
-            eprintln!(
-                "early stop: no better validation UA for {} epochs",
-                config.patience
-            );
+        state.epoch = epoch;
+        if let Some(c) = checkpoint {
+            c.save(&run, &state, (!keep_last).then_some(&best))?;
+        }
+        if verdict.stop {
             break;
         }
-        let plateau = !split.validation.is_empty() && config.halve_every.is_none();
-        if plateau && since_lr >= config.lr_patience {
-            lr *= config.lr_factor;
-            since_lr = 0;
-        }
-        if let Some(n) = config.halve_every.filter(|n| *n > 0 && epoch % n == 0) {
-            lr *= config.lr_factor;
-            eprintln!("learning rate {lr:.1e} after {epoch} epochs (fixed schedule, every {n})");
-        }
     }
-    Trained {
+    Ok(Trained {
         model: best,
         normalization: norm,
-        history,
-        best_epoch,
+        best_epoch: state.schedule.best_epoch,
+        history: state.history,
         seconds: start.elapsed().as_secs_f64(),
-    }
+    })
 }
