@@ -1,13 +1,15 @@
-// The page: the library (lib/speech-emotion.js) decodes and classifies; this draws what comes
-// back. Nothing here sends audio anywhere; every request stays on this page's origin.
+// The page: the library (lib/speech-emotion.js) decodes and classifies; this wires the model,
+// the file queue and the microphone to what page/draw.js draws. Nothing here sends audio
+// anywhere; every request stays on this page's origin.
 import * as speechEmotion from "./lib/speech-emotion.js";
+import { clock, drawBars, drawLegend, drawLiveTimeline, drawSpectrogram, drawTimeline } from "./page/draw.js";
+import { download, toCsv, toJson } from "./page/export.js";
+import { offerUpdates } from "./page/offline.js";
 
 const here = (path) => new URL(path, import.meta.url);
 const HOP_SECONDS = 1; // long recordings: a 3-s window every second
 const LIVE_SECONDS = 3; // the microphone: the last 3 s…
 const LIVE_EVERY_MS = 250; // …classified 4 times a second
-const COLOURS = ["#8d99ae", "#52b69a", "#f4a261", "#457b9d", "#d62828", "#7b2cbf", "#6a994e", "#f77f00"];
-const SILENCE = "#d9dde6";
 const params = new URLSearchParams(location.search);
 
 const $ = (id) => document.getElementById(id);
@@ -34,7 +36,7 @@ function showModel() {
   $("backend").dataset.state = "ready";
   $("backend").dataset.backend = model.backend;
   $("backend-note").textContent = model.note ? `(${model.note})` : "";
-  drawLegend();
+  drawLegend($("legend"), state.labels);
 }
 
 function load(backend, weights = current.weights) {
@@ -117,139 +119,6 @@ $("weights-file").addEventListener("change", (e) => {
   e.target.value = "";
 });
 
-// --- bars, legend, charts ------------------------------------------------------------------
-function drawBars(el, probabilities) {
-  const labels = state.labels;
-  if (el.childElementCount !== labels.length * 3) {
-    el.innerHTML = "";
-    labels.forEach((label) => {
-      el.insertAdjacentHTML(
-        "beforeend",
-        `<span></span><div class="bar" role="meter" aria-valuemin="0" aria-valuemax="100"><span></span></div><span></span>`,
-      );
-      el.lastElementChild.previousElementSibling.setAttribute("aria-label", label);
-      el.lastElementChild.previousElementSibling.previousElementSibling.textContent = label;
-    });
-  }
-  const best = probabilities ? probabilities.indexOf(Math.max(...probabilities)) : -1;
-  for (const i of labels.keys()) {
-    const pct = probabilities ? probabilities[i] * 100 : 0;
-    const [name, bar, value] = [el.children[3 * i], el.children[3 * i + 1], el.children[3 * i + 2]];
-    name.className = value.className = i === best ? "best" : "";
-    bar.setAttribute("aria-valuenow", pct.toFixed(1));
-    bar.firstElementChild.style.width = `${pct}%`;
-    bar.firstElementChild.style.background = colour(i);
-    value.textContent = probabilities ? `${pct.toFixed(1)} %` : "–";
-  }
-}
-
-const colour = (i) => COLOURS[i % COLOURS.length];
-
-// Labels come from the weights file: written as text, never as markup.
-function drawLegend() {
-  const entries = [...state.labels.map((l, i) => [l, colour(i)]), ["no speech", SILENCE]];
-  $("legend").replaceChildren(
-    ...entries.map(([text, background]) => {
-      const span = document.createElement("span");
-      const swatch = document.createElement("i");
-      swatch.style.background = background;
-      span.append(swatch, text);
-      return span;
-    }),
-  );
-}
-
-// The timeline of a recording: one column per window, split by probability.
-function drawTimeline(canvas, result) {
-  const ctx = canvas.getContext("2d");
-  const { width: w, height: h } = canvas;
-  ctx.clearRect(0, 0, w, h);
-  const duration = Math.max(result.total || 0, result.seconds || 0, 1);
-  const axis = 16;
-  ctx.fillStyle = "#5b6475";
-  ctx.font = "11px system-ui, sans-serif";
-  const step = niceStep(duration);
-  for (let t = 0; t <= duration; t += step) {
-    const x = (t / duration) * w;
-    ctx.fillRect(x, h - axis, 1, 4);
-    ctx.fillText(clock(t), Math.min(x + 2, w - 34), h - 3);
-  }
-  const plot = h - axis - 2;
-  for (const win of result.windows) {
-    // Each column covers the hop that starts at its window's centre.
-    const x0 = (((win.start + win.end) / 2 - HOP_SECONDS / 2) / duration) * w;
-    const cw = Math.max(1, (HOP_SECONDS / duration) * w + 0.5);
-    if (!win.probabilities) {
-      ctx.fillStyle = SILENCE;
-      ctx.fillRect(x0, plot * 0.75, cw, plot * 0.25);
-      continue;
-    }
-    let y = plot;
-    win.probabilities.forEach((p, i) => {
-      ctx.fillStyle = colour(i);
-      ctx.fillRect(x0, y - p * plot, cw, p * plot + 0.5);
-      y -= p * plot;
-    });
-  }
-}
-
-function niceStep(seconds) {
-  for (const s of [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600]) if (seconds / s <= 10) return s;
-  return 7200;
-}
-
-function clock(t) {
-  const s = Math.round(t);
-  return s >= 3600
-    ? `${Math.floor(s / 3600)}:${String(Math.floor(s / 60) % 60).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`
-    : `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
-}
-
-// The log-mel spectrogram (dB) with the model's attention over time drawn on top.
-function drawSpectrogram(canvas, focus) {
-  const { nMels: rows, nFrames: cols, mel, attention } = focus;
-  const image = new ImageData(cols, rows);
-  let lo = Infinity,
-    hi = -Infinity;
-  for (const v of mel) {
-    lo = Math.min(lo, v);
-    hi = Math.max(hi, v);
-  }
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) {
-      const v = (mel[r * cols + c] - lo) / Math.max(hi - lo, 1e-6);
-      const o = ((rows - 1 - r) * cols + c) * 4; // low frequencies at the bottom
-      image.data[o] = 255 * Math.min(1, Math.max(0, 1.6 * v - 0.4));
-      image.data[o + 1] = 255 * v ** 1.5;
-      image.data[o + 2] = 255 * Math.min(1, 0.35 + 0.9 * v - 0.8 * v * v);
-      image.data[o + 3] = 255;
-    }
-  }
-  const ctx = canvas.getContext("2d");
-  const tmp = new OffscreenCanvas(cols, rows);
-  tmp.getContext("2d").putImageData(image, 0, 0);
-  ctx.imageSmoothingEnabled = false;
-  ctx.drawImage(tmp, 0, 0, canvas.width, canvas.height);
-  if (attention?.length) {
-    const peak = Math.max(...attention);
-    const cw = canvas.width / attention.length;
-    attention.forEach((a, i) => {
-      ctx.fillStyle = `rgba(255,255,255,${(0.45 * a) / peak})`;
-      ctx.fillRect(i * cw, 0, cw, 10);
-    });
-    ctx.strokeStyle = "#fff";
-    ctx.lineWidth = 2;
-    ctx.beginPath();
-    attention.forEach((a, i) => {
-      const x = (i + 0.5) * cw,
-        y = canvas.height - 4 - (a / peak) * (canvas.height * 0.45);
-      if (i === 0) ctx.moveTo(x, y);
-      else ctx.lineTo(x, y);
-    });
-    ctx.stroke();
-  }
-}
-
 // --- recordings ---------------------------------------------------------------------------
 let selected = null; // the result shown in the details panel
 
@@ -285,10 +154,10 @@ function showDetails(entry) {
   } else {
     $("overall").textContent = "analysing…";
   }
-  drawBars($("detail-bars"), entry.probabilities);
+  drawBars($("detail-bars"), state.labels, entry.probabilities);
   const long = entry.windows.length > 1 || entry.basis === "windows";
   $("timeline-figure").hidden = !long;
-  if (long) drawTimeline($("timeline"), entry);
+  if (long) drawTimeline($("timeline"), entry, HOP_SECONDS);
   $("spectrogram-figure").hidden = !entry.focus;
   if (entry.focus) {
     drawSpectrogram($("spectrogram"), entry.focus);
@@ -422,60 +291,10 @@ $("files").addEventListener("change", (e) => {
 });
 
 // --- export -------------------------------------------------------------------------------
-function exportRows() {
-  return state.results.map((r) => {
-    const out = {
-      file: r.file,
-      status: r.state,
-      duration_s: r.duration ?? null,
-      emotion: r.label ?? null,
-      confidence: r.label ? r.confidence : null,
-      basis: r.basis ?? null,
-      speech: r.speech ?? null,
-      ms: r.ms,
-      backend: r.backend ?? null,
-      error: r.message ?? null,
-    };
-    state.labels.forEach((l, i) => {
-      out[`p_${l}`] = r.probabilities ? r.probabilities[i] : null;
-    });
-    return out;
-  });
-}
-// A cell a spreadsheet would run as a formula (a file named "=HYPERLINK(…)") gets a leading
-// apostrophe; quotes, commas and line breaks are quoted. Header cells (labels) too.
-function csvCell(v) {
-  if (v == null) return "";
-  let text = String(v);
-  if (typeof v === "string" && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
-  return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-}
-function exportCsv() {
-  const rows = exportRows();
-  const head = rows.length ? Object.keys(rows[0]) : [];
-  return `${[head.map(csvCell).join(","), ...rows.map((r) => head.map((k) => csvCell(r[k])).join(","))].join("\n")}\n`;
-}
-function exportJson() {
-  return JSON.stringify(
-    state.results.map((r, i) => ({
-      ...exportRows()[i],
-      windows: r.windows?.map((w) => ({ start: w.start, end: w.end, emotion: w.label, probabilities: w.probabilities })),
-    })),
-    null,
-    1,
-  );
-}
-state.exportCsv = exportCsv;
-state.exportJson = exportJson;
-function download(name, type, text) {
-  const a = document.createElement("a");
-  a.href = URL.createObjectURL(new Blob([text], { type }));
-  a.download = name;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
-}
-$("export-csv").addEventListener("click", () => download("speech-emotion.csv", "text/csv", exportCsv()));
-$("export-json").addEventListener("click", () => download("speech-emotion.json", "application/json", exportJson()));
+state.exportCsv = () => toCsv(state.results, state.labels);
+state.exportJson = () => toJson(state.results, state.labels);
+$("export-csv").addEventListener("click", () => download("speech-emotion.csv", "text/csv", state.exportCsv()));
+$("export-json").addEventListener("click", () => download("speech-emotion.json", "application/json", state.exportJson()));
 
 // --- microphone ---------------------------------------------------------------------------
 // The page opens the microphone; the library listens to it (the last 3 s, 4 times a second).
@@ -550,27 +369,12 @@ function showLive(r) {
   $("live-ms").textContent = `${r.ms.toFixed(0)} ms per classification on ${r.backend}`;
   if (!r.speech) {
     micStatus("nospeech", `no speech (level ${r.levelDbfs.toFixed(0)} dBFS)`);
-    drawBars($("live-bars"), null);
+    drawBars($("live-bars"), state.labels, null);
   } else {
     micStatus("speech", `${r.label} ${(r.confidence * 100).toFixed(0)} %`);
-    drawBars($("live-bars"), r.probabilities);
+    drawBars($("live-bars"), state.labels, r.probabilities);
   }
-  drawLiveTimeline();
-}
-
-// The last minute of live results: one thin column per classification, newest at the right.
-function drawLiveTimeline() {
-  const canvas = $("live-timeline"),
-    ctx = canvas.getContext("2d");
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
-  const now = performance.now(),
-    span = 60_000;
-  for (const r of state.live) {
-    if (now - r.t > span) continue;
-    const x = canvas.width - ((now - r.t) / span) * canvas.width;
-    ctx.fillStyle = r.speech ? colour(state.labels.indexOf(r.label)) : SILENCE;
-    ctx.fillRect(x - 3, 0, 4, canvas.height);
-  }
+  drawLiveTimeline($("live-timeline"), state.live, state.labels);
 }
 
 $("mic-toggle").addEventListener("click", () => (mic.stream ? stopMic() : startMic()));
@@ -583,40 +387,4 @@ state.classifySamples = (channels, rate) => model.classify({ channels, sampleRat
 // Makes the WebAssembly panic, for the browser test of the page's recovery.
 state.crashForTesting = () => model._panicForTesting();
 
-// Offline after the first visit (not on file:// or where service workers are off). A new build
-// of the site installs beside this one and waits: the page says so, and reloads into it only
-// when the person asks (results on the page would be lost otherwise).
-if ("serviceWorker" in navigator && location.protocol.startsWith("http")) {
-  const controlled = Boolean(navigator.serviceWorker.controller); // false on the first visit
-  let accepted = false;
-  const offer = (waiting) => {
-    if (!navigator.serviceWorker.controller) return; // the first install: nothing to replace
-    $("update").hidden = false;
-    $("update-reload").onclick = () => {
-      accepted = true;
-      waiting.postMessage("skip-waiting");
-    };
-  };
-  const watch = (worker) =>
-    worker?.addEventListener("statechange", () => {
-      if (worker.state === "installed") offer(worker);
-    });
-  navigator.serviceWorker.addEventListener("controllerchange", () => {
-    if (accepted) {
-      location.reload();
-    } else if (controlled) {
-      // Another tab took the new version: this page's files are gone from the cache.
-      $("update").firstChild.textContent = "A new version of this site was opened in another tab: reload this page to go on. ";
-      $("update").hidden = false;
-      $("update-reload").onclick = () => location.reload();
-    }
-  });
-  navigator.serviceWorker
-    .register(here("sw.js"))
-    .then((reg) => {
-      if (reg.waiting) offer(reg.waiting);
-      watch(reg.installing); // an update already under way when the page registered
-      reg.addEventListener("updatefound", () => watch(reg.installing));
-    })
-    .catch((e) => console.warn("offline mode unavailable:", e));
-}
+offerUpdates(here("sw.js"), $("update"), $("update-reload"));

@@ -1,0 +1,181 @@
+// Drawing what the model says: probability bars, the legend, a recording's timeline, the
+// spectrogram with the model's attention, and the microphone's last minute. Labels come from the
+// weights file and are written as text, never as markup.
+
+const COLOURS = ["#8d99ae", "#52b69a", "#f4a261", "#457b9d", "#d62828", "#7b2cbf", "#6a994e", "#f77f00"];
+/** The colour of windows without speech. */
+export const SILENCE = "#d9dde6";
+
+/** The colour of label `i`. */
+export const colour = (i) => COLOURS[i % COLOURS.length];
+
+/**
+ * One bar per label in `el` (a three-column grid: name, bar, value), the most probable marked.
+ * @param {HTMLElement} el
+ * @param {string[]} labels
+ * @param {number[] | null} probabilities null: empty bars
+ */
+export function drawBars(el, labels, probabilities) {
+  if (el.childElementCount !== labels.length * 3) {
+    el.innerHTML = "";
+    labels.forEach((label) => {
+      el.insertAdjacentHTML(
+        "beforeend",
+        `<span></span><div class="bar" role="meter" aria-valuemin="0" aria-valuemax="100"><span></span></div><span></span>`,
+      );
+      el.lastElementChild.previousElementSibling.setAttribute("aria-label", label);
+      el.lastElementChild.previousElementSibling.previousElementSibling.textContent = label;
+    });
+  }
+  const best = probabilities ? probabilities.indexOf(Math.max(...probabilities)) : -1;
+  for (const i of labels.keys()) {
+    const pct = probabilities ? probabilities[i] * 100 : 0;
+    const [name, bar, value] = [el.children[3 * i], el.children[3 * i + 1], el.children[3 * i + 2]];
+    name.className = value.className = i === best ? "best" : "";
+    bar.setAttribute("aria-valuenow", pct.toFixed(1));
+    bar.firstElementChild.style.width = `${pct}%`;
+    bar.firstElementChild.style.background = colour(i);
+    value.textContent = probabilities ? `${pct.toFixed(1)} %` : "–";
+  }
+}
+
+/**
+ * The labels' colours, and the colour of no speech, as swatches in `el`.
+ * @param {HTMLElement} el
+ * @param {string[]} labels
+ */
+export function drawLegend(el, labels) {
+  const entries = [...labels.map((l, i) => [l, colour(i)]), ["no speech", SILENCE]];
+  el.replaceChildren(
+    ...entries.map(([text, background]) => {
+      const span = document.createElement("span");
+      const swatch = document.createElement("i");
+      swatch.style.background = background;
+      span.append(swatch, text);
+      return span;
+    }),
+  );
+}
+
+/**
+ * The timeline of a recording: one column per window, split by probability, with a time axis.
+ * @param {HTMLCanvasElement} canvas
+ * @param {{windows: {start: number, end: number, probabilities: number[] | null}[], total?: number, seconds?: number}} result
+ * @param {number} hop seconds between windows
+ */
+export function drawTimeline(canvas, result, hop) {
+  const ctx = canvas.getContext("2d");
+  const { width: w, height: h } = canvas;
+  ctx.clearRect(0, 0, w, h);
+  const duration = Math.max(result.total || 0, result.seconds || 0, 1);
+  const axis = 16;
+  ctx.fillStyle = "#5b6475";
+  ctx.font = "11px system-ui, sans-serif";
+  const step = niceStep(duration);
+  for (let t = 0; t <= duration; t += step) {
+    const x = (t / duration) * w;
+    ctx.fillRect(x, h - axis, 1, 4);
+    ctx.fillText(clock(t), Math.min(x + 2, w - 34), h - 3);
+  }
+  const plot = h - axis - 2;
+  for (const win of result.windows) {
+    // Each column covers the hop that starts at its window's centre.
+    const x0 = (((win.start + win.end) / 2 - hop / 2) / duration) * w;
+    const cw = Math.max(1, (hop / duration) * w + 0.5);
+    if (!win.probabilities) {
+      ctx.fillStyle = SILENCE;
+      ctx.fillRect(x0, plot * 0.75, cw, plot * 0.25);
+      continue;
+    }
+    let y = plot;
+    win.probabilities.forEach((p, i) => {
+      ctx.fillStyle = colour(i);
+      ctx.fillRect(x0, y - p * plot, cw, p * plot + 0.5);
+      y -= p * plot;
+    });
+  }
+}
+
+function niceStep(seconds) {
+  for (const s of [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600]) if (seconds / s <= 10) return s;
+  return 7200;
+}
+
+/**
+ * `t` seconds as m:ss, or h:mm:ss from an hour.
+ * @param {number} t
+ */
+export function clock(t) {
+  const s = Math.round(t);
+  return s >= 3600
+    ? `${Math.floor(s / 3600)}:${String(Math.floor(s / 60) % 60).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`
+    : `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+// The log-mel spectrogram (dB) with the model's attention over time drawn on top.
+/**
+ * @param {HTMLCanvasElement} canvas
+ * @param {{nMels: number, nFrames: number, mel: number[], attention: number[]}} focus the window the model weighed most
+ */
+export function drawSpectrogram(canvas, focus) {
+  const { nMels: rows, nFrames: cols, mel, attention } = focus;
+  const image = new ImageData(cols, rows);
+  let lo = Infinity,
+    hi = -Infinity;
+  for (const v of mel) {
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+  }
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const v = (mel[r * cols + c] - lo) / Math.max(hi - lo, 1e-6);
+      const o = ((rows - 1 - r) * cols + c) * 4; // low frequencies at the bottom
+      image.data[o] = 255 * Math.min(1, Math.max(0, 1.6 * v - 0.4));
+      image.data[o + 1] = 255 * v ** 1.5;
+      image.data[o + 2] = 255 * Math.min(1, 0.35 + 0.9 * v - 0.8 * v * v);
+      image.data[o + 3] = 255;
+    }
+  }
+  const ctx = canvas.getContext("2d");
+  const tmp = new OffscreenCanvas(cols, rows);
+  tmp.getContext("2d").putImageData(image, 0, 0);
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(tmp, 0, 0, canvas.width, canvas.height);
+  if (attention?.length) {
+    const peak = Math.max(...attention);
+    const cw = canvas.width / attention.length;
+    attention.forEach((a, i) => {
+      ctx.fillStyle = `rgba(255,255,255,${(0.45 * a) / peak})`;
+      ctx.fillRect(i * cw, 0, cw, 10);
+    });
+    ctx.strokeStyle = "#fff";
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    attention.forEach((a, i) => {
+      const x = (i + 0.5) * cw,
+        y = canvas.height - 4 - (a / peak) * (canvas.height * 0.45);
+      if (i === 0) ctx.moveTo(x, y);
+      else ctx.lineTo(x, y);
+    });
+    ctx.stroke();
+  }
+}
+
+/**
+ * The last minute of live results: one thin column per classification, newest at the right.
+ * @param {HTMLCanvasElement} canvas
+ * @param {{t: number, speech: boolean, label: string | null}[]} live
+ * @param {string[]} labels
+ */
+export function drawLiveTimeline(canvas, live, labels) {
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const now = performance.now(),
+    span = 60_000;
+  for (const r of live) {
+    if (now - r.t > span) continue;
+    const x = canvas.width - ((now - r.t) / span) * canvas.width;
+    ctx.fillStyle = r.speech ? colour(labels.indexOf(r.label)) : SILENCE;
+    ctx.fillRect(x - 3, 0, 4, canvas.height);
+  }
+}

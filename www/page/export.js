@@ -1,0 +1,79 @@
+// The results as files people keep: a CSV for spreadsheets and a JSON with every window.
+
+/**
+ * One flat row per analysed file: status, duration, emotion, confidence, basis, speech gate,
+ * timing, the error if any, and each label's probability (`p_<label>`).
+ * @param {object[]} results the page's entries, in the order they finished
+ * @param {string[]} labels
+ */
+export function exportRows(results, labels) {
+  return results.map((r) => {
+    const out = {
+      file: r.file,
+      status: r.state,
+      duration_s: r.duration ?? null,
+      emotion: r.label ?? null,
+      confidence: r.label ? r.confidence : null,
+      basis: r.basis ?? null,
+      speech: r.speech ?? null,
+      ms: r.ms,
+      backend: r.backend ?? null,
+      error: r.message ?? null,
+    };
+    labels.forEach((l, i) => {
+      out[`p_${l}`] = r.probabilities ? r.probabilities[i] : null;
+    });
+    return out;
+  });
+}
+
+// A cell a spreadsheet would run as a formula (a file named "=HYPERLINK(…)") gets a leading
+// apostrophe; quotes, commas and line breaks are quoted. Header cells (labels) too.
+function csvCell(v) {
+  if (v == null) return "";
+  let text = String(v);
+  if (typeof v === "string" && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+/**
+ * The rows of {@link exportRows} as CSV text.
+ * @param {object[]} results
+ * @param {string[]} labels
+ */
+export function toCsv(results, labels) {
+  const rows = exportRows(results, labels);
+  const head = rows.length ? Object.keys(rows[0]) : [];
+  return `${[head.map(csvCell).join(","), ...rows.map((r) => head.map((k) => csvCell(r[k])).join(","))].join("\n")}\n`;
+}
+
+/**
+ * The rows of {@link exportRows} with each file's windows, as JSON text.
+ * @param {object[]} results
+ * @param {string[]} labels
+ */
+export function toJson(results, labels) {
+  const rows = exportRows(results, labels);
+  return JSON.stringify(
+    results.map((r, i) => ({
+      ...rows[i],
+      windows: r.windows?.map((w) => ({ start: w.start, end: w.end, emotion: w.label, probabilities: w.probabilities })),
+    })),
+    null,
+    1,
+  );
+}
+
+/**
+ * Saves `text` as a file named `name`, from the page itself (nothing is uploaded).
+ * @param {string} name
+ * @param {string} type MIME type
+ * @param {string} text
+ */
+export function download(name, type, text) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(new Blob([text], { type }));
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
