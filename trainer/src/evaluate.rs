@@ -163,7 +163,7 @@ pub fn run(
         let all: Vec<usize> = (0..data.clips.len()).collect();
         let speakers: Vec<&str> = data.clips.iter().map(|c| c.speaker.as_str()).collect();
         let z = speech_head::speaker_normalised(
-            &speech_head::pooled(&s.net, &data.speech_mels, &all, data.prosody),
+            &speech_head::clip_head_inputs(&s.net, &data.speech_mels, &all, data.prosody),
             &speakers,
         );
         let x: Vec<Vec<f32>> = split.train.iter().map(|&i| z[i].clone()).collect();

@@ -16,9 +16,9 @@ use std::time::Instant;
 pub const L2: f64 = 0.08;
 const ITERATIONS: usize = 600;
 
-/// What the head reads for `idx`'s clips ([`head_inputs`]): the pooled embeddings, and the
+/// What the head reads for each of `idx`'s clips ([`head_inputs`]): the pooled embeddings, and the
 /// prosody statistics where `prosody` (the inputs' last row).
-pub fn pooled(
+pub fn clip_head_inputs(
     net: &SpeechEmbedding,
     mels: &[Vec<f32>],
     idx: &[usize],
@@ -184,10 +184,10 @@ pub fn attach(
     noisy: bool,
 ) -> EmotionNet {
     let t0 = Instant::now();
-    let mut x = pooled(net, &data.speech_mels, train, data.prosody);
+    let mut x = clip_head_inputs(net, &data.speech_mels, train, data.prosody);
     let mut y: Vec<usize> = train.iter().map(|&i| data.labels[i]).collect();
     if noisy {
-        x.extend(pooled(net, &data.noisy_speech_mels, train, data.prosody));
+        x.extend(clip_head_inputs(net, &data.noisy_speech_mels, train, data.prosody));
         y.extend(train.iter().map(|&i| data.labels[i]));
     }
     let device = Device::flex();

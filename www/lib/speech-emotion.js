@@ -160,8 +160,8 @@ export class Model extends EventTarget {
     this.#worker.postMessage({ ...job.message, id: job.id }, job.transfer);
   }
 
-  /** Queues a request for the worker; resolves to its reply. */
-  #send(message, { transfer = [], onProgress, signal } = {}) {
+  /** Queues a request for the worker (`first`: before anything that waits); resolves to its reply. */
+  #send(message, { transfer = [], onProgress, signal, first = false } = {}) {
     if (this.#disposed) return Promise.reject(this.#disposed);
     if (signal?.aborted) return Promise.reject(aborted(signal));
     return new Promise((resolve, reject) => {
@@ -178,7 +178,8 @@ export class Model extends EventTarget {
         }
       };
       signal?.addEventListener("abort", job.onAbort, { once: true });
-      this.#queue.push(job);
+      if (first) this.#queue.unshift(job);
+      else this.#queue.push(job);
       this.#pump();
     });
   }
@@ -208,13 +209,8 @@ export class Model extends EventTarget {
     this.#worker = null;
     this.#spawn();
     const reload = (backend) => {
-      const job = { id: this.#nextId++, message: { type: "load", backend, weights: this.#weights.slice(0) } };
-      job.transfer = [job.message.weights];
-      return new Promise((resolve, reject) => {
-        Object.assign(job, { resolve, reject });
-        this.#queue.unshift(job); // before anything that waits
-        this.#pump();
-      });
+      const weights = this.#weights.slice(0);
+      return this.#send({ type: "load", backend, weights }, { transfer: [weights], first: true });
     };
     const backend = this.backend || this.#wanted;
     reload(backend)
