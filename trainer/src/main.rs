@@ -6,23 +6,7 @@
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-mod acoustics;
-mod augment;
-mod bench;
-mod charts;
-mod checkpoint;
-mod data;
-mod evaluate;
-mod metrics;
-mod robustness;
-mod speech_head;
-mod speech_onnx;
-mod split;
-mod train;
-
-use augment::AugmentConfig;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use data::{Dataset, SpeechInputs};
 use futures_lite::future::block_on;
 use serde_json::json;
 use speech_emotion::classifier::Classifier;
@@ -33,7 +17,10 @@ use speech_emotion::timeline::{self, Basis};
 use speech_emotion::weights::{Header, WeightsFile};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use train::TrainConfig;
+use trainer::augment::AugmentConfig;
+use trainer::data::{Dataset, SpeechInputs};
+use trainer::train::TrainConfig;
+use trainer::{bench, charts, checkpoint, data, evaluate, robustness, speech_onnx, split, train};
 
 /// The speech-embedding network's copy in this repository (see models/speech-embedding/).
 const SPEECH_EMBEDDING: &str = concat!(
@@ -185,6 +172,11 @@ struct TrainArgs {
     /// clips included. Report it apart from the strict figures.
     #[arg(long)]
     speaker_adapted: bool,
+    /// With --speaker-adapted: adapt only the speech branch's inputs and keep the CNN's
+    /// log-mels as they are (a strict CNN with an adapted head, what a page holding one model
+    /// could do).
+    #[arg(long, requires = "speaker_adapted")]
+    adapt_branch_only: bool,
     /// Seeds the split (--split random), initialisation, shuffling and augmentation.
     #[arg(long, default_value_t = TrainConfig::new().seed)]
     seed: u64,
@@ -244,6 +236,7 @@ impl TrainArgs {
             }),
             subtract_band_means: self.band_mean_norm,
             speaker_adapted: self.speaker_adapted,
+            adapt_log_mels: !self.adapt_branch_only,
             halve_every: (self.halve_every > 0).then_some(self.halve_every),
             ..TrainConfig::new()
         })
@@ -976,7 +969,7 @@ fn run_evaluate(
     }
     let speech = args.speech()?;
     let mut data = args.dataset()?;
-    if config.speaker_adapted {
+    if config.speaker_adapted && config.adapt_log_mels {
         data.adapt_to_speakers();
     }
     let model_config = args.model_config(data.label_names.len())?;

@@ -187,7 +187,12 @@ pub fn attach(
     let mut x = clip_head_inputs(net, &data.speech_mels, train, data.prosody);
     let mut y: Vec<usize> = train.iter().map(|&i| data.labels[i]).collect();
     if noisy {
-        x.extend(clip_head_inputs(net, &data.noisy_speech_mels, train, data.prosody));
+        x.extend(clip_head_inputs(
+            net,
+            &data.noisy_speech_mels,
+            train,
+            data.prosody,
+        ));
         y.extend(train.iter().map(|&i| data.labels[i]));
     }
     let device = Device::flex();

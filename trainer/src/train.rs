@@ -70,6 +70,10 @@ pub struct TrainConfig {
     /// reports.
     #[config(default = false)]
     pub speaker_adapted: bool,
+    /// With `speaker_adapted`: the CNN's log-mels are adapted too (false: only the speech
+    /// branch's inputs, the CNN kept strict).
+    #[config(default = true)]
+    pub adapt_log_mels: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -442,7 +446,10 @@ impl Schedule {
             self.lr *= config.lr_factor;
             self.since_lr = 0;
         }
-        if let Some(n) = config.halve_every.filter(|n| *n > 0 && epoch.is_multiple_of(*n)) {
+        if let Some(n) = config
+            .halve_every
+            .filter(|n| *n > 0 && epoch.is_multiple_of(*n))
+        {
             self.lr *= config.lr_factor;
             eprintln!(
                 "learning rate {:.1e} after {epoch} epochs (fixed schedule, every {n})",
