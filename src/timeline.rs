@@ -11,6 +11,7 @@ use crate::audio::{
 };
 use crate::classifier::{Classifier, Features, FrontEnd, Prediction};
 use crate::decode::{AudioStream, DecodeError};
+use crate::segments::{self, Segment};
 use serde::Serialize;
 use std::fmt;
 
@@ -124,6 +125,11 @@ pub struct Analysis {
     pub overall: Option<Prediction>,
     pub windows: Vec<WindowResult>,
     pub focus: Option<Focus>,
+    /// Where one emotion holds, on the windows smoothed over a few seconds ([`segments`]); a
+    /// clip is one segment, its speech.
+    pub segments: Vec<Segment>,
+    /// The share of speech time of each label, in the label order ([`segments::shares`]).
+    pub shares: Vec<f32>,
 }
 
 /// How far an analysis has got, with the windows finished since the last report.
@@ -374,6 +380,8 @@ pub async fn analyse_clip(
             overall: None,
             windows: Vec::new(),
             focus: None,
+            segments: Vec::new(),
+            shares: vec![0.0; classifier.labels().len()],
         });
     }
     let clip = clip_window(classifier.front_end(), &mono);
@@ -408,6 +416,12 @@ async fn summarise(
             .remove(0);
         let level = c.level.peak_dbfs.max(loudest);
         let speech = c.level.is_speech() || windows.iter().any(|w| w.label.is_some());
+        let clip = vec![Segment {
+            start: c.start,
+            end: c.end,
+            label: p.label.clone(),
+            confidence: p.probabilities[argmax(&p.probabilities)],
+        }];
         return Ok(Analysis {
             duration,
             basis: Basis::Clip,
@@ -416,6 +430,8 @@ async fn summarise(
             focus: Some(focus(&c, &p)),
             overall: Some(p),
             windows,
+            shares: segments::shares(&clip, classifier.labels()),
+            segments: clip,
         });
     }
     let speech: Vec<&Vec<f32>> = windows
@@ -439,6 +455,7 @@ async fn summarise(
         .as_ref()
         .and_then(|o| strongest[argmax(&o.probabilities)].take())
         .map(|(_, w, p)| focus(&w, &p));
+    let found = segments::segments(&windows, classifier.labels());
     Ok(Analysis {
         duration,
         basis: if overall.is_some() {
@@ -449,6 +466,8 @@ async fn summarise(
         speech: overall.is_some(),
         level_dbfs: loudest,
         overall,
+        shares: segments::shares(&found, classifier.labels()),
+        segments: found,
         windows,
         focus,
     })

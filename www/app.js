@@ -2,7 +2,7 @@
 // the file queue and the microphone to what page/draw.js draws. Nothing here sends audio
 // anywhere; every request stays on this page's origin.
 import * as speechEmotion from "./lib/speech-emotion.js";
-import { clock, drawBars, drawLegend, drawLiveTimeline, drawSpectrogram, drawTimeline } from "./page/draw.js";
+import { clock, drawBars, drawLegend, drawLiveTimeline, drawSegments, drawSpectrogram, drawTimeline } from "./page/draw.js";
 import { download, toCsv, toJson } from "./page/export.js";
 import { offerUpdates } from "./page/offline.js";
 
@@ -157,7 +157,9 @@ function showDetails(entry) {
   drawBars($("detail-bars"), state.labels, entry.probabilities);
   const long = entry.windows.length > 1 || entry.basis === "windows";
   $("timeline-figure").hidden = !long;
-  if (long) drawTimeline($("timeline"), entry, HOP_SECONDS);
+  if (long) drawTimeline($("timeline"), entry, state.labels, HOP_SECONDS);
+  $("segments-box").hidden = !(long && done && entry.segments);
+  if (long && done && entry.segments) drawSegments($("shares"), $("segments"), entry, state.labels);
   $("spectrogram-figure").hidden = !entry.focus;
   if (entry.focus) {
     drawSpectrogram($("spectrogram"), entry.focus);
@@ -239,6 +241,8 @@ function analyse(files) {
           speech: a.speech,
           level_dbfs: a.levelDbfs,
           focus: a.focus,
+          segments: a.segments,
+          shares: a.shares,
           label: a.label,
           probabilities: a.probabilities,
           confidence: a.confidence ?? 0,

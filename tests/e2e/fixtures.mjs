@@ -84,6 +84,35 @@ export function longRecording(count = 60, gap = 0.5) {
   return writeWav(path, rate, out);
 }
 
+/**
+ * Blocks of one emotion each, joined: actor 1's eight original clips of each emotion in
+ * `emotions` (RAVDESS codes: 05 angry, 02 calm…), 0.3 s apart. Returns the file and each
+ * block's emotion code and span in seconds.
+ */
+export function emotionBlocks(emotions = ["05", "02", "05"], gap = 0.3) {
+  const path = join(WORK, `blocks-${emotions.join("-")}.wav`);
+  const files = originals(1);
+  const blocks = emotions.map((code) => ({
+    code,
+    parts: files.filter((f) => f.split("/").at(-1).slice(6, 8) === code).map(readWav),
+  }));
+  const rate = blocks[0].parts[0].rate;
+  const total = blocks.reduce((n, b) => n + b.parts.reduce((m, p) => m + p.samples.length + Math.round(gap * rate), 0), 0);
+  const out = new Float32Array(total);
+  let at = 0;
+  const spans = blocks.map((b) => {
+    const start = at / rate;
+    for (const p of b.parts) {
+      if (p.rate !== rate) throw new Error("mixed rates");
+      out.set(p.samples, at);
+      at += p.samples.length + Math.round(gap * rate);
+    }
+    return { code: b.code, start, end: at / rate };
+  });
+  writeWav(path, rate, out);
+  return { path, blocks: spans };
+}
+
 /** Microphone input: one clip, then `silence` s of digital silence (Chromium loops the file). */
 export function micInput(silence = 5) {
   const { rate, samples } = readWav(originals(1).find((f) => f.endsWith("03-01-05-02-01-01-01.wav")));

@@ -8,7 +8,7 @@ import { appendFileSync, cpSync, existsSync, readFileSync, rmSync, writeFileSync
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { dropFiles, launch } from "./browser.mjs";
-import { CLIP, customWeights, DIST, longRecording, micInput, predict, ROOT, WORK } from "./fixtures.mjs";
+import { CLIP, customWeights, DIST, emotionBlocks, longRecording, micInput, predict, ROOT, WORK } from "./fixtures.mjs";
 import { serve } from "./server.mjs";
 
 const TOLERANCE = 1e-3;
@@ -202,6 +202,59 @@ test("a long recording gets a timeline, progress and the CLI's result, and the p
     });
     assert.ok(inked > 0.3, `timeline ink ${inked}`);
     await page.screenshot({ path: join(WORK, "long.png"), fullPage: true });
+    assertSameOrigin(requests);
+  } finally {
+    await context.close();
+  }
+});
+
+test("a recording of several emotions reads as segments and shares, as trainer predict gives them", async () => {
+  const { path, blocks } = emotionBlocks();
+  const cli = predict(path);
+  const { context, page, requests } = await openPage("cpu");
+  try {
+    const got = await analyse(page, path);
+    assert.equal(got.state, "done", got.text);
+    const entry = await page.evaluate(() => {
+      const r = window.speechEmotion.results.at(-1);
+      return { segments: r.segments, shares: r.shares, labels: window.speechEmotion.labels };
+    });
+    console.log(
+      `segments: ${entry.segments.map((s) => `${s.start.toFixed(1)}–${s.end.toFixed(1)} ${s.label}`).join(", ")}; blocks: ${blocks.map((b) => `${b.start.toFixed(1)}–${b.end.toFixed(1)} ${b.code}`).join(", ")}`,
+    );
+    // One definition: the page's segments and shares are the CLI's.
+    assert.equal(entry.segments.length, cli.segments.length);
+    entry.segments.forEach((s, i) => {
+      const c = cli.segments[i];
+      assert.equal(s.label, c.label);
+      assert.ok(Math.abs(s.start - c.start) < TOLERANCE && Math.abs(s.end - c.end) < TOLERANCE, `${s} vs ${c}`);
+      assert.ok(Math.abs(s.confidence - c.confidence) < TOLERANCE);
+    });
+    assert.ok(maxDiff(entry.shares, cli.shares) < TOLERANCE);
+    // Each block is mostly the emotion it was made of, and the segments cover the speech.
+    const names = { "05": "angry", "02": "calm" };
+    for (const b of blocks) {
+      const time = {};
+      for (const s of entry.segments) {
+        const overlap = Math.min(s.end, b.end) - Math.max(s.start, b.start);
+        if (overlap > 0) time[s.label] = (time[s.label] || 0) + overlap;
+      }
+      const top = Object.entries(time).sort((x, y) => y[1] - x[1])[0];
+      assert.equal(top[0], names[b.code], `block ${b.start.toFixed(1)}–${b.end.toFixed(1)} s: ${JSON.stringify(time)}`);
+      assert.ok(top[1] > 0.6 * (b.end - b.start), JSON.stringify(time));
+    }
+    const sum = entry.shares.reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(sum - 1) < 1e-3, `${sum}`);
+    // The page lists them: one row per segment, the shares in a sentence.
+    assert.equal(await page.$$eval("#segments tr", (rows) => rows.length), entry.segments.length);
+    assert.match(await page.$eval("#shares", (p) => p.textContent), /^Speech time: (angry|calm) \d+ %/);
+    const json = JSON.parse(await page.evaluate(() => window.speechEmotion.exportJson()));
+    assert.deepEqual(
+      json.at(-1).segments.map((s) => s.emotion),
+      entry.segments.map((s) => s.label),
+    );
+    assert.ok("share_angry" in json.at(-1));
+    await page.screenshot({ path: join(WORK, "segments.png"), fullPage: true });
     assertSameOrigin(requests);
   } finally {
     await context.close();

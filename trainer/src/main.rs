@@ -593,6 +593,13 @@ fn predict(
     if let Some(t) = table.as_mut() {
         let mut header = vec!["file".to_string(), "emotion".to_string()];
         header.extend(classifier.labels().iter().map(|l| csv_text(l)));
+        // The share of speech time each emotion holds (its segments' time).
+        header.extend(
+            classifier
+                .labels()
+                .iter()
+                .map(|l| csv_text(&format!("share_{l}"))),
+        );
         header.extend(["basis", "speech", "level_dbfs", "duration_s", "error"].map(String::from));
         t.write_record(&header).map_err(|e| e.to_string())?;
     }
@@ -624,6 +631,7 @@ fn predict(
                 if let Some(t) = table.as_mut() {
                     let mut row = vec![csv_text(&file.display().to_string()), String::new()];
                     row.extend(classifier.labels().iter().map(|_| String::new()));
+                    row.extend(classifier.labels().iter().map(|_| String::new()));
                     row.extend([String::new(), String::new(), String::new(), String::new()]);
                     row.push(csv_text(&e));
                     t.write_record(&row).map_err(|e| e.to_string())?;
@@ -644,6 +652,7 @@ fn predict(
                 Some(p) => row.extend(p.iter().map(|v| format!("{v:.4}"))),
                 None => row.extend(classifier.labels().iter().map(|_| String::new())),
             }
+            row.extend(a.shares.iter().map(|v| format!("{v:.4}")));
             row.extend([
                 a.basis.as_str().to_string(),
                 a.speech.to_string(),
@@ -657,7 +666,8 @@ fn predict(
         if json {
             let mut out = json!({"file": file, "label": label, "probabilities": probabilities,
                 "labels": classifier.labels(), "basis": a.basis, "speech": a.speech,
-                "level_dbfs": a.level_dbfs, "duration": a.duration});
+                "level_dbfs": a.level_dbfs, "duration": a.duration,
+                "segments": a.segments, "shares": a.shares});
             if windows {
                 out["windows"] = json!(a.windows);
             }
@@ -685,6 +695,25 @@ fn predict(
             .zip(probabilities.into_iter().flatten())
         {
             println!("  {l:<10} {p:.4}");
+        }
+        if a.basis == Basis::Windows {
+            let shares: Vec<String> = classifier
+                .labels()
+                .iter()
+                .zip(&a.shares)
+                .filter(|(_, v)| **v > 0.0)
+                .map(|(l, v)| format!("{l} {:.0} %", v * 100.0))
+                .collect();
+            println!("  speech time: {}", shares.join(", "));
+            for seg in &a.segments {
+                println!(
+                    "  {:>7.1}–{:<7.1} {} {:.0} %",
+                    seg.start,
+                    seg.end,
+                    seg.label,
+                    seg.confidence * 100.0
+                );
+            }
         }
         if windows {
             for w in &a.windows {

@@ -48,10 +48,16 @@ fn a_folder_is_walked_and_tabulated() {
     assert!(rows[1][0].ends_with("=b.flac"), "{text}");
     let header = text.lines().next().unwrap();
     assert!(header.starts_with("file,emotion,neutral,calm,"), "{header}");
+    assert!(header.contains(",share_neutral,share_calm,"), "{header}");
     for row in &rows {
         let p: f32 = row[2..10].iter().map(|v| v.parse::<f32>().unwrap()).sum();
         assert!((p - 1.0).abs() < 1e-3, "{row:?}");
-        assert_eq!(row[10], "clip");
+        // A clip is one segment: its emotion holds all the speech time.
+        let shares: Vec<f32> = row[10..18].iter().map(|v| v.parse().unwrap()).collect();
+        let prob = |i: usize| row[2 + i].parse::<f32>().unwrap();
+        let best = (0..8).max_by(|&a, &b| prob(a).total_cmp(&prob(b))).unwrap();
+        assert_eq!(shares[best], 1.0, "{row:?}");
+        assert_eq!(row[18], "clip");
     }
 
     let out = Command::new(TRAINER)

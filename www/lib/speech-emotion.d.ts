@@ -78,6 +78,15 @@ export interface Window {
 }
 
 /** What the model heard. */
+export interface Segment {
+  /** Seconds from the start of the recording. */
+  start: number;
+  end: number;
+  label: string;
+  /** The label's mean smoothed probability over the segment. */
+  confidence: number;
+}
+
 export interface Result {
   /** The emotion, or `null` when no speech was found. */
   label: string | null;
@@ -99,6 +108,12 @@ export interface Result {
   levelDbfs: number;
   /** The windows of a recording longer than one window (empty for a clip). */
   windows: Window[];
+  /** Where one emotion holds, on the windows' probabilities smoothed over 5 s (a new segment
+   * also starts after 2 s without speech); a clip is one segment, its speech. */
+  segments: Segment[];
+  /** The share of speech time each label holds (the time of its segments), one per entry of
+   * {@link Model.labels}; all 0 when there is no speech. */
+  shares: number[];
   /** The window the model weighed most: its log-mel spectrogram (dB, `nMels` rows of
    * `nFrames`, row-major, low frequencies first) and the model's attention over time. */
   focus: { start: number; end: number; nMels: number; nFrames: number; mel: number[]; attention: number[] } | null;

@@ -459,6 +459,8 @@ function toResult({ analysis: a, ms }, labels, backend) {
     duration: a.duration,
     levelDbfs: a.level_dbfs,
     windows: (a.windows || []).map(toWindow),
+    segments: (a.segments || []).map(({ start, end, label, confidence }) => ({ start, end, label, confidence })),
+    shares: a.shares || labels.map(() => 0),
     focus: a.focus
       ? {
           start: a.focus.start,

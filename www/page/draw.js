@@ -58,12 +58,14 @@ export function drawLegend(el, labels) {
 }
 
 /**
- * The timeline of a recording: one column per window, split by probability, with a time axis.
+ * The timeline of a recording: the segments as a strip on top (the smoothed view), then one
+ * column per window split by probability (the raw view), with a time axis.
  * @param {HTMLCanvasElement} canvas
- * @param {{windows: {start: number, end: number, probabilities: number[] | null}[], total?: number, seconds?: number}} result
+ * @param {{windows: {start: number, end: number, probabilities: number[] | null}[], segments?: {start: number, end: number, label: string}[], total?: number, seconds?: number}} result
+ * @param {string[]} labels
  * @param {number} hop seconds between windows
  */
-export function drawTimeline(canvas, result, hop) {
+export function drawTimeline(canvas, result, labels, hop) {
   const ctx = canvas.getContext("2d");
   const { width: w, height: h } = canvas;
   ctx.clearRect(0, 0, w, h);
@@ -77,7 +79,15 @@ export function drawTimeline(canvas, result, hop) {
     ctx.fillRect(x, h - axis, 1, 4);
     ctx.fillText(clock(t), Math.min(x + 2, w - 34), h - 3);
   }
-  const plot = h - axis - 2;
+  const strip = 14;
+  for (const seg of result.segments ?? []) {
+    ctx.fillStyle = colour(labels.indexOf(seg.label));
+    ctx.fillRect((seg.start / duration) * w, 0, Math.max(1, ((seg.end - seg.start) / duration) * w), strip);
+  }
+  const top = strip + 4;
+  const plot = h - axis - 2 - top;
+  ctx.save();
+  ctx.translate(0, top);
   for (const win of result.windows) {
     // Each column covers the hop that starts at its window's centre.
     const x0 = (((win.start + win.end) / 2 - hop / 2) / duration) * w;
@@ -94,6 +104,36 @@ export function drawTimeline(canvas, result, hop) {
       y -= p * plot;
     });
   }
+  ctx.restore();
+}
+
+/**
+ * The share of speech time per emotion as a sentence in `sharesEl`, and one table row per
+ * segment in `tbody` (written as text: labels come from the weights file).
+ * @param {HTMLElement} sharesEl
+ * @param {HTMLTableSectionElement} tbody
+ * @param {{segments: {start: number, end: number, label: string, confidence: number}[], shares: number[]}} result
+ * @param {string[]} labels
+ */
+export function drawSegments(sharesEl, tbody, result, labels) {
+  const parts = labels
+    .map((label, i) => [label, result.shares[i] ?? 0])
+    .filter(([, v]) => v > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([label, v]) => `${label} ${Math.round(v * 100)} %`);
+  sharesEl.textContent = parts.length ? `Speech time: ${parts.join(", ")}.` : "No speech.";
+  tbody.replaceChildren(
+    ...result.segments.map((seg) => {
+      const tr = document.createElement("tr");
+      for (const text of [clock(seg.start), clock(seg.end), seg.label, `${Math.round(seg.confidence * 100)} %`]) {
+        const td = document.createElement("td");
+        td.textContent = text;
+        tr.append(td);
+      }
+      tr.firstElementChild.style.borderLeft = `6px solid ${colour(labels.indexOf(seg.label))}`;
+      return tr;
+    }),
+  );
 }
 
 function niceStep(seconds) {

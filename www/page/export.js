@@ -2,7 +2,8 @@
 
 /**
  * One flat row per analysed file: status, duration, emotion, confidence, basis, speech gate,
- * timing, the error if any, and each label's probability (`p_<label>`).
+ * timing, the error if any, each label's probability (`p_<label>`) and share of speech time
+ * (`share_<label>`).
  * @param {object[]} results the page's entries, in the order they finished
  * @param {string[]} labels
  */
@@ -22,6 +23,10 @@ export function exportRows(results, labels) {
     };
     labels.forEach((l, i) => {
       out[`p_${l}`] = r.probabilities ? r.probabilities[i] : null;
+    });
+    // The share of speech time each emotion holds (its segments' time).
+    labels.forEach((l, i) => {
+      out[`share_${l}`] = r.shares ? r.shares[i] : null;
     });
     return out;
   });
@@ -48,7 +53,7 @@ export function toCsv(results, labels) {
 }
 
 /**
- * The rows of {@link exportRows} with each file's windows, as JSON text.
+ * The rows of {@link exportRows} with each file's segments and windows, as JSON text.
  * @param {object[]} results
  * @param {string[]} labels
  */
@@ -57,6 +62,7 @@ export function toJson(results, labels) {
   return JSON.stringify(
     results.map((r, i) => ({
       ...rows[i],
+      segments: r.segments?.map((g) => ({ start: g.start, end: g.end, emotion: g.label, confidence: g.confidence })),
       windows: r.windows?.map((w) => ({ start: w.start, end: w.end, emotion: w.label, probabilities: w.probabilities })),
     })),
     null,
