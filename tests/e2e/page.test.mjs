@@ -112,7 +112,10 @@ for (const backend of ["webgpu", "cpu"]) {
       const csv = await page.evaluate(() => window.speechEmotion.exportCsv());
       const lines = csv.trim().split("\n");
       assert.equal(lines.length, 4);
-      assert.match(lines[0], /^file,status,duration_s,emotion,confidence,.*p_neutral,.*p_surprised$/);
+      assert.match(
+        lines[0],
+        /^file,status,duration_s,emotion,confidence,.*p_neutral,.*p_surprised,share_neutral,.*share_surprised$/,
+      );
       assert.match(lines[1], new RegExp(`^clip\\.flac,done,[0-9.]+,${expected.label},`));
       assert.match(lines[2], /^notes\.txt,error,/);
       assert.ok(lines[3].startsWith(`"'=HYPERLINK(""x"").flac",done,`), lines[3]);

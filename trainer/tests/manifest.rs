@@ -1,29 +1,15 @@
 //! `trainer train --manifest` on a custom label list, then `trainer predict` with the result:
 //! a corpus that is not RAVDESS, end to end.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::succeed;
+use std::path::Path;
 use std::process::Command;
-
-fn corpus() -> PathBuf {
-    std::env::var_os("RAVDESS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/ravdess"))
-}
-
-/// Runs the command; fails the test with its stderr unless it succeeds.
-fn succeed(command: &mut Command) -> std::process::Output {
-    let out = command.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 #[test]
 fn trains_on_a_manifest_with_custom_labels_and_predicts_with_them() {
-    let speech = corpus().join("speech");
+    let speech = common::speech();
     assert!(
         speech.is_dir(),
         "RAVDESS not found at {} (set RAVDESS_DIR)",

@@ -1,29 +1,16 @@
 //! `trainer train` killed after an epoch and started again with `--resume` ends with the same
 //! model as a run that was never stopped.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use common::succeed;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn corpus() -> PathBuf {
-    std::env::var_os("RAVDESS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/ravdess"))
-}
-
-fn succeed(command: &mut Command) -> Output {
-    let out = command.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 #[test]
 fn a_killed_run_resumes_to_the_uninterrupted_result() {
-    let speech = corpus().join("speech");
+    let speech = common::speech();
     assert!(speech.is_dir(), "RAVDESS not found at {}", speech.display());
     let dir = std::env::temp_dir().join(format!("se-resume-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
