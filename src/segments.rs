@@ -9,6 +9,8 @@ use serde::Serialize;
 pub const SMOOTH_SECONDS: f64 = 5.0;
 /// A pause without speech at least this long ends a segment.
 pub const GAP_SECONDS: f64 = 2.0;
+/// Shorter runs of one emotion join a neighbour: below the smoothing span, nothing holds.
+pub const MIN_SEGMENT_SECONDS: f64 = SMOOTH_SECONDS;
 
 /// A stretch of the recording where one emotion holds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -71,33 +73,102 @@ fn cell(windows: &[WindowResult], i: usize) -> (f64, f64) {
     (start, end)
 }
 
+/// A run of speech windows with one label: their indices, and whether it follows the run before
+/// without a pause of [`GAP_SECONDS`].
+struct Run {
+    label: usize,
+    windows: Vec<usize>,
+    touches_previous: bool,
+}
+
 /// The segments of the smoothed timeline: runs of speech windows with the same most probable
-/// emotion, ended by another emotion or by a pause of [`GAP_SECONDS`] or more.
+/// emotion, ended by another emotion or by a pause of [`GAP_SECONDS`] or more. A run shorter
+/// than [`MIN_SEGMENT_SECONDS`] that touches another joins the longer of its neighbours (and
+/// neighbours of one emotion that then touch become one): shorter than the smoothing span, it is
+/// not an emotion that holds. A run alone between pauses stays, however short.
 pub fn segments(windows: &[WindowResult], labels: &[String]) -> Vec<Segment> {
     let smooth = smoothed(windows);
-    // (label index, start, end, sum of the label's probability, windows)
-    let mut runs: Vec<(usize, f64, f64, f32, usize)> = Vec::new();
+    let mut runs: Vec<Run> = Vec::new();
     let mut last_speech_end = f64::NEG_INFINITY;
     for (i, p) in smooth.iter().enumerate() {
         let Some(p) = p else { continue };
         let (start, end) = cell(windows, i);
         let top = argmax(p);
+        let touches = start - last_speech_end < GAP_SECONDS;
         match runs.last_mut() {
-            Some(run) if run.0 == top && start - last_speech_end < GAP_SECONDS => {
-                run.2 = end;
-                run.3 += p[top];
-                run.4 += 1;
-            }
-            _ => runs.push((top, start, end, p[top], 1)),
+            Some(run) if run.label == top && touches => run.windows.push(i),
+            _ => runs.push(Run {
+                label: top,
+                windows: vec![i],
+                touches_previous: touches,
+            }),
         }
         last_speech_end = end;
     }
-    runs.into_iter()
-        .map(|(top, start, end, sum, n)| Segment {
-            start,
-            end,
-            label: labels.get(top).cloned().unwrap_or_default(),
-            confidence: sum / n as f32,
+    let span = |r: &Run| {
+        let (start, _) = cell(windows, r.windows[0]);
+        let (_, end) = cell(windows, *r.windows.last().expect("a run has a window"));
+        (start, end)
+    };
+    let length = |r: &Run| {
+        let (start, end) = span(r);
+        end - start
+    };
+    loop {
+        // The shortest run under the minimum that touches a neighbour.
+        let short = (0..runs.len())
+            .filter(|&i| length(&runs[i]) < MIN_SEGMENT_SECONDS)
+            .filter(|&i| {
+                runs[i].touches_previous || runs.get(i + 1).is_some_and(|n| n.touches_previous)
+            })
+            .min_by(|&a, &b| length(&runs[a]).total_cmp(&length(&runs[b])));
+        let Some(i) = short else { break };
+        let before = runs[i].touches_previous.then(|| i - 1);
+        let after = runs
+            .get(i + 1)
+            .is_some_and(|n| n.touches_previous)
+            .then_some(i + 1);
+        let into = match (before, after) {
+            (Some(b), Some(a)) if length(&runs[a]) > length(&runs[b]) => a,
+            (Some(b), _) => b,
+            (None, Some(a)) => a,
+            (None, None) => unreachable!("filtered on a touching neighbour"),
+        };
+        let run = runs.remove(i);
+        let into = if into > i { into - 1 } else { into };
+        if into < i {
+            runs[into].windows.extend(run.windows);
+        } else {
+            let mut ws = run.windows;
+            ws.append(&mut runs[into].windows);
+            runs[into].windows = ws;
+            runs[into].touches_previous = run.touches_previous;
+        }
+        // Neighbours of one emotion that now touch are one segment.
+        let mut j = 1;
+        while j < runs.len() {
+            if runs[j].touches_previous && runs[j].label == runs[j - 1].label {
+                let next = runs.remove(j);
+                runs[j - 1].windows.extend(next.windows);
+            } else {
+                j += 1;
+            }
+        }
+    }
+    runs.iter()
+        .map(|r| {
+            let (start, end) = span(r);
+            let sum: f32 = r
+                .windows
+                .iter()
+                .filter_map(|&i| smooth[i].as_ref().map(|p| p[r.label]))
+                .sum();
+            Segment {
+                start,
+                end,
+                label: labels.get(r.label).cloned().unwrap_or_default(),
+                confidence: sum / r.windows.len() as f32,
+            }
         })
         .collect()
 }
@@ -173,6 +244,28 @@ mod tests {
         assert_eq!(s.len(), 2, "{s:?}");
         assert!(s.iter().all(|s| s.label == "angry"));
         assert!(s[0].end < s[1].start);
+    }
+
+    #[test]
+    fn a_short_run_joins_its_longer_neighbour_unless_it_stands_alone() {
+        // Calm for 12 windows, angry for 3 (too short), calm for 8; then a pause and 2 angry
+        // windows alone.
+        let mut p = vec![Some(0.05); 12];
+        p.extend(vec![Some(0.99); 3]);
+        p.extend(vec![Some(0.05); 8]);
+        p.extend(vec![None; 4]);
+        p.extend(vec![Some(0.95); 2]);
+        let w = windows(&p);
+        let s = segments(&w, &labels());
+        assert_eq!(
+            s.iter().map(|s| s.label.as_str()).collect::<Vec<_>>(),
+            ["calm", "angry"],
+            "{s:?}"
+        );
+        assert_eq!(s[0].start, 0.0);
+        // The calm segment's confidence counts the absorbed windows' calm probability too.
+        assert!(s[0].confidence < 0.95 && s[0].confidence > 0.5, "{s:?}");
+        assert!(s[1].end - s[1].start < MIN_SEGMENT_SECONDS);
     }
 
     #[test]

@@ -114,3 +114,17 @@ fn a_recording_too_short_for_speech_is_refused() {
     let got = analyse("one.wav", &wav(1, 1, 22_050, 16, &[0x00, 0x40])).unwrap_err();
     assert!(got.contains("too short to hold speech"), "{got}");
 }
+
+/// Found by the fuzzer (`scripts/fuzz.sh decode_analysis`): a WAV header claiming 65 535
+/// channels. symphonia 0.6.1 multiplies the channel count by the sample size in 16 bits; our
+/// builds wrap that (no overflow checks in release) and then refuse the channel count. Where
+/// overflow checks are on it panics inside the decoder, and `isolate` (as `predict` and the
+/// trainer use it) turns that into an error too.
+#[test]
+fn a_wav_claiming_65535_channels_is_refused() {
+    let mut bytes = wav(1, 1, 16_000, 16, &tone(16_000));
+    bytes[22..24].copy_from_slice(&u16::MAX.to_le_bytes());
+    let got = speech_emotion::decode::isolate(|| analyse("channels.wav", &bytes));
+    let e = got.unwrap_err();
+    assert!(e.contains("channel") || e.contains("overflow"), "{e}");
+}

@@ -109,7 +109,8 @@ export interface Result {
   /** The windows of a recording longer than one window (empty for a clip). */
   windows: Window[];
   /** Where one emotion holds, on the windows' probabilities smoothed over 5 s (a new segment
-   * also starts after 2 s without speech); a clip is one segment, its speech. */
+   * also starts after 2 s without speech; a run shorter than 5 s joins its longer neighbour);
+   * a clip is one segment, its speech. */
   segments: Segment[];
   /** The share of speech time each label holds (the time of its segments), one per entry of
    * {@link Model.labels}; all 0 when there is no speech. */
