@@ -155,7 +155,8 @@ function showDetails(entry) {
     $("overall").textContent = "analysing…";
   }
   drawBars($("detail-bars"), state.labels, entry.probabilities);
-  const long = entry.windows.length > 1 || entry.basis === "windows";
+  // A timeline for a recording longer than a window; a clip (even with two windows) has none.
+  const long = entry.basis ? entry.basis === "windows" : entry.windows.length > 3;
   $("timeline-figure").hidden = !long;
   if (long) drawTimeline($("timeline"), entry, state.labels, HOP_SECONDS);
   $("segments-box").hidden = !(long && done && entry.segments);

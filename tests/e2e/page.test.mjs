@@ -264,6 +264,51 @@ test("a recording of several emotions reads as segments and shares, as trainer p
   }
 });
 
+test("on a phone-wide screen (390 px) nothing runs out of its card, and a clip gets no timeline", async () => {
+  const { context, page, requests } = await openPage("cpu");
+  try {
+    await page.setViewportSize({ width: 390, height: 844 });
+    const long = emotionBlocks().path;
+    // A long file name with no spaces, as phones name recordings.
+    const named = join(WORK, "Voice_Note_2026-11-24_08-15-42_recording_with_a_long_name.flac");
+    cpSync(CLIP, named);
+    const clip = await analyse(page, named);
+    assert.equal(clip.state, "done", clip.text);
+    assert.equal(await page.$eval("#timeline-figure", (f) => f.hidden), true, "a clip drew a timeline");
+    const got = await analyse(page, long);
+    assert.equal(got.state, "done", got.text);
+    const overflow = await page.evaluate(() => {
+      const out = [];
+      const root = document.documentElement;
+      if (root.scrollWidth > innerWidth) out.push(`page ${root.scrollWidth} > ${innerWidth}`);
+      for (const el of document.querySelectorAll("main > section, table, canvas, .bars, figure")) {
+        if (el.closest("[hidden]")) continue;
+        const box = el.getBoundingClientRect();
+        if (box.right > innerWidth + 0.5 || box.left < -0.5) out.push(`${el.id || el.tagName} ${box.left}–${box.right}`);
+        if (el.scrollWidth > el.clientWidth + 1 && el.tagName !== "CANVAS") out.push(`${el.id || el.tagName} scrolls`);
+      }
+      return out;
+    });
+    assert.deepEqual(overflow, []);
+    // The file name wraps as words do, not a letter a line.
+    const name = await page.$$eval(".result td:first-child", (tds) => {
+      const td = tds.find((t) => t.textContent.startsWith("Voice_Note"));
+      const style = getComputedStyle(td);
+      return {
+        height: td.getBoundingClientRect().height,
+        line: Number.parseFloat(style.lineHeight) || 20,
+        width: td.clientWidth,
+      };
+    });
+    await page.screenshot({ path: join(WORK, "phone.png"), fullPage: true });
+    assert.ok(name.width > 120, `file name column ${name.width} px`);
+    assert.ok(name.height < 5 * name.line, `file name ${name.height} px high`);
+    assertSameOrigin(requests);
+  } finally {
+    await context.close();
+  }
+});
+
 test("custom weights are used, a broken file is refused and the model stays", async () => {
   const weights = customWeights();
   const want = predict(CLIP, { weights });
