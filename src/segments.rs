@@ -2,7 +2,7 @@
 //! smoothed over a few seconds, the segments where one emotion holds, and the share of speech
 //! time each emotion has. The page, its exports and `trainer predict` all take them from here.
 
-use crate::timeline::WindowResult;
+use crate::timeline::{WindowResult, argmax, mean_probabilities};
 use serde::Serialize;
 
 /// Probabilities are averaged over the speech windows whose centres lie within this span.
@@ -27,12 +27,6 @@ fn centre(w: &WindowResult) -> f64 {
     (w.start + w.end) / 2.0
 }
 
-fn argmax(p: &[f32]) -> usize {
-    (0..p.len())
-        .max_by(|&a, &b| p[a].total_cmp(&p[b]))
-        .unwrap_or(0)
-}
-
 /// Each speech window's probabilities averaged with those of the speech windows whose centres
 /// lie within [`SMOOTH_SECONDS`] around its own; `None` where the window had no speech.
 pub fn smoothed(windows: &[WindowResult]) -> Vec<Option<Vec<f32>>> {
@@ -46,13 +40,7 @@ pub fn smoothed(windows: &[WindowResult]) -> Vec<Option<Vec<f32>>> {
                 .filter(|v| (centre(v) - c).abs() <= SMOOTH_SECONDS / 2.0)
                 .filter_map(|v| v.probabilities.as_ref())
                 .collect();
-            let mut mean = vec![0f32; near[0].len()];
-            for p in &near {
-                for (m, v) in mean.iter_mut().zip(p.iter()) {
-                    *m += v / near.len() as f32;
-                }
-            }
-            Some(mean)
+            Some(mean_probabilities(&near))
         })
         .collect()
 }

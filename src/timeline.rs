@@ -302,10 +302,22 @@ async fn classify_windows(
     }
 }
 
-fn argmax(p: &[f32]) -> usize {
+/// The index of the largest probability.
+pub(crate) fn argmax(p: &[f32]) -> usize {
     (0..p.len())
         .max_by(|&a, &b| p[a].total_cmp(&p[b]))
         .unwrap_or(0)
+}
+
+/// The mean of some windows' probabilities (at least one).
+pub(crate) fn mean_probabilities(windows: &[&Vec<f32>]) -> Vec<f32> {
+    let mut mean = vec![0f32; windows[0].len()];
+    for p in windows {
+        for (m, v) in mean.iter_mut().zip(p.iter()) {
+            *m += v / windows.len() as f32;
+        }
+    }
+    mean
 }
 
 /// Analyses a recording given as chunks of channels at `rate` Hz (a file being decoded, or
@@ -439,12 +451,7 @@ async fn summarise(
         .filter_map(|w| w.probabilities.as_ref())
         .collect();
     let overall = (!speech.is_empty()).then(|| {
-        let mut mean = vec![0f32; speech[0].len()];
-        for p in &speech {
-            for (m, v) in mean.iter_mut().zip(p.iter()) {
-                *m += v / speech.len() as f32;
-            }
-        }
+        let mean = mean_probabilities(&speech);
         Prediction {
             label: classifier.labels()[argmax(&mean)].clone(),
             probabilities: mean,

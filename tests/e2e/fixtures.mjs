@@ -67,21 +67,28 @@ const originals = (actor) => {
     .map((f) => join(dir, f));
 };
 
+/** WAV clips back to back, each followed by `gap` s of silence: { rate, samples, ends } (each clip's end with its gap, s). */
+function joinClips(parts, gap) {
+  const rate = parts[0].rate;
+  const total = parts.reduce((n, p) => n + p.samples.length + Math.round(gap * rate), 0);
+  const samples = new Float32Array(total);
+  const ends = [];
+  let at = 0;
+  for (const p of parts) {
+    if (p.rate !== rate) throw new Error("mixed rates");
+    samples.set(p.samples, at);
+    at += p.samples.length + Math.round(gap * rate);
+    ends.push(at / rate);
+  }
+  return { rate, samples, ends };
+}
+
 /** Several minutes of speech: original 48 kHz clips of actor 1 back to back, with `gap` s of silence between. */
 export function longRecording(count = 60, gap = 0.5) {
   const path = join(WORK, `long-${count}.wav`);
   if (existsSync(path)) return path;
-  const parts = originals(1).slice(0, count).map(readWav);
-  const rate = parts[0].rate;
-  const total = parts.reduce((n, p) => n + p.samples.length + Math.round(gap * rate), 0);
-  const out = new Float32Array(total);
-  let at = 0;
-  for (const p of parts) {
-    if (p.rate !== rate) throw new Error("mixed rates");
-    out.set(p.samples, at);
-    at += p.samples.length + Math.round(gap * rate);
-  }
-  return writeWav(path, rate, out);
+  const { rate, samples } = joinClips(originals(1).slice(0, count).map(readWav), gap);
+  return writeWav(path, rate, samples);
 }
 
 /**
@@ -92,24 +99,14 @@ export function longRecording(count = 60, gap = 0.5) {
 export function emotionBlocks(emotions = ["05", "02", "05"], gap = 0.3) {
   const path = join(WORK, `blocks-${emotions.join("-")}.wav`);
   const files = originals(1);
-  const blocks = emotions.map((code) => ({
-    code,
-    parts: files.filter((f) => f.split("/").at(-1).slice(6, 8) === code).map(readWav),
-  }));
-  const rate = blocks[0].parts[0].rate;
-  const total = blocks.reduce((n, b) => n + b.parts.reduce((m, p) => m + p.samples.length + Math.round(gap * rate), 0), 0);
-  const out = new Float32Array(total);
-  let at = 0;
-  const spans = blocks.map((b) => {
-    const start = at / rate;
-    for (const p of b.parts) {
-      if (p.rate !== rate) throw new Error("mixed rates");
-      out.set(p.samples, at);
-      at += p.samples.length + Math.round(gap * rate);
-    }
-    return { code: b.code, start, end: at / rate };
+  const blocks = emotions.map((code) => files.filter((f) => f.split("/").at(-1).slice(6, 8) === code));
+  const { rate, samples, ends } = joinClips(blocks.flat().map(readWav), gap);
+  writeWav(path, rate, samples);
+  let last = 0;
+  const spans = blocks.map((clips, i) => {
+    last += clips.length;
+    return { code: emotions[i], start: i === 0 ? 0 : ends[last - clips.length - 1], end: ends[last - 1] };
   });
-  writeWav(path, rate, out);
   return { path, blocks: spans };
 }
 
