@@ -1,8 +1,12 @@
-//! Speaker adaptation: a speaker's voice and microphone summarised as each mel band's mean and
-//! spread over their recordings, and taken off their log-mels, so that the model sees how a
-//! recording departs from that speaker's habit rather than the voice itself. It needs several
-//! recordings of the speaker, unlabelled (the speaker-adapted protocol); a single clip is
+//! Speaker adaptation: a speaker's voice and microphone summarised as the mean and spread of
+//! what the model reads, over their recordings, and taken off each recording, so that the model
+//! sees how a recording departs from that speaker's habit rather than the voice itself. It needs
+//! several recordings of the speaker, unlabelled (the speaker-adapted protocol); a single clip is
 //! classified without it.
+//!
+//! [`VoiceProfile`] does this for the speech branch's head inputs (what the page adapts: the
+//! model's second head reads them normalised); [`SpeakerProfile`] for log-mel bands (the
+//! trainer's experiment with a CNN trained on adapted log-mels).
 
 /// Each mel band's mean and standard deviation (dB) over a speaker's log-mel maps.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,9 +56,108 @@ impl SpeakerProfile {
     }
 }
 
+/// Speech a [`VoiceProfile`] needs before it adapts, with [`MIN_VOICE_WINDOWS`].
+pub const MIN_VOICE_SECONDS: f64 = 12.0;
+/// Windows a profile needs before it adapts: eight RAVDESS sentences. Under the k-fold, a
+/// profile from 8 of a speaker's clips gains 2 points of UA over the strict model, from 16
+/// nearly all of the adaptation's 5, from 4 nothing, and from 2 it loses half the accuracy:
+/// spreads from a few windows are too noisy to divide by (trainer/EXPERIMENTS.md, "adapted
+/// after K clips"). The seconds keep overlapping windows of one sentence from counting as eight.
+pub const MIN_VOICE_WINDOWS: usize = 8;
+/// Spreads below this are taken as this, as the trainer does per speaker.
+const MIN_SPREAD: f64 = 1e-6;
+
+/// One voice's habit as the speech branch's head sees it: each head input's mean and spread over
+/// the windows heard from that voice, built up as they come (the microphone, a batch of files
+/// marked as one speaker, a long recording).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VoiceProfile {
+    sum: Vec<f64>,
+    sum_sq: Vec<f64>,
+    windows: usize,
+    seconds: f64,
+}
+
+impl VoiceProfile {
+    /// Adds one window's head inputs, which brought `seconds` of new speech (less than the
+    /// window where windows overlap). Inputs of another width than the first are ignored.
+    pub fn add(&mut self, inputs: &[f32], seconds: f64) {
+        if self.sum.is_empty() {
+            self.sum = vec![0.0; inputs.len()];
+            self.sum_sq = vec![0.0; inputs.len()];
+        }
+        if inputs.len() != self.sum.len() || inputs.iter().any(|v| !v.is_finite()) {
+            return;
+        }
+        for ((s, q), &v) in self.sum.iter_mut().zip(&mut self.sum_sq).zip(inputs) {
+            *s += v as f64;
+            *q += (v as f64) * (v as f64);
+        }
+        self.windows += 1;
+        self.seconds += seconds.max(0.0);
+    }
+
+    /// Windows heard.
+    pub fn windows(&self) -> usize {
+        self.windows
+    }
+
+    /// Seconds of speech heard.
+    pub fn seconds(&self) -> f64 {
+        self.seconds
+    }
+
+    /// Whether it has heard enough to adapt ([`MIN_VOICE_SECONDS`], [`MIN_VOICE_WINDOWS`]).
+    pub fn is_ready(&self) -> bool {
+        self.seconds >= MIN_VOICE_SECONDS && self.windows >= MIN_VOICE_WINDOWS
+    }
+
+    /// `inputs` z-normalised with this voice's mean and spread (population statistics, as the
+    /// trainer's per-speaker normalisation), or `None` before any window was added, or where a
+    /// value would not be finite (then the strict result stands).
+    pub fn normalise(&self, inputs: &[f32]) -> Option<Vec<f32>> {
+        if self.windows == 0 || inputs.len() != self.sum.len() {
+            return None;
+        }
+        let n = self.windows as f64;
+        let z: Vec<f32> = inputs
+            .iter()
+            .zip(self.sum.iter().zip(&self.sum_sq))
+            .map(|(&v, (s, q))| {
+                let mean = s / n;
+                let spread = (q / n - mean * mean).max(0.0).sqrt().max(MIN_SPREAD);
+                ((v as f64 - mean) / spread) as f32
+            })
+            .collect();
+        z.iter().all(|v| v.is_finite()).then_some(z)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_voice_profile_centres_and_scales_each_input_once_ready() {
+        let mut p = VoiceProfile::default();
+        assert_eq!(p.normalise(&[1.0, 2.0]), None);
+        for (i, x) in [1.0, 2.0, 3.0, 6.0, 1.0, 2.0, 3.0, 6.0].iter().enumerate() {
+            assert!(!p.is_ready(), "ready after {i} windows");
+            p.add(&[*x, 5.0], 1.5);
+        }
+        // Width and non-finite values are refused without counting.
+        p.add(&[1.0], 3.0);
+        p.add(&[f32::NAN, 1.0], 3.0);
+        assert_eq!((p.windows(), p.seconds()), (8, 12.0));
+        assert!(p.is_ready());
+        // Input 0: mean 3, population variance (4+1+0+9)/4 = 3.5. Input 1 never moves: its
+        // spread is the floor, so the voice's own value maps to 0.
+        let z = p.normalise(&[4.0, 5.0]).unwrap();
+        assert!((z[0] - 1.0 / 3.5f32.sqrt()).abs() < 1e-6, "{z:?}");
+        assert_eq!(z[1], 0.0);
+        // A value so far from a voice that never moved that its z is not a number: no answer.
+        assert_eq!(p.normalise(&[4.0, f32::MAX]), None);
+    }
 
     #[test]
     fn a_profile_centres_and_scales_each_band() {

@@ -1,5 +1,6 @@
 //! From audio to a prediction: the one path shared by `trainer predict` and the page.
 
+use crate::adapt::VoiceProfile;
 use crate::audio::{AudioError, clip_span, context_window, prepare_mono, window_at};
 use crate::features::{FeatureConfig, LogMel};
 use crate::model::{EmotionNet, ModelConfig};
@@ -18,6 +19,17 @@ pub struct Prediction {
     pub probabilities: Vec<f32>,
     /// Attention over the LSTM's time steps (sums to 1).
     pub attention: Vec<f32>,
+    /// What a speaker-adapted view of this window needs, from a model with the adapted head.
+    #[serde(skip)]
+    pub adaptable: Option<Adaptable>,
+}
+
+/// One window's parts for [`Classifier::adapt`]: the CNN's log-probabilities and the speech
+/// branch's head inputs (which also go into the speaker's [`VoiceProfile`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adaptable {
+    pub cnn_log_probs: Vec<f32>,
+    pub head_inputs: Vec<f32>,
 }
 
 /// Normalises one clip's log-mel map (`n_mels` rows of `n_frames`) in place, as the weights
@@ -114,6 +126,24 @@ fn speech_mel(front: &SpeechFrontEnd, window: &[f32]) -> Vec<f32> {
         .expect("a window at the model's own rate resamples")
 }
 
+/// What one run of the model gives, before it is read back.
+struct Outputs {
+    probs: Tensor<2>,
+    attention: Tensor<2>,
+    parts: Option<(Tensor<2>, Tensor<2>)>,
+}
+
+impl Outputs {
+    /// In the order [`Classifier::predictions`] reads them.
+    fn tensors(self) -> Vec<Tensor<2>> {
+        let mut out = vec![self.probs, self.attention];
+        if let Some((cnn, inputs)) = self.parts {
+            out.extend([cnn, inputs]);
+        }
+        out
+    }
+}
+
 /// A loaded model with its front end, ready to classify audio.
 pub struct Classifier {
     header: Header,
@@ -192,28 +222,34 @@ impl Classifier {
         ))
     }
 
-    fn run(&self, features: &[Features]) -> (Tensor<2>, Tensor<2>) {
-        let out = self
+    /// The model's outputs for a batch: probabilities, attention, and the adaptable parts.
+    fn run(&self, features: &[Features]) -> Outputs {
+        let (out, parts) = self
             .model
-            .forward_fused(self.input(features), self.speech_input(features));
-        (softmax(out.logits, 1), out.attention)
+            .forward_parts(self.input(features), self.speech_input(features));
+        Outputs {
+            probs: softmax(out.logits, 1),
+            attention: out.attention,
+            parts: parts.map(|p| (p.cnn_log_probs, p.head_inputs)),
+        }
     }
 
-    fn predictions(&self, probs: Vec<f32>, attention: Vec<f32>, n: usize) -> Vec<Prediction> {
+    fn predictions(&self, read: Vec<Vec<f32>>, n: usize) -> Vec<Prediction> {
         let classes = self.header.labels.len();
+        let (probs, attention) = (&read[0], &read[1]);
         let steps = attention.len() / n.max(1);
+        let width = read.get(3).map_or(0, |h| h.len() / n.max(1));
         (0..n)
             .map(|i| {
                 let p = probs[i * classes..(i + 1) * classes].to_vec();
-                let best = p
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .map_or(0, |(i, _)| i);
                 Prediction {
-                    label: self.header.labels[best].clone(),
+                    label: self.header.labels[crate::timeline::argmax(&p)].clone(),
                     probabilities: p,
                     attention: attention[i * steps..(i + 1) * steps].to_vec(),
+                    adaptable: (read.len() == 4).then(|| Adaptable {
+                        cnn_log_probs: read[2][i * classes..(i + 1) * classes].to_vec(),
+                        head_inputs: read[3][i * width..(i + 1) * width].to_vec(),
+                    }),
                 }
             })
             .collect()
@@ -221,22 +257,66 @@ impl Classifier {
 
     /// Classifies a batch of feature maps (synchronous read-back: CPU backends).
     pub fn classify_features(&self, features: &[Features]) -> Vec<Prediction> {
-        let (p, a) = self.run(features);
-        let p = p.into_data().try_to_vec::<f32>().expect("f32 output");
-        let a = a.into_data().try_to_vec::<f32>().expect("f32 output");
-        self.predictions(p, a, features.len())
+        let read = self
+            .run(features)
+            .tensors()
+            .into_iter()
+            .map(|t| t.into_data().try_to_vec::<f32>().expect("f32 output"))
+            .collect();
+        self.predictions(read, features.len())
     }
 
     /// Classifies a batch of feature maps, reading results back asynchronously (WebGPU).
     pub async fn classify_features_async(&self, features: &[Features]) -> Vec<Prediction> {
-        let (p, a) = self.run(features);
-        let p = p.into_data_async().await.expect("read back probabilities");
-        let a = a.into_data_async().await.expect("read back attention");
-        self.predictions(
-            p.try_to_vec::<f32>().expect("f32 output"),
-            a.try_to_vec::<f32>().expect("f32 output"),
-            features.len(),
-        )
+        let mut read = Vec::new();
+        for t in self.run(features).tensors() {
+            let data = t.into_data_async().await.expect("read back the outputs");
+            read.push(data.try_to_vec::<f32>().expect("f32 output"));
+        }
+        self.predictions(read, features.len())
+    }
+
+    /// Whether the model can adapt to a speaker (its branch has the adapted head).
+    pub fn adapts(&self) -> bool {
+        self.model
+            .speech()
+            .is_some_and(|branch| branch.adapted.is_some())
+    }
+
+    /// The adapted head's joint log-probabilities for windows' parts, their head inputs
+    /// normalised with `voice`; `None` where the model has no adapted head or the voice has
+    /// not been heard.
+    fn adapted_logits(&self, parts: &[&Adaptable], voice: &VoiceProfile) -> Option<Tensor<2>> {
+        let head = self.model.speech()?.adapted.as_ref()?;
+        let first = parts.first()?;
+        let (n, classes, width) = (parts.len(), first.cnn_log_probs.len(), head.inputs());
+        let mut z = Vec::with_capacity(n * width);
+        let mut cnn = Vec::with_capacity(n * classes);
+        for p in parts {
+            z.extend(voice.normalise(&p.head_inputs)?);
+            cnn.extend_from_slice(&p.cnn_log_probs);
+        }
+        if z.len() != n * width || cnn.len() != n * classes {
+            return None;
+        }
+        let z = Tensor::<2>::from_data(TensorData::new(z, [n, width]), &self.device);
+        let cnn = Tensor::<2>::from_data(TensorData::new(cnn, [n, classes]), &self.device);
+        Some(softmax(cnn + head.log_probs(z), 1))
+    }
+
+    /// The speaker-adapted probabilities of windows classified before (their
+    /// [`Prediction::adaptable`] parts): the CNN's view as it was, the branch's through the
+    /// adapted head on inputs normalised with `voice`. `None` where the model cannot adapt.
+    pub async fn adapt(&self, parts: &[&Adaptable], voice: &VoiceProfile) -> Option<Vec<Vec<f32>>> {
+        let probs = self.adapted_logits(parts, voice)?;
+        let classes = probs.dims()[1];
+        let flat = probs
+            .into_data_async()
+            .await
+            .ok()?
+            .try_to_vec::<f32>()
+            .ok()?;
+        Some(flat.chunks_exact(classes).map(|c| c.to_vec()).collect())
     }
 
     /// Classifies one clip given as channels of samples at `rate` Hz.

@@ -40,6 +40,10 @@ pub struct ModelConfig {
     /// ([`crate::prosody`]). Left out of the header when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub prosody: bool,
+    /// Whether the branch has a second head, for inputs normalised to the speaker's own voice
+    /// ([`crate::adapt::VoiceProfile`]). Left out of the header when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adapted_head: bool,
 }
 
 impl Default for ModelConfig {
@@ -56,6 +60,7 @@ impl Default for ModelConfig {
             speech_embedding: false,
             speech_level_dbfs: None,
             prosody: false,
+            adapted_head: false,
         }
     }
 }
@@ -67,6 +72,7 @@ impl ModelConfig {
         Self {
             speech_embedding: on,
             speech_level_dbfs: on.then_some(crate::speech_embedding::LEVEL_DBFS),
+            adapted_head: on && self.adapted_head,
             ..self
         }
     }
@@ -154,6 +160,13 @@ pub struct Output {
     pub attention: Tensor<2>,
 }
 
+/// What [`EmotionNet::forward_parts`] keeps for a speaker-adapted view: `[batch, n_classes]`
+/// and `[batch, head inputs]`.
+pub struct AdaptableParts {
+    pub cnn_log_probs: Tensor<2>,
+    pub head_inputs: Tensor<2>,
+}
+
 /// The widest layer a configuration may ask for (a hostile weights header could ask for
 /// gigabytes).
 pub const MAX_WIDTH: usize = 1024;
@@ -214,9 +227,9 @@ impl ModelConfig {
             attention_score: LinearConfig::new(self.attention_hidden, 1).init(device),
             dropout: DropoutConfig::new(self.dropout).init(),
             classify: LinearConfig::new(2 * self.lstm_hidden, self.n_classes).init(device),
-            speech: self
-                .speech_embedding
-                .then(|| SpeechBranch::new(self.n_classes, self.prosody, device)),
+            speech: self.speech_embedding.then(|| {
+                SpeechBranch::new(self.n_classes, self.prosody, self.adapted_head, device)
+            }),
         }
     }
 }
@@ -252,14 +265,31 @@ impl EmotionNet {
     /// equal weights), so a softmax of them gives the joint probabilities. `speech_mel`:
     /// `[batch, frames, N_MELS]` from [`crate::speech_embedding::SpeechFrontEnd::mel`].
     pub fn forward_fused(&self, input: Tensor<3>, speech_mel: Option<Tensor<3>>) -> Output {
+        self.forward_parts(input, speech_mel).0
+    }
+
+    /// [`Self::forward_fused`], and with it what a speaker-adapted view needs when the branch
+    /// has its second head: the CNN's log-probabilities and the branch's head inputs.
+    pub fn forward_parts(
+        &self,
+        input: Tensor<3>,
+        speech_mel: Option<Tensor<3>>,
+    ) -> (Output, Option<AdaptableParts>) {
         let out = self.forward(input);
-        match (&self.speech, speech_mel) {
-            (Some(branch), Some(mel)) => Output {
-                logits: log_softmax(out.logits, 1) + branch.log_probs(mel),
-                attention: out.attention,
-            },
-            _ => out,
-        }
+        let (Some(branch), Some(mel)) = (&self.speech, speech_mel) else {
+            return (out, None);
+        };
+        let inputs = branch.inputs(mel);
+        let cnn = log_softmax(out.logits, 1);
+        let fused = Output {
+            logits: cnn.clone() + branch.head.log_probs(inputs.clone()),
+            attention: out.attention,
+        };
+        let parts = branch.adapted.is_some().then_some(AdaptableParts {
+            cnn_log_probs: cnn,
+            head_inputs: inputs,
+        });
+        (fused, parts)
     }
 
     /// The speech-embedding branch, if the model has one.

@@ -195,6 +195,7 @@ mod tests {
                 level_dbfs: -20.0,
                 label: None,
                 probabilities: a.map(|a| vec![1.0 - a, a]),
+                adaptable: None,
             })
             .collect()
     }

@@ -349,20 +349,28 @@ impl SpeechHead {
     }
 }
 
-/// The frozen network and its trained head.
+/// The frozen network and its trained heads: one for any clip, and optionally one for inputs
+/// z-normalised with the speaker's own statistics ([`crate::adapt::VoiceProfile`]).
 #[derive(Module, Debug)]
 pub struct SpeechBranch {
     pub net: SpeechEmbedding,
     pub head: SpeechHead,
+    pub adapted: Option<SpeechHead>,
 }
 
 impl SpeechBranch {
-    pub fn new(n_classes: usize, prosody: bool, device: &Device) -> Self {
+    pub fn new(n_classes: usize, prosody: bool, adapted: bool, device: &Device) -> Self {
         let inputs = POOLED + if prosody { prosody::N } else { 0 };
         Self {
             net: SpeechEmbedding::new(device),
             head: SpeechHead::new(n_classes, inputs, device),
+            adapted: adapted.then(|| SpeechHead::new(n_classes, inputs, device)),
         }
+    }
+
+    /// What the heads read from the branch's input ([`head_inputs`]).
+    pub fn inputs(&self, input: Tensor<3>) -> Tensor<2> {
+        head_inputs(&self.net, input, self.prosody())
     }
 
     /// Whether the head reads prosody (the input's last row).
@@ -373,8 +381,7 @@ impl SpeechBranch {
     /// `[batch, rows, N_MELS]` (from [`SpeechFrontEnd::mel`]) → log-probabilities
     /// `[batch, n_classes]`.
     pub fn log_probs(&self, input: Tensor<3>) -> Tensor<2> {
-        self.head
-            .log_probs(head_inputs(&self.net, input, self.prosody()))
+        self.head.log_probs(self.inputs(input))
     }
 }
 

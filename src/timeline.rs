@@ -5,11 +5,12 @@
 //! centre the window: what the model was trained on), and that is its overall result; a longer
 //! one gets the mean probabilities of its speech windows.
 
+use crate::adapt::VoiceProfile;
 use crate::audio::{
     AudioError, Level, StreamResampler, check_length, check_rate, clip_span, finite_mono,
     prepare_mono, speech_span,
 };
-use crate::classifier::{Classifier, Features, FrontEnd, Prediction};
+use crate::classifier::{Adaptable, Classifier, Features, FrontEnd, Prediction};
 use crate::decode::{AudioStream, DecodeError};
 use crate::segments::{self, Segment};
 use serde::Serialize;
@@ -30,6 +31,9 @@ pub struct WindowResult {
     /// `None`: below the speech gate, not classified.
     pub label: Option<String>,
     pub probabilities: Option<Vec<f32>>,
+    /// Kept for [`adapt`] (models with the adapted head).
+    #[serde(skip)]
+    pub adaptable: Option<Adaptable>,
 }
 
 /// The window shown with the spectrogram: its log-mel (dB, `n_mels` rows of `n_frames`) and
@@ -130,6 +134,20 @@ pub struct Analysis {
     pub segments: Vec<Segment>,
     /// The share of speech time of each label, in the label order ([`segments::shares`]).
     pub shares: Vec<f32>,
+    /// Set by [`adapt`]: how the voice's adaptation went.
+    pub adaptation: Option<Adaptation>,
+}
+
+/// What [`adapt`] did to an analysis.
+#[derive(Debug, Clone, Serialize)]
+pub struct Adaptation {
+    /// Seconds of speech the voice's profile holds, this recording's included.
+    pub seconds: f64,
+    /// Whether the results are adapted (the profile had heard enough,
+    /// [`VoiceProfile::is_ready`]); false: they are the strict ones.
+    pub applied: bool,
+    /// The overall probabilities before adaptation.
+    pub strict: Option<Vec<f32>>,
 }
 
 /// How far an analysis has got, with the windows finished since the last report.
@@ -292,6 +310,7 @@ async fn classify_windows(
             level_dbfs: w.level.peak_dbfs,
             label: p.as_ref().map(|p| p.label.clone()),
             probabilities: p.as_ref().map(|p| p.probabilities.clone()),
+            adaptable: p.as_ref().and_then(|p| p.adaptable.clone()),
         });
         let Some(p) = p else { continue };
         let top = argmax(&p.probabilities);
@@ -394,6 +413,7 @@ pub async fn analyse_clip(
             focus: None,
             segments: Vec::new(),
             shares: vec![0.0; classifier.labels().len()],
+            adaptation: None,
         });
     }
     let clip = clip_window(classifier.front_end(), &mono);
@@ -444,20 +464,10 @@ async fn summarise(
             windows,
             shares: segments::shares(&clip, classifier.labels()),
             segments: clip,
+            adaptation: None,
         });
     }
-    let speech: Vec<&Vec<f32>> = windows
-        .iter()
-        .filter_map(|w| w.probabilities.as_ref())
-        .collect();
-    let overall = (!speech.is_empty()).then(|| {
-        let mean = mean_probabilities(&speech);
-        Prediction {
-            label: classifier.labels()[argmax(&mean)].clone(),
-            probabilities: mean,
-            attention: Vec::new(),
-        }
-    });
+    let overall = windows_overall(classifier, &windows);
     let focus = overall
         .as_ref()
         .and_then(|o| strongest[argmax(&o.probabilities)].take())
@@ -477,7 +487,128 @@ async fn summarise(
         segments: found,
         windows,
         focus,
+        adaptation: None,
     })
+}
+
+/// The mean of the speech windows' probabilities, if any window had speech.
+fn windows_overall(classifier: &Classifier, windows: &[WindowResult]) -> Option<Prediction> {
+    let speech: Vec<&Vec<f32>> = windows
+        .iter()
+        .filter_map(|w| w.probabilities.as_ref())
+        .collect();
+    (!speech.is_empty()).then(|| {
+        let mean = mean_probabilities(&speech);
+        Prediction {
+            label: classifier.labels()[argmax(&mean)].clone(),
+            probabilities: mean,
+            attention: Vec::new(),
+            adaptable: None,
+        }
+    })
+}
+
+/// Adds an analysis' speech to `voice`: a clip's speech, or each speech window's new seconds
+/// (windows overlap). Nothing from a model without the adapted head or audio without speech.
+pub fn learn(analysis: &Analysis, voice: &mut VoiceProfile) {
+    if analysis.basis == Basis::Clip {
+        if let (Some(p), Some(s)) = (&analysis.overall, analysis.segments.first())
+            && let Some(a) = &p.adaptable
+        {
+            voice.add(&a.head_inputs, s.end - s.start);
+        }
+        return;
+    }
+    let mut heard_to = f64::NEG_INFINITY;
+    for w in &analysis.windows {
+        if let Some(a) = &w.adaptable {
+            voice.add(&a.head_inputs, w.end - w.start.max(heard_to));
+            heard_to = w.end;
+        }
+    }
+}
+
+/// Adapts an analysis to its speaker's voice: with `learn`, its speech goes into `voice` first
+/// ([`learn`]); then, once `voice` has heard enough ([`VoiceProfile::is_ready`]), every
+/// classified window and the overall result are scored again with the model's adapted head, and
+/// the segments and shares follow. A model without the adapted head, or audio without speech,
+/// leaves the analysis as it was.
+pub async fn adapt(
+    classifier: &Classifier,
+    analysis: &mut Analysis,
+    voice: &mut VoiceProfile,
+    learn: bool,
+) {
+    if !classifier.adapts() || analysis.overall.is_none() {
+        return;
+    }
+    if learn {
+        self::learn(analysis, voice);
+    }
+    let clip = analysis.basis == Basis::Clip;
+    let strict = analysis.overall.as_ref().map(|p| p.probabilities.clone());
+    let applied = voice.is_ready() && rescore(classifier, analysis, voice, clip).await;
+    analysis.adaptation = Some(Adaptation {
+        seconds: voice.seconds(),
+        applied,
+        strict,
+    });
+}
+
+/// Replaces the analysis' results with adapted ones; false where nothing could be adapted.
+async fn rescore(
+    classifier: &Classifier,
+    analysis: &mut Analysis,
+    voice: &VoiceProfile,
+    clip: bool,
+) -> bool {
+    let labels = classifier.labels();
+    if clip {
+        let Some(overall) = analysis.overall.as_mut() else {
+            return false;
+        };
+        let Some(a) = &overall.adaptable else {
+            return false;
+        };
+        let Some(mut p) = classifier.adapt(&[a], voice).await else {
+            return false;
+        };
+        let p = p.remove(0);
+        let top = argmax(&p);
+        overall.label = labels[top].clone();
+        for s in &mut analysis.segments {
+            s.label = overall.label.clone();
+            s.confidence = p[top];
+        }
+        overall.probabilities = p;
+        analysis.shares = segments::shares(&analysis.segments, labels);
+        return true;
+    }
+    let parts: Vec<&Adaptable> = analysis
+        .windows
+        .iter()
+        .filter_map(|w| w.adaptable.as_ref())
+        .collect();
+    if parts.is_empty() {
+        return false;
+    }
+    let Some(adapted) = classifier.adapt(&parts, voice).await else {
+        return false;
+    };
+    let mut adapted = adapted.into_iter();
+    for w in analysis
+        .windows
+        .iter_mut()
+        .filter(|w| w.adaptable.is_some())
+    {
+        let p = adapted.next().unwrap_or_default();
+        w.label = Some(labels[argmax(&p)].clone());
+        w.probabilities = Some(p);
+    }
+    analysis.overall = windows_overall(classifier, &analysis.windows);
+    analysis.segments = segments::segments(&analysis.windows, labels);
+    analysis.shares = segments::shares(&analysis.segments, labels);
+    true
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! bundle that also holds Burn's wgpu backend. The page loads the CPU one unless the browser
 //! offers WebGPU.
 
+use crate::adapt::VoiceProfile;
 use crate::classifier::Classifier;
 use crate::decode::{AudioStream, DecodeError};
 use crate::timeline::{self, AnalysisError, Progress};
@@ -11,6 +12,8 @@ use crate::weights::WeightsFile;
 use burn::prelude::Device;
 use js_sys::{Float32Array, Function, Promise, Uint8Array};
 use serde::Serialize;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -71,6 +74,31 @@ async fn webgpu_device() -> Result<Device, String> {
 pub struct Engine {
     classifier: Rc<Classifier>,
     backend: String,
+    /// The voices heard so far, by the caller's names (the microphone, a batch of files).
+    voices: Voices,
+}
+
+type Voices = Rc<RefCell<HashMap<String, VoiceProfile>>>;
+
+/// Adapts a finished analysis to the named voice (learning from it first with `learn`); the
+/// analysis as it was without a name.
+async fn adapted(
+    classifier: &Classifier,
+    voices: &Voices,
+    voice: Option<String>,
+    learn: bool,
+    analysis: Result<timeline::Analysis, AnalysisError>,
+) -> Result<timeline::Analysis, AnalysisError> {
+    let Some(name) = voice else {
+        return analysis;
+    };
+    let mut analysis = analysis?;
+    // Out of the map while the analysis awaits: requests run one at a time, but a borrow must
+    // not be held across an await.
+    let mut profile = voices.borrow_mut().remove(&name).unwrap_or_default();
+    timeline::adapt(classifier, &mut analysis, &mut profile, learn).await;
+    voices.borrow_mut().insert(name, profile);
+    Ok(analysis)
 }
 
 #[wasm_bindgen]
@@ -97,6 +125,7 @@ impl Engine {
             Ok(Engine {
                 classifier: Rc::new(Classifier::new(file.header, model, &device)),
                 backend,
+                voices: Voices::default(),
             }
             .into())
         })
@@ -114,10 +143,24 @@ impl Engine {
         self.classifier.labels().to_vec()
     }
 
+    /// Whether the model can adapt to a voice (its weights carry the adapted head).
+    #[wasm_bindgen(getter)]
+    pub fn adapts(&self) -> bool {
+        self.classifier.adapts()
+    }
+
+    /// Forgets what was heard of the named voice.
+    #[wasm_bindgen(js_name = forgetVoice)]
+    pub fn forget_voice(&self, voice: String) {
+        self.voices.borrow_mut().remove(&voice);
+    }
+
     /// Analyses a file (a `File` or `Blob`) where it lies, decoding it piece by piece in this
     /// worker: a window every `hop_seconds`, `progress({seconds, windows})` after each batch.
     /// Resolves to the analysis (overall result, windows, the spectrogram's window); rejects
-    /// with a readable message. Only for workers (it reads with `FileReaderSync`).
+    /// with a readable message. Only for workers (it reads with `FileReaderSync`). With a
+    /// `voice` name, the recording's speech goes into that voice and the results are adapted
+    /// to it once it has heard enough ([`timeline::adapt`]).
     #[wasm_bindgen(js_name = analyseFile)]
     pub fn analyse_file(
         &self,
@@ -125,8 +168,10 @@ impl Engine {
         extension: Option<String>,
         hop_seconds: f64,
         progress: Function,
+        voice: Option<String>,
     ) -> Promise {
         let classifier = self.classifier.clone();
+        let voices = self.voices.clone();
         future_to_promise(async move {
             let source = BlobSource::new(file).map_err(|e| coded("unreadable-file", e))?;
             let mut stream = AudioStream::open(Box::new(source), extension.as_deref())
@@ -137,7 +182,7 @@ impl Engine {
                     report(&progress, total, p)
                 })
                 .await;
-            resolve(analysis)
+            resolve(adapted(&classifier, &voices, voice, true, analysis).await)
         })
     }
 
@@ -150,8 +195,10 @@ impl Engine {
         sample_rate: f32,
         hop_seconds: f64,
         progress: Function,
+        voice: Option<String>,
     ) -> Promise {
         let classifier = self.classifier.clone();
+        let voices = self.voices.clone();
         future_to_promise(async move {
             let rate = whole_rate(sample_rate)?;
             // Hand the audio over a second at a time, as a decoder would.
@@ -171,20 +218,30 @@ impl Engine {
                 report(&progress, total, p)
             })
             .await;
-            resolve(analysis)
+            resolve(adapted(&classifier, &voices, voice, true, analysis).await)
         })
     }
 
     /// One short stretch of audio (the microphone's last seconds): the speech gate, then the
-    /// clip rule. Resolves to an analysis whose `basis` is `"none"` when the gate closed.
+    /// clip rule. Resolves to an analysis whose `basis` is `"none"` when the gate closed. With
+    /// a `voice` name, adapted to that voice once it has heard enough; with `learn`, this
+    /// clip's speech is heard first (the microphone learns from windows that do not overlap).
     #[wasm_bindgen(js_name = analyseClip)]
-    pub fn analyse_clip(&self, channels: Vec<Float32Array>, sample_rate: f32) -> Promise {
+    pub fn analyse_clip(
+        &self,
+        channels: Vec<Float32Array>,
+        sample_rate: f32,
+        voice: Option<String>,
+        learn: bool,
+    ) -> Promise {
         let classifier = self.classifier.clone();
+        let voices = self.voices.clone();
         let data: Vec<Vec<f32>> = channels.iter().map(|c| c.to_vec()).collect();
         future_to_promise(async move {
             let rate = whole_rate(sample_rate)?;
             let slices: Vec<&[f32]> = data.iter().map(|c| c.as_slice()).collect();
-            resolve(timeline::analyse_clip(&classifier, &slices, rate).await)
+            let analysis = timeline::analyse_clip(&classifier, &slices, rate).await;
+            resolve(adapted(&classifier, &voices, voice, learn, analysis).await)
         })
     }
 }

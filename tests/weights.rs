@@ -84,7 +84,7 @@ fn speech_branch_round_trips_and_is_used() {
         .unwrap()
         .model(&device)
         .unwrap();
-    let branch = speech_emotion::speech_embedding::SpeechBranch::new(8, false, &device);
+    let branch = speech_emotion::speech_embedding::SpeechBranch::new(8, false, false, &device);
     let bytes = WeightsFile::to_bytes(&header, cnn.with_speech(branch)).unwrap();
     let file = WeightsFile::from_bytes(&bytes).unwrap();
     assert!(file.header.model.speech_embedding);

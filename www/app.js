@@ -37,6 +37,10 @@ function showModel() {
   $("backend").dataset.backend = model.backend;
   $("backend-note").textContent = model.note ? `(${model.note})` : "";
   drawLegend($("legend"), state.labels);
+  // A new model has heard no voice yet.
+  $("one-speaker-line").hidden = !model.adapts;
+  showVoice(null);
+  showFilesVoice(null);
 }
 
 function load(backend, weights = current.weights) {
@@ -189,11 +193,11 @@ function finishRow(tr, entry) {
   cells[3].textContent = entry.label ? `${(entry.confidence * 100).toFixed(0)} %` : "–";
   const voiced = entry.windows.filter((w) => w.probabilities).length;
   cells[4].textContent =
-    entry.basis === "clip"
+    (entry.basis === "clip"
       ? "the clip"
       : entry.basis === "windows"
         ? `${voiced} of ${entry.windows.length} windows`
-        : "no speech";
+        : "no speech") + (entry.adaptation?.applied ? `, adapted to the voice (${entry.adaptation.seconds.toFixed(0)} s)` : "");
   cells[5].textContent = `${entry.ms.toFixed(0)} ms, ${entry.backend}`;
 }
 
@@ -218,6 +222,7 @@ function analyse(files) {
         let redraw = 0;
         const a = await model.analyseFile(file, {
           hop: HOP_SECONDS,
+          voice: $("one-speaker").checked && model.adapts ? FILES_VOICE : undefined,
           onProgress: (p) => {
             entry.seconds = p.seconds;
             entry.total = p.total ?? entry.total;
@@ -247,9 +252,11 @@ function analyse(files) {
           label: a.label,
           probabilities: a.probabilities,
           confidence: a.confidence ?? 0,
+          adaptation: a.adaptation,
           ms: a.ms,
           backend: a.backend,
         });
+        showFilesVoice(a.adaptation);
       } catch (e) {
         Object.assign(entry, { state: "error", message: e.message || String(e) });
       }
@@ -301,6 +308,44 @@ state.exportJson = () => toJson(state.results, state.labels);
 $("export-csv").addEventListener("click", () => download("speech-emotion.csv", "text/csv", state.exportCsv()));
 $("export-json").addEventListener("click", () => download("speech-emotion.json", "application/json", state.exportJson()));
 
+// --- the voice ----------------------------------------------------------------------------
+// A model with the adapted head learns the speaker's voice (unlabelled) and, after 8 windows and 12 s of
+// their speech, reads each recording against that voice's own habit. The microphone and the
+// files marked "one speaker" are two voices, kept in the model's worker.
+const MIC_VOICE = "microphone";
+const FILES_VOICE = "files";
+
+function showVoice(adaptation) {
+  state.voice = adaptation;
+  $("voice-line").hidden = !(model?.adapts && mic.listener);
+  if (!adaptation) {
+    $("voice-status").textContent = "learning this voice: no speech yet";
+    return;
+  }
+  $("voice-status").textContent = adaptation.applied
+    ? `adapted to this voice, ${adaptation.seconds.toFixed(0)} s`
+    : `learning this voice: ${adaptation.seconds.toFixed(0)} s of speech (adapts after 8 sentences and 12 s)`;
+  $("voice-status").dataset.applied = String(adaptation.applied);
+}
+
+function showFilesVoice(adaptation) {
+  $("files-voice").textContent = !adaptation
+    ? ""
+    : adaptation.applied
+      ? `— adapted, ${adaptation.seconds.toFixed(0)} s of this voice heard`
+      : `— ${adaptation.seconds.toFixed(0)} s of this voice heard, not adapted yet`;
+}
+
+$("voice-reset").addEventListener("click", async () => {
+  await model?.forgetVoice(MIC_VOICE);
+  showVoice(null);
+});
+// Ticking or unticking starts a new voice: the next recordings are a new speaker.
+$("one-speaker").addEventListener("change", async () => {
+  await model?.forgetVoice(FILES_VOICE);
+  showFilesVoice(null);
+});
+
 // --- microphone ---------------------------------------------------------------------------
 // The page opens the microphone; the library listens to it (the last 3 s, 4 times a second).
 const mic = { stream: null, listener: null };
@@ -339,6 +384,7 @@ async function startMic() {
     const listener = model.listen(mic.stream, {
       seconds: LIVE_SECONDS,
       interval: LIVE_EVERY_MS,
+      voice: MIC_VOICE,
       onUpdate: showLive,
       onError: (e) => micStatus("error", `classification failed: ${e.message}`),
     });
@@ -351,6 +397,7 @@ async function startMic() {
     $("mic-toggle").textContent = "Stop microphone";
     $("mic-toggle").setAttribute("aria-pressed", "true");
     micStatus("listening", "listening…");
+    showVoice(state.voice);
   } catch (e) {
     stopMic(`The microphone could not be started (${e.message || e}). Files still work.`);
   }
@@ -364,12 +411,21 @@ function stopMic(message) {
   mic.stream = null;
   $("mic-toggle").textContent = "Start microphone";
   $("mic-toggle").setAttribute("aria-pressed", "false");
+  $("voice-line").hidden = true;
   if (message) micStatus("error", message);
   else micStatus("off", "off");
 }
 
 function showLive(r) {
-  state.live.push({ t: r.time, speech: r.speech, label: r.label, ms: r.ms, level_dbfs: r.levelDbfs });
+  state.live.push({
+    t: r.time,
+    speech: r.speech,
+    label: r.label,
+    ms: r.ms,
+    level_dbfs: r.levelDbfs,
+    probabilities: r.probabilities,
+    adaptation: r.adaptation,
+  });
   if (state.live.length > 600) state.live.shift();
   $("live-ms").textContent = `${r.ms.toFixed(0)} ms per classification on ${r.backend}`;
   if (!r.speech) {
@@ -379,6 +435,7 @@ function showLive(r) {
     micStatus("speech", `${r.label} ${(r.confidence * 100).toFixed(0)} %`);
     drawBars($("live-bars"), state.labels, r.probabilities);
   }
+  if (r.adaptation) showVoice(r.adaptation);
   drawLiveTimeline($("live-timeline"), state.live, state.labels);
 }
 

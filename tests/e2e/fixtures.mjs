@@ -118,6 +118,20 @@ export function micInput(silence = 5) {
   return writeWav(join(WORK, "mic.wav"), rate, out);
 }
 
+/**
+ * One speaker's voice: actor 1's original clips, one of each emotion (normal intensity, first
+ * statement, first take): their paths, and as microphone input back to back 0.4 s apart.
+ */
+export function oneVoice() {
+  const clips = originals(1).filter((f) => /-0[1-8]-01-01-01-01\.wav$/.test(f));
+  const mic = join(WORK, "voice.wav");
+  if (!existsSync(mic)) {
+    const { rate, samples } = joinClips(clips.map(readWav), 0.4);
+    writeWav(mic, rate, samples);
+  }
+  return { clips, mic };
+}
+
 /** A model with other labels (arousal: high/low), trained for one epoch with the trainer. */
 export function customWeights() {
   const out = join(WORK, "arousal.sew");
@@ -145,4 +159,13 @@ export function customWeights() {
 export function predict(file, { weights, windows = false } = {}) {
   const args = ["predict", "--json", ...(weights ? ["--weights", weights] : []), ...(windows ? ["--windows"] : []), file];
   return JSON.parse(execFileSync(TRAINER, args, { encoding: "utf8" }).trim().split("\n")[0]);
+}
+
+/** `trainer predict --json --one-speaker` on files of one voice: one object per file. */
+export function predictOneSpeaker(files) {
+  const out = execFileSync(TRAINER, ["predict", "--json", "--one-speaker", ...files], { encoding: "utf8" });
+  return out
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line));
 }

@@ -8,7 +8,19 @@ import { appendFileSync, cpSync, existsSync, readFileSync, rmSync, writeFileSync
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { dropFiles, launch } from "./browser.mjs";
-import { CLIP, customWeights, DIST, emotionBlocks, longRecording, micInput, predict, ROOT, WORK } from "./fixtures.mjs";
+import {
+  CLIP,
+  customWeights,
+  DIST,
+  emotionBlocks,
+  longRecording,
+  micInput,
+  oneVoice,
+  predict,
+  predictOneSpeaker,
+  ROOT,
+  WORK,
+} from "./fixtures.mjs";
 import { serve } from "./server.mjs";
 
 const TOLERANCE = 1e-3;
@@ -484,6 +496,105 @@ test("the microphone: live bars from speech, 'no speech' in silence", async () =
     const got = await analyse(page, CLIP);
     assert.equal(got.state, "done");
     assertSameOrigin(requests);
+  } finally {
+    await context.close();
+  }
+});
+
+test("the microphone adapts to the voice after some seconds of speech, and forgets it on reset", async () => {
+  const { mic } = oneVoice();
+  const { context, page, errors } = await openPage("cpu", {
+    extraArgs: [
+      "--use-fake-ui-for-media-stream",
+      "--use-fake-device-for-media-stream",
+      `--use-file-for-fake-audio-capture=${mic}`,
+    ],
+  });
+  try {
+    await page.click("#mic-toggle");
+    await page.waitForFunction(() => !document.querySelector("#voice-line").hidden, null, { timeout: 60_000 });
+    await page.waitForFunction(
+      () => /learning this voice: [1-9]/.test(document.querySelector("#voice-status").textContent),
+      null,
+      {
+        timeout: 60_000,
+      },
+    );
+    const t0 = Date.now();
+    await page.waitForFunction(() => document.querySelector("#voice-status").dataset.applied === "true", null, {
+      timeout: 120_000,
+    });
+    const status = await page.$eval("#voice-status", (e) => e.textContent);
+    assert.match(status, /^adapted to this voice, \d+ s$/);
+    assert.ok(Number(status.match(/(\d+) s/)[1]) >= 12, status);
+    // Adapted results are the adapted head's: not the strict probabilities they replace.
+    const live = await page.evaluate(async () => {
+      await new Promise((r) => setTimeout(r, 2000));
+      return window.speechEmotion.live.filter((l) => l.adaptation?.applied).slice(-3);
+    });
+    assert.ok(live.length > 0, "no adapted live result");
+    for (const l of live) {
+      const sum = l.probabilities.reduce((a, b) => a + b, 0);
+      assert.ok(Math.abs(sum - 1) < 1e-4, `${sum}`);
+      assert.ok(maxDiff(l.probabilities, l.adaptation.strictProbabilities) > 1e-4, "adaptation changed nothing");
+    }
+    console.log(`microphone: ${status}, ${((Date.now() - t0) / 1000).toFixed(0)} s after the first speech was learnt`);
+    await page.screenshot({ path: join(WORK, "voice.png") });
+    await page.click("#voice-reset");
+    await page.waitForFunction(() => !/adapted/.test(document.querySelector("#voice-status").textContent), null, {
+      timeout: 5_000,
+    });
+    // After the reset, results are strict again until the voice is heard anew.
+    const after = await page.evaluate(async () => {
+      const n = window.speechEmotion.live.length;
+      await new Promise((r) => setTimeout(r, 1500));
+      return window.speechEmotion.live.slice(n + 1).filter((l) => l.speech);
+    });
+    assert.ok(after.length > 0);
+    assert.ok(
+      after.every((l) => !l.adaptation?.applied),
+      JSON.stringify(after.map((l) => l.adaptation)),
+    );
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test("files marked as one speaker are adapted to that voice, as trainer predict --one-speaker", async () => {
+  const { clips } = oneVoice();
+  const expected = predictOneSpeaker(clips);
+  assert.ok(
+    expected.every((e) => e.adaptation?.applied),
+    "the trainer did not adapt",
+  );
+  const { context, page, errors } = await openPage("cpu");
+  try {
+    assert.equal(await page.$eval("#one-speaker-line", (e) => e.hidden), false);
+    await page.check("#one-speaker");
+    for (const clip of clips) await analyse(page, clip);
+    const entries = await page.evaluate(() =>
+      window.speechEmotion.results.map((r) => ({ adaptation: r.adaptation, probabilities: r.probabilities })),
+    );
+    // Each file is read against the voice heard so far, itself included: the first files are
+    // strict, the later ones adapted; the last one has heard every file, as the trainer does.
+    assert.equal(entries[0].adaptation.applied, false);
+    const last = entries.at(-1);
+    assert.equal(last.adaptation.applied, true);
+    const worst = maxDiff(last.probabilities, expected.at(-1).probabilities);
+    assert.ok(worst <= TOLERANCE, `page vs trainer --one-speaker differ by ${worst}`);
+    assert.match(await page.$eval(".result", (e) => e.textContent), /adapted to the voice \(\d+ s\)/);
+    const csv = await page.evaluate(() => window.speechEmotion.exportCsv());
+    assert.match(csv.split("\n")[0], /,adapted_voice_s,/);
+    // Unticking forgets the voice: the next file is strict.
+    await page.uncheck("#one-speaker");
+    await analyse(page, clips[0]);
+    const strict = await page.evaluate(() => window.speechEmotion.results.at(-1).adaptation);
+    assert.equal(strict, null);
+    console.log(
+      `one speaker: adapted from file ${entries.findIndex((e) => e.adaptation.applied) + 1} of ${entries.length}, max |page - trainer| = ${worst.toExponential(2)}`,
+    );
+    assert.deepEqual(errors, []);
   } finally {
     await context.close();
   }

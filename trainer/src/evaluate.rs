@@ -11,7 +11,7 @@ use crate::train::{self, TrainConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use speech_emotion::model::ModelConfig;
-use speech_emotion::speech_embedding::{SpeechEmbedding, SpeechHead};
+use speech_emotion::speech_embedding::SpeechEmbedding;
 use speech_emotion::weights::WeightsFile;
 use std::path::{Path, PathBuf};
 
@@ -157,25 +157,13 @@ pub fn run(
         Some(cnn) => cnn,
         None => train::train(data, split, model_config, config, checkpoint)?,
     };
-    if let (Some(s), true) = (speech, config.speaker_adapted) {
-        // The branch on speaker-normalised pooled embeddings: scored here, since a weights
-        // file carries no speaker's statistics.
-        let all: Vec<usize> = (0..data.clips.len()).collect();
-        let speakers: Vec<&str> = data.clips.iter().map(|c| c.speaker.as_str()).collect();
-        let z = speech_head::speaker_normalised(
-            &speech_head::clip_head_inputs(&s.net, &data.speech_mels, &all, data.prosody),
-            &speakers,
-        );
-        let x: Vec<Vec<f32>> = split.train.iter().map(|&i| z[i].clone()).collect();
-        let y: Vec<usize> = split.train.iter().map(|&i| data.labels[i]).collect();
-        let device = burn::prelude::Device::flex();
-        let head = speech_head::fit(&x, &y, data.label_names.len(), &device);
-        let metrics = (!split.test.is_empty())
-            .then(|| adapted_metrics(data, split, &trained, model_config, &head, &z));
-        return Ok((trained, metrics));
-    }
     if let Some(s) = speech {
-        trained.model = speech_head::attach(trained.model, &s.net, data, &split.train, s.noisy);
+        let heads = (s.noisy, model_config.adapted_head || config.speaker_adapted);
+        trained.model = speech_head::attach(trained.model, &s.net, data, &split.train, heads);
+        if config.speaker_adapted && !split.test.is_empty() {
+            let metrics = adapted_metrics(data, split, &trained, model_config, s, config);
+            return Ok((trained, Some(metrics)));
+        }
     }
     if split.test.is_empty() {
         return Ok((trained, None));
@@ -224,20 +212,48 @@ fn scored(data: &Dataset, split: &Split, pred: &[usize], what: &str) -> Metrics 
     metrics
 }
 
-/// Test metrics of the CNN joined with a head on speaker-normalised embeddings `z`.
+/// Test metrics of the speaker-adapted view: the CNN joined with the branch's adapted head, on
+/// the test clips' head inputs normalised with their speaker's profile, built from all that
+/// speaker's clips or from `config.adapt_clips` of them drawn at random (what a page would have
+/// heard before).
 fn adapted_metrics(
     data: &Dataset,
     split: &Split,
     trained: &train::Trained,
     model_config: &ModelConfig,
-    head: &SpeechHead,
-    z: &[Vec<f32>],
+    speech: &Speech,
+    config: &TrainConfig,
 ) -> Metrics {
     use burn::prelude::*;
     use burn::tensor::activation::log_softmax;
+    use rand::{SeedableRng, seq::SliceRandom};
     let device = Device::flex();
+    let head = trained
+        .model
+        .speech()
+        .and_then(|b| b.adapted.as_ref())
+        .expect("attach fits the adapted head under --speaker-adapted");
+    let inputs =
+        speech_head::clip_head_inputs(&speech.net, &data.speech_mels, &split.test, data.prosody);
+    let speakers: Vec<&str> = split
+        .test
+        .iter()
+        .map(|&i| data.clips[i].speaker.as_str())
+        .collect();
+    let mut heard: Vec<usize> = (0..split.test.len()).collect();
+    if let Some(k) = config.adapt_clips {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed);
+        heard.shuffle(&mut rng);
+        let mut taken: std::collections::HashMap<&str, usize> = Default::default();
+        heard.retain(|&i| {
+            let n = taken.entry(speakers[i]).or_default();
+            *n += 1;
+            *n <= k
+        });
+    }
+    let z = speech_head::speaker_normalised(&inputs, &speakers, &heard);
     let mut pred = Vec::with_capacity(split.test.len());
-    for chunk in split.test.chunks(64) {
+    for (chunk, z) in split.test.chunks(64).zip(z.chunks(64)) {
         let x = train::batch_input(
             &data.features,
             chunk,
@@ -245,10 +261,10 @@ fn adapted_metrics(
             (model_config.n_mels, model_config.n_frames),
             &device,
         );
-        let flat: Vec<f32> = chunk.iter().flat_map(|&i| z[i].iter().copied()).collect();
-        let width = z[chunk[0]].len();
-        let pooled = Tensor::<2>::from_data(TensorData::new(flat, [chunk.len(), width]), &device);
-        let joint = log_softmax(trained.model.forward(x).logits, 1) + head.log_probs(pooled);
+        let width = z[0].len();
+        let flat: Vec<f32> = z.iter().flatten().copied().collect();
+        let z = Tensor::<2>::from_data(TensorData::new(flat, [chunk.len(), width]), &device);
+        let joint = log_softmax(trained.model.forward(x).logits, 1) + head.log_probs(z);
         pred.extend(
             joint
                 .argmax(1)
@@ -257,14 +273,15 @@ fn adapted_metrics(
                 .map(|v| v as usize),
         );
     }
+    let heard = match config.adapt_clips {
+        Some(k) => format!("each test speaker's profile from {k} of their clips"),
+        None => "each speaker's profile from all their clips".into(),
+    };
     scored(
         data,
         split,
         &pred,
-        &format!(
-            "{}, speaker-adapted, with the speech branch",
-            split.protocol
-        ),
+        &format!("{}, speaker-adapted ({heard})", split.protocol),
     )
 }
 

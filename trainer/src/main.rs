@@ -9,6 +9,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use futures_lite::future::block_on;
 use serde_json::json;
+use speech_emotion::adapt::VoiceProfile;
 use speech_emotion::classifier::Classifier;
 use speech_emotion::decode::{isolate, open_file};
 use speech_emotion::features::FeatureConfig;
@@ -177,6 +178,10 @@ struct TrainArgs {
     /// could do).
     #[arg(long, requires = "speaker_adapted")]
     adapt_branch_only: bool,
+    /// With --speaker-adapted: each test speaker's profile from this many of their clips, drawn
+    /// at random (what a page has heard after that many recordings), not from all of them.
+    #[arg(long, requires = "speaker_adapted", value_parser = ranged(1usize, 10_000))]
+    adapt_clips: Option<usize>,
     /// Seeds the split (--split random), initialisation, shuffling and augmentation.
     #[arg(long, default_value_t = TrainConfig::new().seed)]
     seed: u64,
@@ -237,6 +242,7 @@ impl TrainArgs {
             subtract_band_means: self.band_mean_norm,
             speaker_adapted: self.speaker_adapted,
             adapt_log_mels: !self.adapt_branch_only,
+            adapt_clips: self.adapt_clips,
             halve_every: (self.halve_every > 0).then_some(self.halve_every),
             ..TrainConfig::new()
         })
@@ -269,6 +275,7 @@ impl TrainArgs {
             channels: self.channels.clone(),
             lstm_hidden: self.lstm_hidden,
             prosody: !self.no_prosody && !self.no_speech_embedding,
+            adapted_head: !self.no_speech_embedding,
             ..ModelConfig::default()
         };
         config.check().map_err(|e| {
@@ -400,6 +407,11 @@ enum Command {
         /// Also print every window: start, end, level, emotion.
         #[arg(long)]
         windows: bool,
+        /// The files are one speaker: their speech, unlabelled, makes a profile of the voice,
+        /// and every file is read against it with the model's adapted head (once the files
+        /// hold 8 speech windows and 12 s of speech; the page's "one speaker").
+        #[arg(long)]
+        one_speaker: bool,
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -454,6 +466,7 @@ fn main() -> ExitCode {
             json,
             csv,
             windows,
+            one_speaker,
             files,
         } => {
             let format = match (json, csv) {
@@ -461,7 +474,7 @@ fn main() -> ExitCode {
                 (_, true) => Format::Csv,
                 _ => Format::Text,
             };
-            predict(weights.as_deref(), format, windows, &files)
+            predict(weights.as_deref(), format, (windows, one_speaker), &files)
         }
         Command::Robustness {
             corpus,
@@ -572,7 +585,7 @@ fn csv_text(s: &str) -> String {
 fn predict(
     weights: Option<&Path>,
     format: Format,
-    windows: bool,
+    (windows, one_speaker): (bool, bool),
     inputs: &[PathBuf],
 ) -> Result<ExitCode, String> {
     let json = format == Format::Json;
@@ -603,11 +616,16 @@ fn predict(
         header.extend(["basis", "speech", "level_dbfs", "duration_s", "error"].map(String::from));
         t.write_record(&header).map_err(|e| e.to_string())?;
     }
-    let mut failed = 0;
-    for file in &files {
-        // The page's path exactly: streamed decoding, the clip rule for a clip, a window per
-        // second for anything longer.
-        let result = isolate(|| -> Result<_, timeline::AnalysisError> {
+    if one_speaker && !classifier.adapts() {
+        return Err(format!(
+            "{}: this model has no adapted head, so it cannot adapt to a speaker (train it again)",
+            path.display()
+        ));
+    }
+    // The page's path exactly: streamed decoding, the clip rule for a clip, a window per second
+    // for anything longer.
+    let analyse = |file: &PathBuf| {
+        isolate(|| -> Result<_, timeline::AnalysisError> {
             let mut stream = open_file(file)?;
             block_on(timeline::analyse_stream(
                 &classifier,
@@ -615,7 +633,35 @@ fn predict(
                 1.0,
                 &mut |_| {},
             ))
-        });
+        })
+    };
+    // One speaker: every file is heard before any is read against the voice.
+    let mut analysed: Vec<Option<Result<_, _>>> = Vec::new();
+    if one_speaker {
+        let mut voice = VoiceProfile::default();
+        analysed = files.iter().map(|f| Some(analyse(f))).collect();
+        for a in analysed.iter().flatten().flatten() {
+            timeline::learn(a, &mut voice);
+        }
+        for a in analysed.iter_mut().flatten().flatten() {
+            block_on(timeline::adapt(&classifier, a, &mut voice, false));
+        }
+        if !voice.is_ready() {
+            eprintln!(
+                "not adapted: the files hold {:.1} s of speech in {} windows, and adapting takes {} s in {}",
+                voice.seconds(),
+                voice.windows(),
+                speech_emotion::adapt::MIN_VOICE_SECONDS,
+                speech_emotion::adapt::MIN_VOICE_WINDOWS
+            );
+        }
+    }
+    let mut failed = 0;
+    for (i, file) in files.iter().enumerate() {
+        let result = match analysed.get_mut(i).and_then(Option::take) {
+            Some(done) => done,
+            None => analyse(file),
+        };
         let a = match result {
             Ok(a) => a,
             Err(error) => {
@@ -667,7 +713,7 @@ fn predict(
             let mut out = json!({"file": file, "label": label, "probabilities": probabilities,
                 "labels": classifier.labels(), "basis": a.basis, "speech": a.speech,
                 "level_dbfs": a.level_dbfs, "duration": a.duration,
-                "segments": a.segments, "shares": a.shares});
+                "segments": a.segments, "shares": a.shares, "adaptation": a.adaptation});
             if windows {
                 out["windows"] = json!(a.windows);
             }
@@ -682,8 +728,12 @@ fn predict(
             ),
             Basis::None => "no window passed the speech gate".to_string(),
         };
+        let adapted = match &a.adaptation {
+            Some(x) if x.applied => format!(", adapted to the voice's {:.0} s", x.seconds),
+            _ => String::new(),
+        };
         println!(
-            "{}: {} ({:.1} s, {basis}{})",
+            "{}: {} ({:.1} s, {basis}{}{adapted})",
             file.display(),
             label.map_or("no speech", |l| l.as_str()),
             a.duration,

@@ -4,10 +4,12 @@
 
 use crate::data::Dataset;
 use burn::prelude::*;
+use speech_emotion::adapt::VoiceProfile;
 use speech_emotion::model::EmotionNet;
 use speech_emotion::speech_embedding::{
     N_MELS, SpeechBranch, SpeechEmbedding, SpeechHead, head_inputs,
 };
+use std::collections::HashMap;
 use std::time::Instant;
 
 /// L2 penalty on the weights, per clip (mean loss + L2/2 · |W|²): about scikit-learn's
@@ -142,49 +144,58 @@ pub fn fit(x: &[Vec<f32>], y: &[usize], n_classes: usize, device: &Device) -> Sp
     )
 }
 
-/// The speaker-adapted protocol's view of the branch: every clip's pooled embeddings
-/// z-normalised with the mean and spread of all its speaker's clips (unlabelled; the test
-/// speakers' own clips included), as the log-mels are per band.
-pub fn speaker_normalised(pooled: &[Vec<f32>], speakers: &[&str]) -> Vec<Vec<f32>> {
-    let mut out = pooled.to_vec();
-    let mut seen: Vec<&str> = Vec::new();
-    for &speaker in speakers {
-        if seen.contains(&speaker) {
-            continue;
-        }
-        seen.push(speaker);
-        let idx: Vec<usize> = (0..pooled.len())
-            .filter(|&i| speakers[i] == speaker)
-            .collect();
-        let n = idx.len() as f64;
-        for j in 0..pooled[0].len() {
-            let mean = idx.iter().map(|&i| pooled[i][j] as f64).sum::<f64>() / n;
-            let var = idx
-                .iter()
-                .map(|&i| (pooled[i][j] as f64 - mean).powi(2))
-                .sum::<f64>()
-                / n;
-            let inv = 1.0 / var.sqrt().max(1e-6);
-            for &i in &idx {
-                out[i][j] = ((pooled[i][j] as f64 - mean) * inv) as f32;
-            }
-        }
+/// The speaker-adapted view of the branch's inputs: every clip's head inputs z-normalised with
+/// its speaker's [`VoiceProfile`], built from that speaker's clips in `profile_from` (unlabelled;
+/// all of them, or the few a page would have heard).
+pub fn speaker_normalised(
+    inputs: &[Vec<f32>],
+    speakers: &[&str],
+    profile_from: &[usize],
+) -> Vec<Vec<f32>> {
+    let mut profiles: HashMap<&str, VoiceProfile> = HashMap::new();
+    for &i in profile_from {
+        profiles
+            .entry(speakers[i])
+            .or_default()
+            .add(&inputs[i], 0.0);
     }
-    out
+    inputs
+        .iter()
+        .zip(speakers)
+        .map(|(x, s)| {
+            profiles
+                .get(s)
+                .and_then(|p| p.normalise(x))
+                .unwrap_or_else(|| x.clone())
+        })
+        .collect()
 }
 
 /// `model` with the speech-embedding branch: `net` and a head fitted on the `train` clips.
 /// With `noisy`, the head also sees a noisy copy of each training clip (the dataset's
-/// `noisy_speech_mels`), as the CNN sees noise among its augmentations.
+/// `noisy_speech_mels`), as the CNN sees noise among its augmentations. With `adapted`, the
+/// branch also gets its second head, fitted on the clean clips' inputs normalised per training
+/// speaker ([`speaker_normalised`]).
 pub fn attach(
     model: EmotionNet,
     net: &SpeechEmbedding,
     data: &Dataset,
     train: &[usize],
-    noisy: bool,
+    (noisy, adapted): (bool, bool),
 ) -> EmotionNet {
     let t0 = Instant::now();
     let mut x = clip_head_inputs(net, &data.speech_mels, train, data.prosody);
+    let device = Device::flex();
+    let adapted = adapted.then(|| {
+        let speakers: Vec<&str> = train
+            .iter()
+            .map(|&i| data.clips[i].speaker.as_str())
+            .collect();
+        let all: Vec<usize> = (0..train.len()).collect();
+        let z = speaker_normalised(&x, &speakers, &all);
+        let y: Vec<usize> = train.iter().map(|&i| data.labels[i]).collect();
+        fit(&z, &y, data.label_names.len(), &device)
+    });
     let mut y: Vec<usize> = train.iter().map(|&i| data.labels[i]).collect();
     if noisy {
         x.extend(clip_head_inputs(
@@ -195,10 +206,14 @@ pub fn attach(
         ));
         y.extend(train.iter().map(|&i| data.labels[i]));
     }
-    let device = Device::flex();
     let head = fit(&x, &y, data.label_names.len(), &device);
     eprintln!(
-        "speech-embedding head fitted on {} clips{} in {:.1} s",
+        "speech-embedding head{} fitted on {} clips{} in {:.1} s",
+        if adapted.is_some() {
+            "s (strict and speaker-adapted)"
+        } else {
+            ""
+        },
         train.len(),
         if noisy { " and their noisy copies" } else { "" },
         t0.elapsed().as_secs_f64()
@@ -206,6 +221,7 @@ pub fn attach(
     model.with_speech(SpeechBranch {
         net: net.clone(),
         head,
+        adapted,
     })
 }
 

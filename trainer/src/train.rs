@@ -74,6 +74,10 @@ pub struct TrainConfig {
     /// branch's inputs, the CNN kept strict).
     #[config(default = true)]
     pub adapt_log_mels: bool,
+    /// With `speaker_adapted`: each test speaker's profile from this many of their clips (drawn
+    /// with `seed`), as a page adapting after a few recordings; `None`: all their clips.
+    #[config(default = "None")]
+    pub adapt_clips: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

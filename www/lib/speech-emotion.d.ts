@@ -118,9 +118,23 @@ export interface Result {
   /** The window the model weighed most: its log-mel spectrogram (dB, `nMels` rows of
    * `nFrames`, row-major, low frequencies first) and the model's attention over time. */
   focus: { start: number; end: number; nMels: number; nFrames: number; mel: number[]; attention: number[] } | null;
+  /** With a `voice`: how adapting to it went; `null` without one (or a model that cannot
+   * adapt, or no speech). */
+  adaptation: Adaptation | null;
   /** Time spent in the worker, ms. */
   ms: number;
   backend: Backend;
+}
+
+/** Speaker adaptation: a voice learnt from its unlabelled speech, and results read against it. */
+export interface Adaptation {
+  /** Seconds of that voice's speech heard so far, this audio's included. */
+  seconds: number;
+  /** Whether this result is adapted: the voice was heard long enough (8 windows that do not overlap, 12 s of speech). Until then
+   * results are the strict ones. */
+  applied: boolean;
+  /** The overall probabilities before adaptation. */
+  strictProbabilities: number[] | null;
 }
 
 export interface Progress {
@@ -148,6 +162,9 @@ export interface ListenOptions {
   seconds?: number;
   /** Milliseconds between classifications. Default 250. */
   interval?: number;
+  /** The voice to learn and adapt to, a name (windows that do not overlap are heard); `null`
+   * for none. Default `"microphone"`. Forget it with {@link Model.forgetVoice}. */
+  voice?: string | null;
 }
 
 /** A microphone being listened to. */
@@ -172,20 +189,27 @@ export class Model extends EventTarget {
   readonly note: string;
   /** Crashes recovered from. */
   readonly restarts: number;
+  /** Whether the model can adapt to a speaker's voice (its weights carry the adapted head). */
+  readonly adapts: boolean;
 
   /** One short recording (up to about 30 s): the speech is trimmed and its longest utterance
-   * classified. Rejects with `no-speech`, `too-short`, `bad-audio`, `aborted`, … */
-  classify(audio: AudioBuffer | Samples, options?: { signal?: AbortSignal }): Promise<Result>;
+   * classified. With `voice`, heard as that voice's and adapted to it as {@link analyseFile}. Rejects with `no-speech`, `too-short`, `bad-audio`, `aborted`, … */
+  classify(audio: AudioBuffer | Samples, options?: { signal?: AbortSignal; voice?: string }): Promise<Result>;
 
   /** A file of any length, read where it lies (never whole in memory for WAV, FLAC, MP3, Ogg
    * Vorbis, Opus in Ogg or WebM (MediaRecorder's output) and AAC/M4A; other formats the browser
    * can decode go through WebAudio, whole in memory):
    * a 3-s window every `hop` seconds (default 1). A recording with no speech resolves with
-   * `label: null`. Rejects with `unsupported-format`, `corrupt-file`, `aborted`, … */
+   * `label: null`. With `voice` (a name: files of one speaker share one), the recording's speech
+   * is heard as that voice's and the results are adapted to it once it has been heard long
+   * enough, this recording included (a long recording is read against itself). Rejects with `unsupported-format`, `corrupt-file`, `aborted`, … */
   analyseFile(
     file: Blob,
-    options?: { onProgress?: (progress: Progress) => void; signal?: AbortSignal; hop?: number },
+    options?: { onProgress?: (progress: Progress) => void; signal?: AbortSignal; hop?: number; voice?: string },
   ): Promise<Result>;
+
+  /** Forgets what was heard of a voice (also forgotten when the model restarts after a crash). */
+  forgetVoice(voice: string): Promise<void>;
 
   /** Listens to a MediaStream (a microphone from `getUserMedia`). The stream stays open: stop
    * its tracks yourself. */

@@ -93,6 +93,7 @@ export class Model extends EventTarget {
     this.labels = [];
     this.backend = null;
     this.note = "";
+    this.adapts = false;
     this.restarts = 0;
   }
 
@@ -108,10 +109,11 @@ export class Model extends EventTarget {
     }, 5_000);
   }
 
-  #loaded({ backend, labels, note }) {
+  #loaded({ backend, labels, note, adapts }) {
     this.backend = backend;
     this.labels = labels;
     this.note = note;
+    this.adapts = Boolean(adapts);
   }
 
   #spawn() {
@@ -226,12 +228,17 @@ export class Model extends EventTarget {
 
   /**
    * Classifies one short recording (the clip rule: the speech is trimmed and the longest
-   * utterance classified). `audio`: an AudioBuffer, or `{channels, sampleRate}`.
+   * utterance classified). `audio`: an AudioBuffer, or `{channels, sampleRate}`. With `voice` (a
+   * name), the clip is heard as that voice's and the result adapted to it once the voice has
+   * been heard long enough.
    * Rejects with code `no-speech` when nothing passes the speech gate.
    */
-  async classify(audio, { signal } = {}) {
+  async classify(audio, { signal, voice } = {}) {
     const { channels, rate } = samples(audio);
-    const reply = await this.#send({ type: "clip", channels, rate }, { transfer: channels.map((c) => c.buffer), signal });
+    const reply = await this.#send(
+      { type: "clip", channels, rate, voice: voiceName(voice), learn: true },
+      { transfer: channels.map((c) => c.buffer), signal },
+    );
     const result = toResult(reply, this.labels, this.backend);
     if (!result.speech) {
       throw fail("no-speech", `no speech: the loudest part is at ${result.levelDbfs.toFixed(0)} dBFS, below the speech gate`);
@@ -242,9 +249,11 @@ export class Model extends EventTarget {
   /**
    * Analyses a file of any length where it lies (WAV, FLAC, MP3, Ogg Vorbis, Opus in Ogg or
    * WebM, AAC/M4A in the worker; other formats the browser can decode through WebAudio): a 3-s window every `hop`
-   * seconds, `onProgress({seconds, total, windows})` as it goes.
+   * seconds, `onProgress({seconds, total, windows})` as it goes. With `voice` (a name), the
+   * recording's speech is heard as that voice's, and the results (windows, segments, overall)
+   * adapted to it once the voice, this recording included, has been heard long enough.
    */
-  async analyseFile(file, { onProgress, signal, hop = 1 } = {}) {
+  async analyseFile(file, { onProgress, signal, hop = 1, voice } = {}) {
     if (typeof Blob === "undefined" || !(file instanceof Blob))
       throw fail("invalid-argument", "analyseFile takes a File or a Blob");
     const windows = []; // the worker sends each window once, with the progress reports
@@ -255,7 +264,7 @@ export class Model extends EventTarget {
     };
     let reply;
     try {
-      reply = await this.#send({ type: "file", file, hop }, { onProgress: progress, signal });
+      reply = await this.#send({ type: "file", file, hop, voice: voiceName(voice) }, { onProgress: progress, signal });
     } catch (e) {
       if (e.code !== "unsupported-format" || typeof OfflineAudioContext === "undefined") throw e;
       // A format the worker's decoders lack: the browser's decoder (the whole file), then the
@@ -264,11 +273,19 @@ export class Model extends EventTarget {
       const { channels, rate } = samples(buffer);
       windows.length = 0;
       reply = await this.#send(
-        { type: "channels", channels, rate, hop },
+        { type: "channels", channels, rate, hop, voice: voiceName(voice) },
         { transfer: channels.map((c) => c.buffer), onProgress: progress, signal },
       );
     }
-    return { ...toResult(reply, this.labels, this.backend), windows };
+    const result = toResult(reply, this.labels, this.backend);
+    // Adapted results come back whole; otherwise the windows are the ones reported on the way.
+    return result.adaptation?.applied ? result : { ...result, windows };
+  }
+
+  /** Forgets what was heard of the voice `voice` (its results are strict again until it has
+   * been heard long enough anew). */
+  async forgetVoice(voice) {
+    await this.#send({ type: "forget", voice: voiceName(voice) }, { first: true });
   }
 
   /**
@@ -276,21 +293,21 @@ export class Model extends EventTarget {
    * `interval` ms, each result to `onUpdate`. Stops on `signal`, `stop()`, `dispose()`, or when
    * the stream's track ends; the stream itself stays open (it is the caller's).
    */
-  listen(stream, { onUpdate, onError, signal, seconds = 3, interval = 250 } = {}) {
+  listen(stream, { onUpdate, onError, signal, seconds = 3, interval = 250, voice = "microphone" } = {}) {
     if (this.#disposed) throw this.#disposed;
     if (typeof MediaStream === "undefined" || !(stream instanceof MediaStream) || !stream.getAudioTracks().length) {
       throw fail("invalid-argument", "listen takes a MediaStream with an audio track");
     }
-    const listener = new Listener(this, stream, { onUpdate, onError, signal, seconds, interval });
+    const listener = new Listener(this, stream, { onUpdate, onError, signal, seconds, interval, voice: voiceName(voice) });
     this.#listeners.add(listener);
     listener.done.finally(() => this.#listeners.delete(listener));
     return listener;
   }
 
   /** @internal The microphone's requests: dropped rather than queued when the worker is busy. */
-  _clip(channels, rate) {
+  _clip(channels, rate, voice, learn) {
     if (this.#current || this.#queue.length) return null;
-    return this.#send({ type: "clip", channels, rate }, { transfer: channels.map((c) => c.buffer) }).then((reply) =>
+    return this.#send({ type: "clip", channels, rate, voice, learn }, { transfer: channels.map((c) => c.buffer) }).then((reply) =>
       toResult(reply, this.labels, this.backend),
     );
   }
@@ -324,7 +341,7 @@ class Listener {
   #stopped = false;
   #stop;
 
-  constructor(model, stream, { onUpdate, onError, signal, seconds, interval }) {
+  constructor(model, stream, { onUpdate, onError, signal, seconds, interval, voice }) {
     this.done = new Promise((resolve) => {
       this.#stop = resolve;
     });
@@ -339,7 +356,7 @@ class Listener {
     const tracks = stream.getAudioTracks();
     const ended = () => this.stop("ended");
     for (const t of tracks) t.addEventListener("ended", ended);
-    this.#start(model, stream, { onUpdate, seconds, interval }).then(
+    this.#start(model, stream, { onUpdate, seconds, interval, voice }).then(
       (cleanup) => {
         this.done.then(() => {
           for (const t of tracks) t.removeEventListener("ended", ended);
@@ -353,7 +370,7 @@ class Listener {
     );
   }
 
-  async #start(model, stream, { onUpdate, seconds, interval }) {
+  async #start(model, stream, { onUpdate, seconds, interval, voice }) {
     const ctx = new AudioContext();
     this.context = ctx;
     try {
@@ -374,15 +391,21 @@ class Listener {
         filled = Math.min(ring.length, filled + data.length);
       };
       let busy = false;
+      // The voice learns from windows that do not overlap: one a full window after the last
+      // one it learned from.
+      let learnedAt = Number.NEGATIVE_INFINITY;
       const tick = async () => {
         if (busy || this.#stopped || filled < ring.length / 3) return;
         const out = new Float32Array(filled); // the last seconds, oldest first
         for (let i = 0; i < filled; i++) out[i] = ring[(at - filled + i + ring.length) % ring.length];
-        const pending = model._clip([out], ctx.sampleRate);
+        const now = ctx.currentTime;
+        const learn = Boolean(voice) && filled === ring.length && now - learnedAt >= seconds;
+        const pending = model._clip([out], ctx.sampleRate, voice, learn);
         if (!pending) return; // the worker is on a file: skip this tick
         busy = true;
         try {
           const r = await pending;
+          if (learn && r.speech) learnedAt = now;
           if (!this.#stopped) onUpdate?.({ ...r, time: performance.now() });
         } catch (e) {
           if (!this.#stopped) this.report(e);
@@ -408,6 +431,13 @@ class Listener {
     this.#stopped = true;
     this.#stop(reason);
   }
+}
+
+/** A voice's name, or undefined for none. */
+function voiceName(voice) {
+  if (voice === undefined || voice === null || voice === false) return undefined;
+  if (typeof voice !== "string" || !voice) throw fail("invalid-argument", "voice must be a non-empty string");
+  return voice;
 }
 
 /** Channels (copies, so they can be handed to the worker) and the sample rate of `audio`. */
@@ -461,6 +491,9 @@ function toResult({ analysis: a, ms }, labels, backend) {
     windows: (a.windows || []).map(toWindow),
     segments: (a.segments || []).map(({ start, end, label, confidence }) => ({ start, end, label, confidence })),
     shares: a.shares || labels.map(() => 0),
+    adaptation: a.adaptation
+      ? { seconds: a.adaptation.seconds, applied: a.adaptation.applied, strictProbabilities: a.adaptation.strict ?? null }
+      : null,
     focus: a.focus
       ? {
           start: a.focus.start,

@@ -1,9 +1,11 @@
 // The library's worker: holds one model and does all decoding and inference, so the page that
 // embeds the library never freezes. speech-emotion.js talks to it, one request at a time.
-// In:  {id, type: "load", backend, weights} | {id, type: "file", file, hop}
-//      | {id, type: "channels", channels, rate, hop} | {id, type: "clip", channels, rate}
+// In:  {id, type: "load", backend, weights} | {id, type: "file", file, hop, voice}
+//      | {id, type: "channels", channels, rate, hop, voice}
+//      | {id, type: "clip", channels, rate, voice, learn} | {id, type: "forget", voice}
 //      | {id, type: "panic-for-testing"}
-// Out: {id, type: "loaded", backend, labels, note} | {id, type: "progress", seconds, total, windows}
+//      (voice: a name to adapt to, or undefined; the worker keeps what it heard of each)
+// Out: {id, type: "loaded", backend, labels, note, adapts} | {id, type: "progress", seconds, total, windows}
 //      | {id, type: "result", analysis, ms} | {id, type: "error", code, message}
 //      | {type: "crashed", message} (the WebAssembly panicked: this worker is finished).
 
@@ -76,7 +78,7 @@ async function warmUp(e) {
   const tone = new Float32Array(22050 * 3);
   for (let i = 0; i < tone.length; i++) tone[i] = 0.1 * Math.sin(i * 0.05);
   try {
-    await e.analyseClip([tone], 22050);
+    await e.analyseClip([tone], 22050, undefined, false);
   } catch (err) {
     console.warn("warm-up failed:", err);
   }
@@ -87,7 +89,7 @@ async function handle(msg) {
     const made = await create(new Uint8Array(msg.weights), msg.backend);
     await warmUp(made.engine);
     engine = made.engine;
-    return { type: "loaded", backend: engine.backend, labels: engine.labels, note: made.note };
+    return { type: "loaded", backend: engine.backend, labels: engine.labels, note: made.note, adapts: engine.adapts };
   }
   if (!engine) throw coded("not-loaded", "the model is not loaded");
   const progress = (p) => self.postMessage({ type: "progress", id: msg.id, ...p });
@@ -95,19 +97,23 @@ async function handle(msg) {
   let analysis;
   if (msg.type === "file") {
     const ext = (msg.file.name || "").split(".").pop().toLowerCase() || undefined;
-    analysis = await engine.analyseFile(msg.file, ext, msg.hop, progress);
+    analysis = await engine.analyseFile(msg.file, ext, msg.hop, progress, msg.voice);
   } else if (msg.type === "channels") {
-    analysis = await engine.analyseChannels(msg.channels, msg.rate, msg.hop, progress);
+    analysis = await engine.analyseChannels(msg.channels, msg.rate, msg.hop, progress, msg.voice);
   } else if (msg.type === "clip") {
-    analysis = await engine.analyseClip(msg.channels, msg.rate);
+    analysis = await engine.analyseClip(msg.channels, msg.rate, msg.voice, Boolean(msg.learn));
+  } else if (msg.type === "forget") {
+    engine.forgetVoice(msg.voice);
+    return { type: "forgotten" };
   } else if (msg.type === "panic-for-testing") {
     (await bundle(engine.backend)).panicForTesting();
   } else {
     throw coded("invalid-argument", `unknown request ${msg.type}`);
   }
   const ms = performance.now() - t0;
-  // Every window already went out with the progress reports: do not send them twice.
-  if (msg.type !== "clip") delete analysis.windows;
+  // Every window already went out with the progress reports: do not send them twice, unless
+  // adaptation changed them.
+  if (msg.type !== "clip" && !analysis.adaptation?.applied) delete analysis.windows;
   return { type: "result", analysis, ms };
 }
 

@@ -2,7 +2,7 @@
 
 /**
  * One flat row per analysed file: status, duration, emotion, confidence, basis, speech gate,
- * timing, the error if any, each label's probability (`p_<label>`) and share of speech time
+ * the seconds of the voice it was adapted to (empty: not adapted), timing, the error if any, each label's probability (`p_<label>`) and share of speech time
  * (`share_<label>`).
  * @param {object[]} results the page's entries, in the order they finished
  * @param {string[]} labels
@@ -17,6 +17,7 @@ export function exportRows(results, labels) {
       confidence: r.label ? r.confidence : null,
       basis: r.basis ?? null,
       speech: r.speech ?? null,
+      adapted_voice_s: r.adaptation?.applied ? r.adaptation.seconds : null,
       ms: r.ms,
       backend: r.backend ?? null,
       error: r.message ?? null,

@@ -1,0 +1,192 @@
+//! Speaker adaptation through the page's path: a model with the adapted head keeps each
+//! window's parts, a voice profile fills as clips are heard, and once it has heard enough the
+//! results are the adapted head's; a model without that head is left as it was.
+
+use burn::prelude::*;
+use futures_lite::future::block_on;
+use speech_emotion::Classifier;
+use speech_emotion::adapt::{MIN_VOICE_SECONDS, MIN_VOICE_WINDOWS, VoiceProfile};
+use speech_emotion::labels::default_labels;
+use speech_emotion::model::ModelConfig;
+use speech_emotion::speech_embedding::{POOLED, SpeechBranch, SpeechHead};
+use speech_emotion::timeline::{adapt, analyse_clip};
+use speech_emotion::weights::{Header, Normalization, WeightsFile};
+
+/// A small model with the branch (its embedding network as initialised: the adapted path does
+/// not depend on what it learned) and two heads that differ.
+fn classifier(adapted: bool) -> Classifier {
+    let device = Device::flex();
+    let config = ModelConfig {
+        channels: vec![4, 8],
+        d_model: 16,
+        lstm_hidden: 8,
+        attention_hidden: 8,
+        speech_embedding: true,
+        adapted_head: adapted,
+        ..ModelConfig::default()
+    };
+    let header = Header::new(
+        config.clone(),
+        default_labels(),
+        Normalization {
+            mean: -40.0,
+            std: 15.0,
+            subtract_band_means: false,
+        },
+    );
+    let mut branch = SpeechBranch::new(8, false, false, &device);
+    let head = |seed: f32| {
+        SpeechHead::from_fit(
+            vec![0.0; POOLED],
+            vec![1.0; POOLED],
+            head_weight(seed),
+            vec![0.0; 8],
+            &device,
+        )
+    };
+    branch.head = head(0.37);
+    branch.adapted = adapted.then(|| head(0.71));
+    let model = config.init(&device).with_speech(branch);
+    let bytes = WeightsFile::to_bytes(&header, model).unwrap();
+    Classifier::from_bytes(&bytes, &device).unwrap()
+}
+
+/// Head `seed`'s weights as [`classifier`] draws them: `[inputs][classes]`, row-major.
+fn head_weight(seed: f32) -> Vec<f32> {
+    (0..POOLED * 8)
+        .map(|i| (i as f32 * seed).sin() * 0.2)
+        .collect()
+}
+
+/// softmax(cnn + log_softmax(x · W)), by hand.
+fn joint(cnn_log_probs: &[f32], x: &[f32], weight: &[f32]) -> Vec<f32> {
+    let logits: Vec<f32> = (0..8)
+        .map(|k| {
+            x.iter()
+                .enumerate()
+                .map(|(j, v)| v * weight[j * 8 + k])
+                .sum()
+        })
+        .collect();
+    let log_softmax = |v: &[f32]| {
+        let top = v.iter().cloned().fold(f32::MIN, f32::max);
+        let sum: f32 = v.iter().map(|x| (x - top).exp()).sum();
+        v.iter().map(|x| x - top - sum.ln()).collect::<Vec<f32>>()
+    };
+    let sum: Vec<f32> = cnn_log_probs
+        .iter()
+        .zip(log_softmax(&logits))
+        .map(|(a, b)| a + b)
+        .collect();
+    log_softmax(&sum).iter().map(|v| v.exp()).collect()
+}
+
+fn close(a: &[f32], b: &[f32]) -> bool {
+    // The weights file stores parameters as f16.
+    a.iter().zip(b).all(|(x, y)| (x - y).abs() < 2e-3)
+}
+
+/// A voiced clip: a glide at `f0` Hz with two harmonics, 1.5 s in 3 s of silence.
+fn clip(f0: f32) -> Vec<f32> {
+    let rate = 22_050.0;
+    (0..66_150)
+        .map(|i| {
+            let t = i as f32 / rate;
+            if !(0.75..2.25).contains(&t) {
+                return 0.0;
+            }
+            let f = f0 * (1.0 + 0.2 * (t - 0.75));
+            (1..=3)
+                .map(|h| (std::f32::consts::TAU * f * h as f32 * t).sin() * 0.2 / h as f32)
+                .sum()
+        })
+        .collect()
+}
+
+#[test]
+fn the_adapted_head_takes_over_once_the_voice_is_heard() {
+    let c = classifier(true);
+    assert!(c.adapts());
+    let mut voice = VoiceProfile::default();
+    let mut applied_at = None;
+    for (n, f0) in [
+        110.0, 130.0, 150.0, 170.0, 190.0, 210.0, 230.0, 250.0, 270.0, 290.0,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let audio = clip(f0);
+        let mut analysis = block_on(analyse_clip(&c, &[&audio], 22_050)).unwrap();
+        let strict = analysis.overall.clone().unwrap();
+        let parts = strict
+            .adaptable
+            .clone()
+            .expect("a model with the adapted head keeps parts");
+        block_on(adapt(&c, &mut analysis, &mut voice, true));
+        let how = analysis.adaptation.clone().unwrap();
+        assert_eq!(how.strict.as_ref(), Some(&strict.probabilities));
+        assert!((how.seconds - voice.seconds()).abs() < 1e-9);
+        let overall = analysis.overall.unwrap();
+        if !how.applied {
+            assert!(!voice.is_ready(), "clip {n}");
+            assert_eq!(overall.probabilities, strict.probabilities);
+            continue;
+        }
+        applied_at.get_or_insert(n);
+        // The adapted result is the CNN's log-probabilities plus the adapted head's on the
+        // inputs normalised with the voice heard so far, this clip included.
+        let z = voice.normalise(&parts.head_inputs).unwrap();
+        let by_hand = joint(&parts.cnn_log_probs, &z, &head_weight(0.71));
+        assert!(
+            close(&overall.probabilities, &by_hand),
+            "{:?} {by_hand:?}",
+            overall.probabilities
+        );
+        assert!((overall.probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        assert_ne!(overall.probabilities, strict.probabilities);
+        assert_eq!(analysis.segments[0].label, overall.label);
+    }
+    // Each clip brings its 1.5 s of speech and one window: ready once both thresholds are met.
+    let expected = ((MIN_VOICE_SECONDS / 1.5).ceil() as usize).max(MIN_VOICE_WINDOWS) - 1;
+    assert!(
+        applied_at.is_some_and(|n| n.abs_diff(expected) <= 1),
+        "adapted from clip {applied_at:?}, expected about {expected}"
+    );
+}
+
+#[test]
+fn a_model_without_the_adapted_head_is_left_as_it_was() {
+    let c = classifier(false);
+    assert!(!c.adapts());
+    let mut voice = VoiceProfile::default();
+    for f0 in [
+        120.0, 160.0, 200.0, 240.0, 280.0, 320.0, 360.0, 400.0, 440.0, 480.0,
+    ] {
+        let audio = clip(f0);
+        let mut analysis = block_on(analyse_clip(&c, &[&audio], 22_050)).unwrap();
+        let before = analysis.overall.clone().unwrap();
+        assert!(before.adaptable.is_none());
+        block_on(adapt(&c, &mut analysis, &mut voice, true));
+        assert!(analysis.adaptation.is_none());
+        assert_eq!(
+            analysis.overall.unwrap().probabilities,
+            before.probabilities
+        );
+    }
+    assert_eq!(voice.windows(), 0);
+}
+
+#[test]
+fn the_strict_result_is_the_sum_of_the_parts() {
+    let c = classifier(true);
+    let audio = clip(200.0);
+    let p = c.classify(&[&audio], 22_050).unwrap();
+    let parts = p.adaptable.clone().unwrap();
+    assert_eq!(parts.head_inputs.len(), POOLED);
+    let by_hand = joint(&parts.cnn_log_probs, &parts.head_inputs, &head_weight(0.37));
+    assert!(
+        close(&p.probabilities, &by_hand),
+        "{:?} {by_hand:?}",
+        p.probabilities
+    );
+}
