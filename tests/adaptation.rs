@@ -2,38 +2,28 @@
 //! window's parts, a voice profile fills as clips are heard, and once it has heard enough the
 //! results are the adapted head's; a model without that head is left as it was.
 
+mod common;
+
 use burn::prelude::*;
+use common::{small_config, small_header};
 use futures_lite::future::block_on;
 use speech_emotion::Classifier;
 use speech_emotion::adapt::{MIN_VOICE_SECONDS, MIN_VOICE_WINDOWS, VoiceProfile};
-use speech_emotion::labels::default_labels;
 use speech_emotion::model::ModelConfig;
 use speech_emotion::speech_embedding::{POOLED, SpeechBranch, SpeechHead};
 use speech_emotion::timeline::{adapt, analyse_clip};
-use speech_emotion::weights::{Header, Normalization, WeightsFile};
+use speech_emotion::weights::WeightsFile;
 
 /// A small model with the branch (its embedding network as initialised: the adapted path does
 /// not depend on what it learned) and two heads that differ.
 fn classifier(adapted: bool) -> Classifier {
     let device = Device::flex();
     let config = ModelConfig {
-        channels: vec![4, 8],
-        d_model: 16,
-        lstm_hidden: 8,
-        attention_hidden: 8,
         speech_embedding: true,
         adapted_head: adapted,
-        ..ModelConfig::default()
+        ..small_config()
     };
-    let header = Header::new(
-        config.clone(),
-        default_labels(),
-        Normalization {
-            mean: -40.0,
-            std: 15.0,
-            subtract_band_means: false,
-        },
-    );
+    let header = small_header(config.clone());
     let mut branch = SpeechBranch::new(8, false, false, &device);
     let head = |seed: f32| {
         SpeechHead::from_fit(

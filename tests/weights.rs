@@ -1,33 +1,18 @@
 //! The weights file: round trip, and clear refusals of files it must not load.
 
+mod common;
+
 use burn::prelude::*;
+use common::{small_config, small_header};
 use speech_emotion::labels::default_labels;
 use speech_emotion::model::ModelConfig;
 use speech_emotion::weights::{FORMAT_VERSION, Header, Normalization, WeightsError, WeightsFile};
 use speech_emotion::{Classifier, FeatureConfig};
 
-fn small_config() -> ModelConfig {
-    ModelConfig {
-        channels: vec![4, 8],
-        d_model: 16,
-        lstm_hidden: 8,
-        attention_hidden: 8,
-        ..ModelConfig::default()
-    }
-}
-
 fn file_bytes() -> (Header, Vec<u8>, Device) {
     let device = Device::flex();
     let config = small_config();
-    let header = Header::new(
-        config.clone(),
-        default_labels(),
-        Normalization {
-            mean: -40.0,
-            std: 15.0,
-            subtract_band_means: false,
-        },
-    );
+    let header = small_header(config.clone());
     let model = config.init(&device);
     (
         header.clone(),

@@ -1,4 +1,5 @@
-//! Shared test helpers: where the corpus and the shipped weights are, and comparing results.
+//! Shared test helpers: where the corpus and the shipped weights are, a small model's shape,
+//! and comparing results.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -28,4 +29,28 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .zip(b)
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
+}
+
+/// A model shape small enough to build and run in milliseconds.
+pub fn small_config() -> speech_emotion::ModelConfig {
+    speech_emotion::ModelConfig {
+        channels: vec![4, 8],
+        d_model: 16,
+        lstm_hidden: 8,
+        attention_hidden: 8,
+        ..speech_emotion::ModelConfig::default()
+    }
+}
+
+/// A header for `config` with the default labels and made-up normalisation statistics.
+pub fn small_header(config: speech_emotion::ModelConfig) -> speech_emotion::weights::Header {
+    speech_emotion::weights::Header::new(
+        config,
+        speech_emotion::labels::default_labels(),
+        speech_emotion::weights::Normalization {
+            mean: -40.0,
+            std: 15.0,
+            subtract_band_means: false,
+        },
+    )
 }
