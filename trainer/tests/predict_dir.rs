@@ -106,3 +106,80 @@ fn formula_like_cells_are_text() {
     assert!(text.contains("'=HYPERLINK(1).wav"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--one-speaker`: an actor's clips make a voice, and every clip is read against it once the
+/// clips hold enough speech; too few are read strictly, with a message; a model without the
+/// adapted head is refused.
+#[test]
+fn one_speaker_adapts_to_the_voice_the_files_make() {
+    let dir = speech().join("Actor_03");
+    let mut clips: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "flac"))
+        .collect();
+    clips.sort();
+    let run = |files: &[PathBuf]| {
+        let out = common::succeed(
+            Command::new(TRAINER)
+                .args(["predict", "--json", "--one-speaker"])
+                .args(files),
+        );
+        let rows: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (rows, String::from_utf8(out.stderr).unwrap())
+    };
+    let (rows, _) = run(&clips[..12]);
+    assert_eq!(rows.len(), 12);
+    let mut changed = 0;
+    for row in &rows {
+        let how = &row["adaptation"];
+        assert_eq!(how["applied"], true, "{row}");
+        assert!(how["seconds"].as_f64().unwrap() >= 12.0, "{row}");
+        let p: Vec<f64> = serde_json::from_value(row["probabilities"].clone()).unwrap();
+        let strict: Vec<f64> = serde_json::from_value(how["strict"].clone()).unwrap();
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-4, "{row}");
+        changed += usize::from(p.iter().zip(&strict).any(|(a, b)| (a - b).abs() > 1e-4));
+    }
+    assert!(changed >= 10, "adaptation changed {changed} of 12");
+
+    let (rows, stderr) = run(&clips[..3]);
+    assert!(rows.iter().all(|r| r["adaptation"]["applied"] == false));
+    assert!(stderr.contains("not adapted"), "{stderr}");
+
+    // A model without the branch, so without the adapted head.
+    let config = speech_emotion::ModelConfig {
+        channels: vec![4, 8],
+        d_model: 16,
+        lstm_hidden: 8,
+        attention_hidden: 8,
+        ..speech_emotion::ModelConfig::default()
+    };
+    let header = speech_emotion::weights::Header::new(
+        config.clone(),
+        speech_emotion::labels::default_labels(),
+        speech_emotion::weights::Normalization {
+            mean: -40.0,
+            std: 15.0,
+            subtract_band_means: false,
+        },
+    );
+    let bytes =
+        speech_emotion::WeightsFile::to_bytes(&header, config.init(&burn::prelude::Device::flex()))
+            .unwrap();
+    let weights = std::env::temp_dir().join(format!("se-no-head-{}.sew", std::process::id()));
+    std::fs::write(&weights, bytes).unwrap();
+    let out = Command::new(TRAINER)
+        .args(["predict", "--one-speaker", "--weights"])
+        .arg(&weights)
+        .arg(&clips[0])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&weights);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no adapted head"), "{stderr}");
+}
