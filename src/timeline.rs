@@ -511,6 +511,10 @@ fn windows_overall(classifier: &Classifier, windows: &[WindowResult]) -> Option<
 /// Adds an analysis' speech to `voice`: a clip's speech, or each speech window's new seconds
 /// (windows overlap). Nothing from a model without the adapted head or audio without speech.
 pub fn learn(analysis: &Analysis, voice: &mut VoiceProfile) {
+    // A quiet clip is still classified (and says so): it is no sample of the voice.
+    if !analysis.speech {
+        return;
+    }
     if analysis.basis == Basis::Clip {
         if let (Some(p), Some(s)) = (&analysis.overall, analysis.segments.first())
             && let Some(a) = &p.adaptable
@@ -539,7 +543,7 @@ pub async fn adapt(
     voice: &mut VoiceProfile,
     learn: bool,
 ) {
-    if !classifier.adapts() || analysis.overall.is_none() {
+    if !classifier.adapts() || analysis.overall.is_none() || !analysis.speech {
         return;
     }
     if learn {
@@ -555,7 +559,8 @@ pub async fn adapt(
     });
 }
 
-/// Replaces the analysis' results with adapted ones; false where nothing could be adapted.
+/// Replaces the analysis' results with adapted ones (the windows', then the clip's or the
+/// windows' mean as the overall result); false where nothing could be adapted.
 async fn rescore(
     classifier: &Classifier,
     analysis: &mut Analysis,
@@ -563,38 +568,26 @@ async fn rescore(
     clip: bool,
 ) -> bool {
     let labels = classifier.labels();
-    if clip {
-        let Some(overall) = analysis.overall.as_mut() else {
-            return false;
-        };
-        let Some(a) = &overall.adaptable else {
-            return false;
-        };
-        let Some(mut p) = classifier.adapt(&[a], voice).await else {
-            return false;
-        };
-        let p = p.remove(0);
-        let top = argmax(&p);
-        overall.label = labels[top].clone();
-        for s in &mut analysis.segments {
-            s.label = overall.label.clone();
-            s.confidence = p[top];
-        }
-        overall.probabilities = p;
-        analysis.shares = segments::shares(&analysis.segments, labels);
-        return true;
+    let clip_parts = clip
+        .then(|| analysis.overall.as_ref().and_then(|p| p.adaptable.as_ref()))
+        .flatten();
+    if clip && clip_parts.is_none() {
+        return false;
     }
+    // The windows and the clip in one batch: the clip's parts last.
     let parts: Vec<&Adaptable> = analysis
         .windows
         .iter()
         .filter_map(|w| w.adaptable.as_ref())
+        .chain(clip_parts)
         .collect();
     if parts.is_empty() {
         return false;
     }
-    let Some(adapted) = classifier.adapt(&parts, voice).await else {
+    let Some(mut adapted) = classifier.adapt(&parts, voice).await else {
         return false;
     };
+    let clip_probabilities = clip.then(|| adapted.pop()).flatten();
     let mut adapted = adapted.into_iter();
     for w in analysis
         .windows
@@ -605,8 +598,26 @@ async fn rescore(
         w.label = Some(labels[argmax(&p)].clone());
         w.probabilities = Some(p);
     }
-    analysis.overall = windows_overall(classifier, &analysis.windows);
-    analysis.segments = segments::segments(&analysis.windows, labels);
+    let strict_label = analysis.overall.as_ref().map(|p| p.label.clone());
+    match (clip_probabilities, analysis.overall.as_mut()) {
+        (Some(p), Some(overall)) => {
+            let top = argmax(&p);
+            overall.label = labels[top].clone();
+            for s in &mut analysis.segments {
+                s.label = overall.label.clone();
+                s.confidence = p[top];
+            }
+            overall.probabilities = p;
+        }
+        _ => {
+            analysis.overall = windows_overall(classifier, &analysis.windows);
+            analysis.segments = segments::segments(&analysis.windows, labels);
+            // The spectrogram's window spoke most for the strict label: not for a new one.
+            if analysis.overall.as_ref().map(|p| p.label.clone()) != strict_label {
+                analysis.focus = None;
+            }
+        }
+    }
     analysis.shares = segments::shares(&analysis.segments, labels);
     true
 }

@@ -180,3 +180,24 @@ fn the_strict_result_is_the_sum_of_the_parts() {
         p.probabilities
     );
 }
+
+#[test]
+fn a_quiet_recording_teaches_the_voice_nothing() {
+    let c = classifier(true);
+    // 60 dB under the clips above: classified (a file always gets an answer) but not speech.
+    let quiet: Vec<f32> = clip(200.0).iter().map(|v| v * 1e-3).collect();
+    let mut voice = VoiceProfile::default();
+    let chunks = std::iter::once(Ok(vec![quiet]));
+    let mut analysis = block_on(speech_emotion::timeline::analyse(
+        &c,
+        chunks,
+        22_050,
+        1.0,
+        &mut |_| {},
+    ))
+    .unwrap();
+    assert!(!analysis.speech && analysis.overall.is_some());
+    block_on(adapt(&c, &mut analysis, &mut voice, true));
+    assert_eq!(voice.windows(), 0);
+    assert!(analysis.adaptation.is_none());
+}

@@ -178,9 +178,9 @@ struct TrainArgs {
     /// could do).
     #[arg(long, requires = "speaker_adapted")]
     adapt_branch_only: bool,
-    /// With --speaker-adapted: each test speaker's profile from this many of their clips, drawn
-    /// at random (what a page has heard after that many recordings), not from all of them.
-    #[arg(long, requires = "speaker_adapted", value_parser = ranged(1usize, 10_000))]
+    /// With --adapt-branch-only: each test speaker's profile from this many of their clips,
+    /// drawn at random (what a page has heard after that many recordings), not from all of them.
+    #[arg(long, requires = "adapt_branch_only", value_parser = ranged(1usize, 10_000))]
     adapt_clips: Option<usize>,
     /// Seeds the split (--split random), initialisation, shuffling and augmentation.
     #[arg(long, default_value_t = TrainConfig::new().seed)]

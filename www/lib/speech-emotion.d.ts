@@ -130,7 +130,9 @@ export interface Result {
 export interface Adaptation {
   /** Seconds of that voice's speech heard so far, this audio's included. */
   seconds: number;
-  /** Whether this result is adapted: the voice was heard long enough (8 windows that do not overlap, 12 s of speech). Until then
+  /** Whether this result is adapted: the voice was heard long enough: 8 windows holding 12 s of speech
+   * (the microphone learns windows that do not overlap; a file's windows overlap, so one 12-s
+   * recording can adapt on its own). Until then
    * results are the strict ones. */
   applied: boolean;
   /** The overall probabilities before adaptation. */
@@ -208,7 +210,8 @@ export class Model extends EventTarget {
     options?: { onProgress?: (progress: Progress) => void; signal?: AbortSignal; hop?: number; voice?: string },
   ): Promise<Result>;
 
-  /** Forgets what was heard of a voice (also forgotten when the model restarts after a crash). */
+  /** Forgets what was heard of a voice, after the calls made before it. Voices are also
+   * forgotten when the worker restarts: after a crash, or when a running request is aborted. */
   forgetVoice(voice: string): Promise<void>;
 
   /** Listens to a MediaStream (a microphone from `getUserMedia`). The stream stays open: stop

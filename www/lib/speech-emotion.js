@@ -285,7 +285,10 @@ export class Model extends EventTarget {
   /** Forgets what was heard of the voice `voice` (its results are strict again until it has
    * been heard long enough anew). */
   async forgetVoice(voice) {
-    await this.#send({ type: "forget", voice: voiceName(voice) }, { first: true });
+    const name = voiceName(voice);
+    if (!name) throw fail("invalid-argument", "forgetVoice takes a voice's name");
+    // In order: calls made before it still hear the voice they were made for.
+    await this.#send({ type: "forget", voice: name });
   }
 
   /**
