@@ -126,24 +126,6 @@ fn speech_mel(front: &SpeechFrontEnd, window: &[f32]) -> Vec<f32> {
         .expect("a window at the model's own rate resamples")
 }
 
-/// What one run of the model gives, before it is read back.
-struct Outputs {
-    probs: Tensor<2>,
-    attention: Tensor<2>,
-    parts: Option<(Tensor<2>, Tensor<2>)>,
-}
-
-impl Outputs {
-    /// In the order [`Classifier::predictions`] reads them.
-    fn tensors(self) -> Vec<Tensor<2>> {
-        let mut out = vec![self.probs, self.attention];
-        if let Some((cnn, inputs)) = self.parts {
-            out.extend([cnn, inputs]);
-        }
-        out
-    }
-}
-
 /// A loaded model with its front end, ready to classify audio.
 pub struct Classifier {
     header: Header,
@@ -222,33 +204,38 @@ impl Classifier {
         ))
     }
 
-    /// The model's outputs for a batch: probabilities, attention, and the adaptable parts.
-    fn run(&self, features: &[Features]) -> Outputs {
+    /// The model's outputs for a batch, one row per window, to be read back at once (one
+    /// round trip on WebGPU): the probabilities, the attention, then, from a model with the
+    /// adapted head, the CNN's log-probabilities and the head inputs. With the widths of the
+    /// last two (0 without them).
+    fn run(&self, features: &[Features]) -> (Tensor<2>, usize) {
         let (out, parts) = self
             .model
             .forward_parts(self.input(features), self.speech_input(features));
-        Outputs {
-            probs: softmax(out.logits, 1),
-            attention: out.attention,
-            parts: parts.map(|p| (p.cnn_log_probs, p.head_inputs)),
+        let mut rows = vec![softmax(out.logits, 1), out.attention];
+        let mut width = 0;
+        if let Some(p) = parts {
+            width = p.head_inputs.dims()[1];
+            rows.extend([p.cnn_log_probs, p.head_inputs]);
         }
+        (Tensor::cat(rows, 1), width)
     }
 
-    fn predictions(&self, read: Vec<Vec<f32>>, n: usize) -> Vec<Prediction> {
+    fn predictions(&self, read: Vec<f32>, width: usize, n: usize) -> Vec<Prediction> {
         let classes = self.header.labels.len();
-        let (probs, attention) = (&read[0], &read[1]);
-        let steps = attention.len() / n.max(1);
-        let width = read.get(3).map_or(0, |h| h.len() / n.max(1));
-        (0..n)
-            .map(|i| {
-                let p = probs[i * classes..(i + 1) * classes].to_vec();
+        let row_len = read.len() / n.max(1);
+        let steps = row_len.saturating_sub(classes + if width > 0 { classes + width } else { 0 });
+        read.chunks_exact(row_len.max(1))
+            .map(|row| {
+                let (p, rest) = row.split_at(classes);
+                let (attention, parts) = rest.split_at(steps);
                 Prediction {
-                    label: self.header.labels[crate::timeline::argmax(&p)].clone(),
-                    probabilities: p,
-                    attention: attention[i * steps..(i + 1) * steps].to_vec(),
-                    adaptable: (read.len() == 4).then(|| Adaptable {
-                        cnn_log_probs: read[2][i * classes..(i + 1) * classes].to_vec(),
-                        head_inputs: read[3][i * width..(i + 1) * width].to_vec(),
+                    label: self.header.labels[crate::timeline::argmax(p)].clone(),
+                    probabilities: p.to_vec(),
+                    attention: attention.to_vec(),
+                    adaptable: (width > 0).then(|| Adaptable {
+                        cnn_log_probs: parts[..classes].to_vec(),
+                        head_inputs: parts[classes..].to_vec(),
                     }),
                 }
             })
@@ -257,23 +244,20 @@ impl Classifier {
 
     /// Classifies a batch of feature maps (synchronous read-back: CPU backends).
     pub fn classify_features(&self, features: &[Features]) -> Vec<Prediction> {
-        let read = self
-            .run(features)
-            .tensors()
-            .into_iter()
-            .map(|t| t.into_data().try_to_vec::<f32>().expect("f32 output"))
-            .collect();
-        self.predictions(read, features.len())
+        let (out, width) = self.run(features);
+        let read = out.into_data().try_to_vec::<f32>().expect("f32 output");
+        self.predictions(read, width, features.len())
     }
 
     /// Classifies a batch of feature maps, reading results back asynchronously (WebGPU).
     pub async fn classify_features_async(&self, features: &[Features]) -> Vec<Prediction> {
-        let mut read = Vec::new();
-        for t in self.run(features).tensors() {
-            let data = t.into_data_async().await.expect("read back the outputs");
-            read.push(data.try_to_vec::<f32>().expect("f32 output"));
-        }
-        self.predictions(read, features.len())
+        let (out, width) = self.run(features);
+        let read = out.into_data_async().await.expect("read back the outputs");
+        self.predictions(
+            read.try_to_vec::<f32>().expect("f32 output"),
+            width,
+            features.len(),
+        )
     }
 
     /// Whether the model can adapt to a speaker (its branch has the adapted head).

@@ -25,6 +25,13 @@ export async function launch({ webgpu = false, extraArgs = [] } = {}) {
   return chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args });
 }
 
+/** Chromium flags for a microphone that plays `wav` (looped), permission granted. */
+export const fakeMicrophone = (wav) => [
+  "--use-fake-ui-for-media-stream",
+  "--use-fake-device-for-media-stream",
+  `--use-file-for-fake-audio-capture=${wav}`,
+];
+
 /** Drops files (name + bytes) onto `selector` with a real DataTransfer drop event. */
 export async function dropFiles(page, selector, files) {
   const payload = files.map((f) => ({ name: f.name, type: f.type || "", data: Buffer.from(f.bytes).toString("base64") }));

@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { appendFileSync, cpSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { dropFiles, launch } from "./browser.mjs";
+import { dropFiles, fakeMicrophone, launch } from "./browser.mjs";
 import {
   CLIP,
   customWeights,
@@ -456,11 +456,7 @@ test("the content security policy keeps injected script from running", async () 
 test("the microphone: live bars from speech, 'no speech' in silence", async () => {
   const wav = micInput(5);
   const { context, page, requests } = await openPage("cpu", {
-    extraArgs: [
-      "--use-fake-ui-for-media-stream",
-      "--use-fake-device-for-media-stream",
-      `--use-file-for-fake-audio-capture=${wav}`,
-    ],
+    extraArgs: fakeMicrophone(wav),
   });
   try {
     await page.click("#mic-toggle");
@@ -504,11 +500,7 @@ test("the microphone: live bars from speech, 'no speech' in silence", async () =
 test("the microphone adapts to the voice after some seconds of speech, and forgets it on reset", async () => {
   const { mic } = oneVoice();
   const { context, page, errors } = await openPage("cpu", {
-    extraArgs: [
-      "--use-fake-ui-for-media-stream",
-      "--use-fake-device-for-media-stream",
-      `--use-file-for-fake-audio-capture=${mic}`,
-    ],
+    extraArgs: fakeMicrophone(mic),
   });
   try {
     await page.click("#mic-toggle");

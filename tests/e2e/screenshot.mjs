@@ -4,7 +4,7 @@
 //   node tests/e2e/screenshot.mjs [--dist DIR] [--out FILE]
 
 import { join, resolve } from "node:path";
-import { launch } from "./browser.mjs";
+import { fakeMicrophone, launch } from "./browser.mjs";
 import { CLIP, DIST, longRecording, micInput, ROOT } from "./fixtures.mjs";
 import { serve } from "./server.mjs";
 
@@ -15,11 +15,7 @@ const arg = (name, fallback) => {
 const out = resolve(arg("--out", join(ROOT, "docs/screenshot.png")));
 const server = await serve(resolve(arg("--dist", DIST)), "/speech-emotion/");
 const context = await launch({
-  extraArgs: [
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    `--use-file-for-fake-audio-capture=${micInput(2)}`,
-  ],
+  extraArgs: fakeMicrophone(micInput(2)),
 });
 try {
   const page = await context.newPage();
