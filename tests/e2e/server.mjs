@@ -18,13 +18,20 @@ const TYPES = {
 
 /**
  * Serves `root` under `prefix` (e.g. "/" or "/speech-emotion/"). Resolves to
- * { url, close, requests, setRoot }: `setRoot(dir)` serves another folder from then on, as a
- * host does when a new version of the site is deployed.
+ * { url, close, requests, setRoot, setReachable }: `setRoot(dir)` serves another folder from then
+ * on, as a host does when a new version of the site is deployed; `setReachable(false)` drops every
+ * connection, open or new, without an answer (the requests are still recorded), as a network that
+ * is down: the browser's own requests, which its offline emulation does not cover, fail too.
  */
 export function serve(root, prefix = "/") {
   const requests = [];
+  let reachable = true;
   const server = createServer(async (req, res) => {
     requests.push(req.url);
+    if (!reachable) {
+      req.socket.destroy();
+      return;
+    }
     const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
     if (!path.startsWith(prefix)) {
       res.writeHead(404).end();
@@ -53,6 +60,10 @@ export function serve(root, prefix = "/") {
         close: () => new Promise((r) => server.close(r)),
         setRoot: (dir) => {
           root = dir;
+        },
+        setReachable: (on) => {
+          reachable = on;
+          if (!on) server.closeAllConnections();
         },
       });
     });
