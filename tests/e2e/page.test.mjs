@@ -430,6 +430,24 @@ test("a panic in the WebAssembly: a clear message, a fresh worker, and the next 
   }
 });
 
+test("the WebGPU device is lost: the model goes on on the CPU, with a note", async () => {
+  const { context, page } = await openPage("webgpu");
+  try {
+    let lost = 0;
+    for (const worker of page.workers()) {
+      lost += await worker.evaluate(() => self.loseGpuForTesting?.() ?? 0);
+    }
+    assert.ok(lost >= 1, "the model's worker holds no WebGPU device");
+    await page.waitForSelector("#backend[data-backend=cpu][data-state=ready]", { timeout: 60_000 });
+    assert.equal(await page.$eval("#backend-note", (e) => e.textContent), "(the GPU was lost, so the CPU is used)");
+    const got = await analyse(page, CLIP);
+    assert.equal(got.state, "done", got.text);
+    assert.ok(maxDiff(got.probabilities, expected.probabilities) <= TOLERANCE);
+  } finally {
+    await context.close();
+  }
+});
+
 test("the content security policy keeps injected script from running", async () => {
   const { context, page, errors } = await openPage("cpu");
   try {

@@ -185,9 +185,11 @@ export interface Listener {
 export class Model extends EventTarget {
   /** The labels, in the order of the probabilities. */
   readonly labels: string[];
-  /** The backend in use (after a crash it may have fallen back to the CPU). */
+  /** The backend in use (after a crash it may have fallen back to the CPU; after the WebGPU
+   * device was lost it has). */
   readonly backend: Backend;
-  /** Why `"auto"` is not on WebGPU, as a sentence; empty otherwise. */
+  /** Why the model is not on WebGPU (with `"auto"`, or since the GPU was lost), as a sentence;
+   * empty otherwise. */
   readonly note: string;
   /** Crashes recovered from. */
   readonly restarts: number;

@@ -131,6 +131,12 @@ export class Model extends EventTarget {
       this.#crashed(data.message);
       return;
     }
+    if (data.type === "gpu-lost") {
+      // Whatever the worker was doing on that device will not finish; the CPU takes over.
+      console.warn("WebGPU device lost:", data.message);
+      this.#crashed("the GPU was lost", "cpu");
+      return;
+    }
     const job = this.#current;
     if (!job || data.id !== job.id) return;
     if (data.type === "progress") {
@@ -187,8 +193,9 @@ export class Model extends EventTarget {
   }
 
   // A panic leaves the WebAssembly unusable: reject the request it was on, start a fresh worker,
-  // load the same model on the same backend (the CPU one if that fails), go on with the queue.
-  #crashed(reason) {
+  // load the same model on the same backend (the CPU one if that fails, or `backend` when
+  // given), go on with the queue.
+  #crashed(reason, backend = null) {
     if (this.#disposed) return;
     const job = this.#current;
     const error = fail("crashed", `the analysis crashed (${reason}); the model was restarted`);
@@ -203,10 +210,10 @@ export class Model extends EventTarget {
       this.dispose(fail("crashed", `the model keeps crashing (${reason}); load it again to retry`));
       return;
     }
-    this.#restart(reason);
+    this.#restart(reason, backend);
   }
 
-  #restart(reason = null) {
+  #restart(reason = null, forced = null) {
     this.#worker?.terminate();
     this.#worker = null;
     this.#spawn();
@@ -214,12 +221,13 @@ export class Model extends EventTarget {
       const weights = this.#weights.slice(0);
       return this.#send({ type: "load", backend, weights }, { transfer: [weights], first: true });
     };
-    const backend = this.backend || this.#wanted;
+    const backend = forced || this.backend || this.#wanted;
     reload(backend)
       .catch((e) => (backend === "cpu" || this.#disposed ? Promise.reject(e) : reload("cpu")))
       .then(
         (loaded) => {
           this.#loaded(loaded);
+          if (forced && this.#wanted !== forced) this.note = `${reason}, so the CPU is used`;
           if (reason) this.dispatchEvent(new CustomEvent("restart", { detail: { reason, backend: this.backend } }));
         },
         (e) => this.dispose(fail("crashed", `the model could not be restarted: ${e.message}`, e)),

@@ -7,11 +7,32 @@
 //      (voice: a name to adapt to, or undefined; the worker keeps what it heard of each)
 // Out: {id, type: "loaded", backend, labels, note, adapts} | {id, type: "progress", seconds, total, windows}
 //      | {id, type: "result", analysis, ms} | {id, type: "error", code, message}
-//      | {type: "crashed", message} (the WebAssembly panicked: this worker is finished).
+//      | {type: "crashed", message} (the WebAssembly panicked: this worker is finished)
+//      | {type: "gpu-lost", message} (the WebGPU device is gone, and the model on it).
 
 const here = (path) => new URL(path, import.meta.url);
 // The WebAssembly's panic hook calls this before the module aborts; the library then restarts us.
 self.onWasmPanic = (message) => self.postMessage({ type: "crashed", message });
+
+// A WebGPU device can be lost (a GPU reset or driver update, the browser reclaiming it), and the
+// model on it with it. Burn's wgpu backend does not watch for that, so every device this worker
+// asks for is watched here; the library then goes on on the CPU. This worker never gives a
+// device up itself, so any loss is the GPU's.
+const devices = [];
+if (self.GPUAdapter) {
+  const requestDevice = GPUAdapter.prototype.requestDevice;
+  GPUAdapter.prototype.requestDevice = async function (...args) {
+    const device = await requestDevice.apply(this, args);
+    devices.push(device);
+    device.lost.then((info) => self.postMessage({ type: "gpu-lost", message: info.message || info.reason }));
+    return device;
+  };
+}
+// For the browser test of that path (a GPU cannot be reset on demand).
+self.loseGpuForTesting = () => {
+  for (const device of devices) device.destroy();
+  return devices.length;
+};
 const bundles = {};
 let engine = null;
 
