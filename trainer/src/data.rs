@@ -174,41 +174,58 @@ pub struct FeatureSet {
     /// (empty with [`SpeechInputs::None`]).
     pub speech_mels: Vec<Vec<f32>>,
     /// The same with white noise added ([`NOISY_SNR_DB`]), for `--speech-noise` (empty
-    /// unless [`SpeechInputs::CleanAndNoisy`]).
+    /// unless [`NoisyCopies::white`]).
     pub noisy_speech_mels: Vec<Vec<f32>>,
+    /// The branch's window as audio, for babble copies made per training split (empty unless
+    /// [`NoisyCopies::babble`]).
+    pub contexts: Vec<Vec<f32>>,
     pub failed: Vec<(PathBuf, String)>,
 }
 
 /// Which inputs of the speech-embedding branch to compute while reading the clips: none when
-/// the branch is off, the noisy copies only for `--speech-noise`.
+/// the branch is off, noisy copies only when asked for.
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub enum SpeechInputs {
     None,
     /// `prosody`: with the prosody row (for a head that reads it).
-    Clean {
+    Branch {
         prosody: bool,
+        noisy: NoisyCopies,
     },
-    CleanAndNoisy {
-        prosody: bool,
-    },
+}
+
+/// The noisy copies of each training clip the branch's head is fitted on besides the clean
+/// clip: white noise (`--speech-noise`, made once per clip) and babble of other training
+/// speakers (`--speech-babble`, made per training split so that no held-out voice is heard).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct NoisyCopies {
+    pub white: bool,
+    pub babble: bool,
 }
 
 impl SpeechInputs {
     /// Whether the branch's inputs carry the prosody row.
     pub fn prosody(self) -> bool {
-        matches!(
-            self,
-            SpeechInputs::Clean { prosody: true } | SpeechInputs::CleanAndNoisy { prosody: true }
-        )
+        matches!(self, SpeechInputs::Branch { prosody: true, .. })
+    }
+
+    fn noisy(self) -> NoisyCopies {
+        match self {
+            SpeechInputs::None => NoisyCopies::default(),
+            SpeechInputs::Branch { noisy, .. } => noisy,
+        }
     }
 }
 
 /// The SNR range of the speech branch's noisy copies: the CNN's default `--snr`.
 pub const NOISY_SNR_DB: (f64, f64) = (10.0, 30.0);
 
+/// The SNR range of its babble copies: the CNN's `--babble` of recipe R.
+pub const BABBLE_SNR_DB: (f64, f64) = (5.0, 25.0);
+
 /// A random stream that depends only on the file's name: the same noisy copy on every run, on
 /// any number of threads.
-fn clip_rng(path: &Path) -> StdRng {
+pub fn clip_rng(path: &Path) -> StdRng {
     let name = path
         .file_name()
         .map_or(Vec::new(), |n| n.as_encoded_bytes().to_vec());
@@ -236,8 +253,15 @@ pub fn extract_features(
     );
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let chunk = clips.len().div_ceil(workers).max(1);
-    type Extracted = Result<(Vec<f32>, Vec<f32>, Option<Vec<f32>>, Option<Vec<f32>>), String>;
-    let results: Vec<Extracted> = std::thread::scope(|s| {
+    let noisy = speech_inputs.noisy();
+    struct Extracted {
+        speech: Vec<f32>,
+        features: Vec<f32>,
+        mel: Option<Vec<f32>>,
+        white: Option<Vec<f32>>,
+        context: Option<Vec<f32>>,
+    }
+    let results: Vec<Result<Extracted, String>> = std::thread::scope(|s| {
         let handles: Vec<_> = clips
             .chunks(chunk)
             .map(|part| {
@@ -256,20 +280,27 @@ pub fn extract_features(
                                 let span = clip_span(&mono, config.sample_rate);
                                 let speech = mono[span.0..span.1].to_vec();
                                 let features = speech_features(logmel, &speech);
+                                let mut out = Extracted {
+                                    speech,
+                                    features,
+                                    mel: None,
+                                    white: None,
+                                    context: None,
+                                };
                                 if speech_inputs == SpeechInputs::None {
-                                    return Ok((speech, features, None, None));
+                                    return Ok(out);
                                 }
                                 let context = context_window(&mono, span, config.window_samples);
-                                let mel = front.mel(&context).map_err(|e| e.to_string())?;
-                                if let SpeechInputs::Clean { .. } = speech_inputs {
-                                    return Ok((speech, features, Some(mel), None));
+                                out.mel = Some(front.mel(&context).map_err(|e| e.to_string())?);
+                                if noisy.white {
+                                    let mut white = context.clone();
+                                    let mut rng = clip_rng(&clip.path);
+                                    let snr = rng.random_range(NOISY_SNR_DB.0..=NOISY_SNR_DB.1);
+                                    add_noise(&mut white, snr, &mut rng);
+                                    out.white = Some(front.mel(&white).map_err(|e| e.to_string())?);
                                 }
-                                let mut noisy = context;
-                                let mut rng = clip_rng(&clip.path);
-                                let snr = rng.random_range(NOISY_SNR_DB.0..=NOISY_SNR_DB.1);
-                                add_noise(&mut noisy, snr, &mut rng);
-                                let noisy = front.mel(&noisy).map_err(|e| e.to_string())?;
-                                Ok((speech, features, Some(mel), Some(noisy)))
+                                out.context = noisy.babble.then_some(context);
+                                Ok(out)
                             });
                             bar.inc(1);
                             r
@@ -290,16 +321,18 @@ pub fn extract_features(
         features: Vec::new(),
         speech_mels: Vec::new(),
         noisy_speech_mels: Vec::new(),
+        contexts: Vec::new(),
         failed: Vec::new(),
     };
     for (clip, r) in clips.into_iter().zip(results) {
         match r {
-            Ok((speech, f, mel, noisy)) => {
+            Ok(x) => {
                 set.clips.push(clip);
-                set.speech.push(speech);
-                set.features.push(f);
-                set.speech_mels.extend(mel);
-                set.noisy_speech_mels.extend(noisy);
+                set.speech.push(x.speech);
+                set.features.push(x.features);
+                set.speech_mels.extend(x.mel);
+                set.noisy_speech_mels.extend(x.white);
+                set.contexts.extend(x.context);
             }
             Err(e) => set.failed.push((clip.path, e)),
         }
@@ -318,6 +351,8 @@ pub struct Dataset {
     pub speech_mels: Vec<Vec<f32>>,
     /// The same windows with white noise added, one copy each (see [`NOISY_SNR_DB`]).
     pub noisy_speech_mels: Vec<Vec<f32>>,
+    /// The same windows as audio, for babble copies (see [`NoisyCopies::babble`]).
+    pub contexts: Vec<Vec<f32>>,
     /// Whether those inputs end in the prosody row ([`SpeechInputs::prosody`]).
     pub prosody: bool,
     pub labels: Vec<usize>,
@@ -446,6 +481,7 @@ impl Dataset {
             features: set.features,
             speech_mels: set.speech_mels,
             noisy_speech_mels: set.noisy_speech_mels,
+            contexts: set.contexts,
             prosody: speech_inputs.prosody(),
             label_names,
             skipped,

@@ -137,8 +137,8 @@ pub fn fold_plan(clips: &[Clip], k: usize) -> Result<FoldPlan, String> {
 /// the dataset).
 pub struct Speech {
     pub net: SpeechEmbedding,
-    /// Fit the head on a noisy copy of each training clip too.
-    pub noisy: bool,
+    /// The noisy copies of each training clip the head is fitted on too.
+    pub noisy: crate::data::NoisyCopies,
 }
 
 /// Trains on `split` (or takes `cnn`, a CNN trained before on the same split), adds the
@@ -370,6 +370,9 @@ pub struct Report {
     pub speech_embedding: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speech_noise: Option<bool>,
+    /// `--speech-babble`; absent when off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speech_babble: Option<bool>,
     /// The folder of CNNs taken instead of training (`--cnn-models`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnn_models: Option<PathBuf>,
@@ -446,6 +449,7 @@ impl Report {
             model_config,
             speech_embedding: None,
             speech_noise: None,
+            speech_babble: None,
             cnn_models: None,
         }
     }
@@ -599,6 +603,7 @@ pub fn merge(parts: &[Report]) -> Result<Report, String> {
     };
     merged.speech_embedding = first.speech_embedding.clone();
     merged.speech_noise = first.speech_noise;
+    merged.speech_babble = first.speech_babble;
     merged.cnn_models = first.cnn_models.clone();
     Ok(merged)
 }

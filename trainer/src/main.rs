@@ -19,7 +19,7 @@ use speech_emotion::weights::{Header, WeightsFile};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use trainer::augment::AugmentConfig;
-use trainer::data::{Dataset, SpeechInputs};
+use trainer::data::{Dataset, NoisyCopies, SpeechInputs};
 use trainer::train::TrainConfig;
 use trainer::{bench, charts, checkpoint, data, evaluate, robustness, speech_onnx, split, train};
 
@@ -196,6 +196,10 @@ struct TrainArgs {
     /// 10–30 dB SNR, the same copy on every run).
     #[arg(long, conflicts_with = "no_speech_embedding")]
     speech_noise: bool,
+    /// Fit the speech branch's head on a babble copy of each training clip too: 3 to 6 other
+    /// training speakers at 5–25 dB SNR, drawn per split (held-out voices are never used).
+    #[arg(long, conflicts_with = "no_speech_embedding")]
+    speech_babble: bool,
     /// The speech branch's head without the window's prosody statistics (F0 by YIN, energy
     /// dynamics, spectral tilt: `speech_emotion::prosody`), as before they were added.
     #[arg(long)]
@@ -250,14 +254,13 @@ impl TrainArgs {
 
     fn dataset(&self) -> Result<Dataset, String> {
         let features = FeatureConfig::default();
-        let speech = match (self.no_speech_embedding, self.speech_noise) {
-            (true, _) => SpeechInputs::None,
-            (false, false) => SpeechInputs::Clean {
+        let speech = if self.no_speech_embedding {
+            SpeechInputs::None
+        } else {
+            SpeechInputs::Branch {
                 prosody: !self.no_prosody,
-            },
-            (false, true) => SpeechInputs::CleanAndNoisy {
-                prosody: !self.no_prosody,
-            },
+                noisy: self.noisy_copies(),
+            }
         };
         match (&self.corpus.data, &self.corpus.manifest) {
             (_, Some(manifest)) => Dataset::load_manifest(manifest, &features, speech),
@@ -295,8 +298,15 @@ impl TrainArgs {
         let net = speech_onnx::load(&self.speech_embedding, &burn::prelude::Device::flex())?;
         Ok(Some(evaluate::Speech {
             net,
-            noisy: self.speech_noise,
+            noisy: self.noisy_copies(),
         }))
+    }
+
+    fn noisy_copies(&self) -> NoisyCopies {
+        NoisyCopies {
+            white: self.speech_noise,
+            babble: self.speech_babble,
+        }
     }
 
     /// The corpus as named in reports.
@@ -1097,6 +1107,7 @@ fn run_evaluate(
             .map(|n| n.to_string_lossy().to_string())
     });
     value.speech_noise = speech.is_some().then_some(args.speech_noise);
+    value.speech_babble = (speech.is_some() && args.speech_babble).then_some(true);
     value.cnn_models = cnn_models.map(Path::to_path_buf);
     finish_report(report, &value)
 }

@@ -2,12 +2,15 @@
 //! pooled embeddings of the training clips' analysis windows (the frozen network itself is
 //! never trained). Fitted after the CNN, in a few seconds.
 
-use crate::data::Dataset;
+use crate::acoustics::{babble_noise, mix_at_snr};
+use crate::data::{BABBLE_SNR_DB, Dataset, NoisyCopies, clip_rng};
 use burn::prelude::*;
+use rand::Rng;
+use rayon::prelude::*;
 use speech_emotion::adapt::VoiceProfile;
 use speech_emotion::model::EmotionNet;
 use speech_emotion::speech_embedding::{
-    N_MELS, SpeechBranch, SpeechEmbedding, SpeechHead, head_inputs,
+    self, N_MELS, SpeechBranch, SpeechEmbedding, SpeechFrontEnd, SpeechHead, head_inputs,
 };
 use std::collections::HashMap;
 use std::time::Instant;
@@ -171,17 +174,64 @@ pub fn speaker_normalised(
         .collect()
 }
 
+/// The talkers of clip `i`'s babble: 3 to 6 clips of `train` (with repeats) whose speaker is not
+/// clip `i`'s; none if no other speaker trains.
+fn babble_talkers(speakers: &[&str], train: &[usize], i: usize, rng: &mut impl Rng) -> Vec<usize> {
+    let others: Vec<usize> = train
+        .iter()
+        .copied()
+        .filter(|&j| speakers[j] != speakers[i])
+        .collect();
+    if others.is_empty() {
+        return Vec::new();
+    }
+    (0..rng.random_range(3..=6))
+        .map(|_| others[rng.random_range(0..others.len())])
+        .collect()
+}
+
+/// The branch's inputs for a babble copy of each of the `train` clips: 3 to 6 other training
+/// speakers talking at once under the clip's window, at [`BABBLE_SNR_DB`] (the same copy on
+/// every run with the same split).
+fn babble_copies(data: &Dataset, train: &[usize]) -> Vec<Vec<f32>> {
+    let config = &data.feature_config;
+    let front = SpeechFrontEnd::new(
+        config.sample_rate,
+        config.window_samples,
+        Some(speech_embedding::LEVEL_DBFS),
+        data.prosody,
+    );
+    let speakers: Vec<&str> = data.clips.iter().map(|c| c.speaker.as_str()).collect();
+    train
+        .par_iter()
+        .map(|&i| {
+            let mut rng = clip_rng(&data.clips[i].path);
+            let voices: Vec<&[f32]> = babble_talkers(&speakers, train, i, &mut rng)
+                .into_iter()
+                .map(|j| data.speech[j].as_slice())
+                .collect();
+            let context = &data.contexts[i];
+            let noise = babble_noise(&voices, context.len(), &mut rng);
+            let snr = rng.random_range(BABBLE_SNR_DB.0..=BABBLE_SNR_DB.1);
+            // The window was read once already, so its front end cannot fail on it now.
+            front
+                .mel(&mix_at_snr(context, &noise, snr))
+                .unwrap_or_else(|_| data.speech_mels[i].clone())
+        })
+        .collect()
+}
+
 /// `model` with the speech-embedding branch: `net` and a head fitted on the `train` clips.
-/// With `noisy`, the head also sees a noisy copy of each training clip (the dataset's
-/// `noisy_speech_mels`), as the CNN sees noise among its augmentations. With `adapted`, the
-/// branch also gets its second head, fitted on the clean clips' inputs normalised per training
-/// speaker ([`speaker_normalised`]).
+/// With `noisy`, the head also sees noisy copies of each training clip (white noise: the
+/// dataset's `noisy_speech_mels`; babble: [`babble_copies`]), as the CNN sees noise among its
+/// augmentations. With `adapted`, the branch also gets its second head, fitted on the clean
+/// clips' inputs normalised per training speaker ([`speaker_normalised`]).
 pub fn attach(
     model: EmotionNet,
     net: &SpeechEmbedding,
     data: &Dataset,
     train: &[usize],
-    (noisy, adapted): (bool, bool),
+    (noisy, adapted): (NoisyCopies, bool),
 ) -> EmotionNet {
     let t0 = Instant::now();
     let mut x = clip_head_inputs(net, &data.speech_mels, train, data.prosody);
@@ -197,13 +247,19 @@ pub fn attach(
         fit(&z, &y, data.label_names.len(), &device)
     });
     let mut y: Vec<usize> = train.iter().map(|&i| data.labels[i]).collect();
-    if noisy {
+    if noisy.white {
         x.extend(clip_head_inputs(
             net,
             &data.noisy_speech_mels,
             train,
             data.prosody,
         ));
+        y.extend(train.iter().map(|&i| data.labels[i]));
+    }
+    if noisy.babble {
+        let mels = babble_copies(data, train);
+        let all: Vec<usize> = (0..train.len()).collect();
+        x.extend(clip_head_inputs(net, &mels, &all, data.prosody));
         y.extend(train.iter().map(|&i| data.labels[i]));
     }
     let head = fit(&x, &y, data.label_names.len(), &device);
@@ -215,7 +271,12 @@ pub fn attach(
             ""
         },
         train.len(),
-        if noisy { " and their noisy copies" } else { "" },
+        match (noisy.white, noisy.babble) {
+            (false, false) => "",
+            (true, false) => " and their noisy copies",
+            (false, true) => " and their babble copies",
+            (true, true) => " and their noisy and babble copies",
+        },
         t0.elapsed().as_secs_f64()
     );
     model.with_speech(SpeechBranch {
@@ -230,6 +291,25 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng, rngs::StdRng};
     use speech_emotion::speech_embedding::POOLED;
+
+    /// Babble is made of training clips of other speakers only: never the clip's own voice,
+    /// never a clip outside the split (a held-out speaker).
+    #[test]
+    fn babble_talkers_are_other_training_speakers() {
+        let speakers = ["a", "a", "b", "b", "c", "c", "held-out"];
+        let train = [0, 1, 2, 3, 4, 5];
+        let mut rng = StdRng::seed_from_u64(3);
+        for i in train {
+            for _ in 0..50 {
+                let talkers = babble_talkers(&speakers, &train, i, &mut rng);
+                assert!((3..=6).contains(&talkers.len()), "{talkers:?}");
+                for j in talkers {
+                    assert!(train.contains(&j) && speakers[j] != speakers[i], "{i}: {j}");
+                }
+            }
+        }
+        assert!(babble_talkers(&speakers, &[0, 1], 0, &mut rng).is_empty());
+    }
 
     /// Three classes that differ in a few of the pooled values, with noise elsewhere: the fitted
     /// head tells them apart on fresh samples, and its probabilities sum to one.
