@@ -10,8 +10,10 @@ const FILES = {
   // FILES
 };
 const CACHE = `speech-emotion-${BUILD}`;
-// What every visit needs; the WebGPU bundle waits until a browser uses it.
-const CORE = Object.keys(FILES).filter((path) => !path.startsWith("lib/pkg/webgpu/"));
+// What every visit needs. The WebGPU bundle waits until a browser uses it; the library's
+// package files (its docs, types, example page) are never needed by the page itself.
+const LATER = /^lib\/pkg\/webgpu\/|^lib\/examples\/|^lib\/package\.json$|\.md$|\.d\.ts$/;
+const CORE = Object.keys(FILES).filter((path) => !LATER.test(path));
 const SCOPE = new URL(self.registration.scope).pathname;
 
 const hex = (buffer) => [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join("");

@@ -37,12 +37,12 @@ export async function load({ backend = "auto", weights, signal } = {}) {
   if (!["auto", "webgpu", "cpu"].includes(backend)) {
     throw fail("invalid-argument", `unknown backend "${backend}" (use "auto", "webgpu" or "cpu")`);
   }
-  const bytes = await weightBytes(weights ?? here("model/speech-emotion.sew"), signal);
-  const model = new Model(bytes, backend);
+  if (signal?.aborted) throw aborted(signal);
+  const model = new Model(backend);
   const onAbort = () => model.dispose(aborted(signal));
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    await model._start();
+    await model._start(weightBytes(weights ?? here("model/speech-emotion.sew"), signal));
     return model;
   } catch (e) {
     model.dispose();
@@ -86,9 +86,8 @@ export class Model extends EventTarget {
   #listeners = new Set();
 
   /** @internal Use {@link load}. */
-  constructor(weights, backend) {
+  constructor(backend) {
     super();
-    this.#weights = weights;
     this.#wanted = backend;
     this.labels = [];
     this.backend = null;
@@ -97,9 +96,13 @@ export class Model extends EventTarget {
     this.restarts = 0;
   }
 
-  /** @internal */
-  async _start() {
+  /** @internal `weights`: a promise of the bytes; the worker fetches and compiles its
+   * WebAssembly meanwhile. */
+  async _start(weights) {
     this.#spawn();
+    this.#worker.postMessage({ type: "prepare", backend: this.#wanted });
+    this.#weights = await weights;
+    if (this.#disposed) throw this.#disposed;
     const loaded = await this.#send({ type: "load", backend: this.#wanted, weights: this.#weights.slice(0) });
     this.#loaded(loaded);
     this.#watchdog = setInterval(() => {

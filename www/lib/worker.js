@@ -1,6 +1,7 @@
 // The library's worker: holds one model and does all decoding and inference, so the page that
 // embeds the library never freezes. speech-emotion.js talks to it, one request at a time.
-// In:  {id, type: "load", backend, weights} | {id, type: "file", file, hop, voice}
+// In:  {type: "prepare", backend} (no answer: fetch and compile the bundle while the weights
+//      download) | {id, type: "load", backend, weights} | {id, type: "file", file, hop, voice}
 //      | {id, type: "channels", channels, rate, hop, voice}
 //      | {id, type: "clip", channels, rate, voice, learn} | {id, type: "forget", voice}
 //      | {id, type: "panic-for-testing"}
@@ -93,6 +94,13 @@ async function create(bytes, wanted) {
   return { engine: await cpu.Engine.create(bytes, "cpu"), note };
 }
 
+// Starts fetching and compiling the bundle `create` will want for `wanted`; a failure here is
+// forgotten, and met again (with its message) when the model loads.
+async function prepare(wanted) {
+  const kind = wanted !== "cpu" && self.navigator.gpu && (await gpuAdapter()) ? "webgpu" : "cpu";
+  bundle(kind).catch(() => delete bundles[kind]);
+}
+
 // The first classification allocates buffers (and compiles shaders on WebGPU): do it on a
 // tone now, so the first real request is as fast as the rest.
 async function warmUp(e) {
@@ -139,6 +147,10 @@ async function handle(msg) {
 }
 
 self.onmessage = async ({ data }) => {
+  if (data.type === "prepare") {
+    prepare(data.backend);
+    return;
+  }
   try {
     self.postMessage({ ...(await handle(data)), id: data.id });
   } catch (e) {
