@@ -1,11 +1,22 @@
-// Times classification of one 3-s clip in the page, in headless Chromium, on the CPU backend
-// (and on WebGPU with --webgpu; on a GPU-less machine that is SwiftShader: correctness only).
-// Prints the median of repeated runs after a warm-up.
+// The page's figures, in headless Chromium on this machine (a GPU-less machine runs WebGPU on
+// SwiftShader: correctness, not speed), with the site in dist/ served from localhost:
+// - time to the first result, cold (a fresh profile: no cache, no service worker) and warm (a
+//   reload the service worker serves), from navigation to ready and to the result of a 3-s
+//   clip handed to the page the moment it is ready;
+// - what a first visit downloads on the CPU path (every file the host served), raw and gzip,
+//   and the WebGPU bundle beside it;
+// - one 3-s clip in the worker: first call and median of repeated runs, per backend;
+// - long recordings (original corpus clips back to back) dropped on the page: seconds, times
+//   real time, and the main thread's longest stall meanwhile.
+// Prints a Markdown table, or one JSON object with --json.
 //
-//   node tests/e2e/bench.mjs [--dist DIR] [--runs N] [--webgpu]
+//   node tests/e2e/bench.mjs [--dist DIR] [--runs N] [--minutes 10,60] [--webgpu] [--json]
 
-import { resolve } from "node:path";
+import { readFileSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { gzipSync } from "node:zlib";
 import { launch } from "./browser.mjs";
+import { recordingOfMinutes } from "./fixtures.mjs";
 import { serve } from "./server.mjs";
 
 const arg = (name, fallback) => {
@@ -14,40 +25,197 @@ const arg = (name, fallback) => {
 };
 const dist = resolve(arg("--dist", new URL("../../dist", import.meta.url).pathname));
 const runs = Number(arg("--runs", "20"));
+const minutes = arg("--minutes", "10").split(",").filter(Boolean).map(Number);
 const webgpu = process.argv.includes("--webgpu");
+const json = process.argv.includes("--json");
+const PREFIX = "/speech-emotion/"; // as on a project page
 
-const server = await serve(dist);
-const context = await launch({ webgpu });
+// Runs in the page before its own scripts: notes when the model is ready and classifies a
+// 3-s voiced test signal at once (as a clip dropped on the page while it loads would be).
+function timeFirstResult() {
+  const rate = 22050;
+  const x = new Float32Array(3 * rate);
+  for (let i = 0; i < x.length; i++) {
+    const t = i / rate;
+    let v = 0;
+    for (let h = 1; h < 8; h++) v += Math.sin(2 * Math.PI * 180 * h * t) / h;
+    x[i] = 0.2 * v * (0.5 + 0.5 * Math.sin(2 * Math.PI * 4 * t));
+  }
+  window.__firstResult = new Promise((resolve) => {
+    const watch = () => {
+      const el = document.getElementById("backend");
+      if (!el) return false;
+      const seen = new MutationObserver(async () => {
+        if (el.dataset.state === "error") resolve({ error: el.textContent });
+        if (el.dataset.state !== "ready") return;
+        seen.disconnect();
+        const readyMs = performance.now();
+        const r = await window.speechEmotion.classifySamples([x], rate);
+        resolve({ readyMs, firstMs: performance.now(), label: r.label });
+      });
+      seen.observe(el, { attributes: true });
+      return true;
+    };
+    if (!watch()) document.addEventListener("DOMContentLoaded", watch, { once: true });
+  });
+}
+
+const kb = (bytes) => `${(bytes / 1e6).toFixed(2)} MB`;
+const sizeOf = (files) => {
+  let raw = 0;
+  let gzip = 0;
+  for (const f of files) {
+    const body = readFileSync(f);
+    raw += body.length;
+    gzip += gzipSync(body).length;
+  }
+  return { raw, gzip, files: files.length };
+};
+
+async function firstResults(server) {
+  const context = await launch();
+  try {
+    const page = await context.newPage();
+    await page.addInitScript(timeFirstResult);
+    const before = server.requests.length;
+    await page.goto(`${server.url}?backend=cpu`);
+    const cold = await page.evaluate(() => window.__firstResult);
+    if (cold.error) throw new Error(cold.error);
+    // The service worker has taken the page and cached the build before the warm load.
+    await page.evaluate(async () => {
+      await navigator.serviceWorker.ready;
+      if (!navigator.serviceWorker.controller)
+        await new Promise((r) => navigator.serviceWorker.addEventListener("controllerchange", r, { once: true }));
+    });
+    await page.waitForLoadState("networkidle");
+    const served = [...new Set(server.requests.slice(before).map((u) => new URL(u, server.url).pathname))];
+    await page.reload();
+    const warm = await page.evaluate(() => window.__firstResult);
+    const files = served
+      .map((p) => join(dist, decodeURIComponent(p).slice(PREFIX.length)))
+      .map((f) => (statSync(f, { throwIfNoEntry: false })?.isDirectory() ? join(f, "index.html") : f))
+      .filter((f) => statSync(f, { throwIfNoEntry: false })?.isFile());
+    return { cold, warm, download: sizeOf(files) };
+  } finally {
+    await context.close();
+  }
+}
+
+async function clipLatency(server, backend) {
+  const context = await launch({ webgpu: backend === "webgpu" });
+  try {
+    const page = await context.newPage();
+    await page.goto(`${server.url}?backend=${backend}`);
+    await page.waitForSelector("#backend[data-state=ready], #backend[data-state=error]", { timeout: 180_000 });
+    return await page.evaluate(async (runs) => {
+      const se = window.speechEmotion;
+      await se.ready;
+      if (!se.backend) return { error: document.getElementById("backend").textContent };
+      const rate = 22050;
+      const x = new Float32Array(3 * rate);
+      for (let i = 0; i < x.length; i++) {
+        const t = i / rate;
+        let v = 0;
+        for (let h = 1; h < 8; h++) v += Math.sin(2 * Math.PI * 180 * h * t) / h;
+        x[i] = 0.2 * v * (0.5 + 0.5 * Math.sin(2 * Math.PI * 4 * t));
+      }
+      // Timed in the worker, around the classification alone (gate, features, model).
+      const firstMs = (await se.classifySamples([x.slice()], rate)).ms; // after the page's warm-up
+      const ms = [];
+      for (let i = 0; i < runs; i++) ms.push((await se.classifySamples([x.slice()], rate)).ms);
+      ms.sort((a, b) => a - b);
+      return { backend: se.backend, firstMs, median: ms[ms.length >> 1], min: ms[0], max: ms.at(-1) };
+    }, runs);
+  } finally {
+    await context.close();
+  }
+}
+
+async function longRecording(server, mins) {
+  const file = recordingOfMinutes(mins);
+  const context = await launch();
+  try {
+    const page = await context.newPage();
+    await page.goto(`${server.url}?backend=cpu`);
+    await page.waitForSelector("#backend[data-state=ready]", { timeout: 180_000 });
+    await page.evaluate(() => {
+      window.__gaps = { max: 0, last: performance.now() };
+      const tick = () => {
+        const now = performance.now();
+        window.__gaps.max = Math.max(window.__gaps.max, now - window.__gaps.last);
+        window.__gaps.last = now;
+        window.__gapTimer = setTimeout(tick, 20);
+      };
+      tick();
+    });
+    const t0 = Date.now();
+    await page.setInputFiles("#files", file);
+    await page.waitForFunction(() => document.querySelector(".result[data-state=done], .result[data-state=error]"), null, {
+      timeout: 3_600_000,
+      polling: 500,
+    });
+    const seconds = (Date.now() - t0) / 1000;
+    const out = await page.evaluate(() => {
+      clearTimeout(window.__gapTimer);
+      const r = window.speechEmotion.results.at(-1);
+      return {
+        state: document.querySelector(".result").dataset.state,
+        duration: r?.duration,
+        windows: r?.windows?.length,
+        gap: window.__gaps.max,
+      };
+    });
+    if (out.state !== "done") throw new Error(`the ${mins}-min recording was not analysed`);
+    return { minutes: mins, seconds, realTime: out.duration / seconds, windows: out.windows, maxGapMs: out.gap };
+  } finally {
+    await context.close();
+  }
+}
+
+const server = await serve(dist, PREFIX);
 try {
-  const page = await context.newPage();
-  await page.goto(`${server.url}?backend=${webgpu ? "webgpu" : "cpu"}`);
-  await page.waitForSelector("#backend[data-state=ready], #backend[data-state=error]", { timeout: 120_000 });
-  const result = await page.evaluate(async (runs) => {
-    const se = window.speechEmotion;
-    await se.ready;
-    if (!se.backend) return { error: document.getElementById("backend").textContent };
-    // A voiced test signal: a 180 Hz buzz with harmonics, modulated like syllables.
-    const rate = 22050;
-    const x = new Float32Array(3 * rate);
-    for (let i = 0; i < x.length; i++) {
-      const t = i / rate;
-      let v = 0;
-      for (let h = 1; h < 8; h++) v += Math.sin(2 * Math.PI * 180 * h * t) / h;
-      x[i] = 0.2 * v * (0.5 + 0.5 * Math.sin(2 * Math.PI * 4 * t));
-    }
-    // Timed in the worker, around the classification alone (gate, log-mel, model).
-    const firstMs = (await se.classifySamples([x], rate)).ms; // the page already warmed up once
-    const ms = [];
-    for (let i = 0; i < runs; i++) ms.push((await se.classifySamples([x.slice()], rate)).ms);
-    ms.sort((a, b) => a - b);
-    return { backend: se.backend, firstMs, median: ms[ms.length >> 1], min: ms[0], max: ms.at(-1) };
-  }, runs);
-  if (result.error) throw new Error(result.error);
-  console.log(
-    `page worker, ${result.backend} backend, one 3-s clip: first call ${result.firstMs.toFixed(1)} ms, then ` +
-      `median ${result.median.toFixed(1)} ms over ${runs} runs (min ${result.min.toFixed(1)}, max ${result.max.toFixed(1)})`,
-  );
+  const results = { first: await firstResults(server), clip: [], long: [] };
+  for (const backend of webgpu ? ["cpu", "webgpu"] : ["cpu"]) {
+    const r = await clipLatency(server, backend);
+    if (r.error) throw new Error(r.error);
+    results.clip.push(r);
+  }
+  for (const m of minutes) results.long.push(await longRecording(server, m));
+  const webgpuBundle = ["speech_emotion.js", "speech_emotion_bg.wasm"].map((f) => join(dist, "lib/pkg/webgpu", f));
+  results.webgpuBundle = sizeOf(webgpuBundle.filter((f) => statSync(f, { throwIfNoEntry: false })));
+  if (json) {
+    console.log(JSON.stringify(results));
+  } else {
+    const { cold, warm, download } = results.first;
+    const rows = [
+      [
+        "cold load (no cache): navigation → ready / → first clip's result",
+        `${cold.readyMs.toFixed(0)} ms / ${cold.firstMs.toFixed(0)} ms`,
+      ],
+      [
+        "warm load (service worker): navigation → ready / → first clip's result",
+        `${warm.readyMs.toFixed(0)} ms / ${warm.firstMs.toFixed(0)} ms`,
+      ],
+      [
+        `first visit on the CPU path (${download.files} files the host served)`,
+        `${kb(download.raw)} raw, ${kb(download.gzip)} gzip`,
+      ],
+      [
+        "WebGPU bundle (fetched only where an adapter is offered)",
+        `${kb(results.webgpuBundle.raw)} raw, ${kb(results.webgpuBundle.gzip)} gzip`,
+      ],
+      ...results.clip.map((c) => [
+        `one 3-s clip in the worker, ${c.backend}${c.backend === "webgpu" ? " (SwiftShader here: not a speed figure)" : ""}`,
+        `median ${c.median.toFixed(1)} ms over ${runs} (first ${c.firstMs.toFixed(1)}, min ${c.min.toFixed(1)}, max ${c.max.toFixed(1)})`,
+      ]),
+      ...results.long.map((l) => [
+        `${l.minutes}-min recording dropped on the page, CPU (${l.windows} windows)`,
+        `${l.seconds.toFixed(1)} s: ${l.realTime.toFixed(1)}× real time; main thread's longest stall ${l.maxGapMs.toFixed(0)} ms`,
+      ]),
+    ];
+    console.log("| page, headless Chromium | measured |\n|---|---|");
+    for (const [what, value] of rows) console.log(`| ${what} | ${value} |`);
+  }
 } finally {
-  await context.close();
   server.close();
 }

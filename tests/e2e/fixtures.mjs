@@ -92,6 +92,41 @@ export function longRecording(count = 60, gap = 0.5) {
 }
 
 /**
+ * A recording of `minutes`: the corpus' original 48-kHz clips back to back, 0.5 s apart,
+ * looped as long as it takes; without the corpus, a buzz with syllable-like modulation in
+ * 3-s phrases, 1 s apart.
+ */
+export function recordingOfMinutes(minutes) {
+  const path = join(WORK, `recording-${minutes}min.wav`);
+  if (existsSync(path)) return path;
+  const rate = 48_000;
+  const samples = new Float32Array(Math.round(minutes * 60 * rate));
+  const gap = Math.round(0.5 * rate);
+  let at = 0;
+  const root = join(RAVDESS, "original-wav");
+  const clips = (existsSync(root) ? readdirSync(root).sort() : [])
+    .flatMap((actor) => originals(Number(actor.slice(-2))))
+    .map(readWav)
+    .filter((c) => c.rate === rate && c.samples.length > 0)
+    .map((c) => c.samples);
+  if (clips.length) {
+    for (let i = 0; at < samples.length; i = (i + 1) % clips.length) {
+      samples.set(clips[i].subarray(0, samples.length - at), at);
+      at += clips[i].length + gap;
+    }
+  } else {
+    for (let i = 0; i < samples.length; i++) {
+      const t = i / rate;
+      if (t % 4 >= 3) continue;
+      let v = 0;
+      for (let h = 1; h < 8; h++) v += Math.sin(2 * Math.PI * 180 * h * t) / h;
+      samples[i] = 0.2 * v * (0.5 + 0.5 * Math.sin(2 * Math.PI * 4 * t));
+    }
+  }
+  return writeWav(path, rate, samples);
+}
+
+/**
  * Blocks of one emotion each, joined: actor 1's eight original clips of each emotion in
  * `emotions` (RAVDESS codes: 05 angry, 02 calm…), 0.3 s apart. Returns the file and each
  * block's emotion code and span in seconds.
