@@ -97,8 +97,10 @@ async function create(bytes, wanted) {
 // Starts fetching and compiling the bundle `create` will want for `wanted`; a failure here is
 // forgotten, and met again (with its message) when the model loads.
 async function prepare(wanted) {
-  const kind = wanted !== "cpu" && self.navigator.gpu && (await gpuAdapter()) ? "webgpu" : "cpu";
-  bundle(kind).catch(() => delete bundles[kind]);
+  const gpu = wanted !== "cpu" && self.navigator.gpu && (await gpuAdapter());
+  // "webgpu" without an adapter fails to load: nothing to fetch for it.
+  const kind = gpu ? "webgpu" : wanted === "webgpu" ? null : "cpu";
+  if (kind) bundle(kind).catch(() => delete bundles[kind]);
 }
 
 // The first classification allocates buffers (and compiles shaders on WebGPU): do it on a
