@@ -30,17 +30,27 @@ const webgpu = process.argv.includes("--webgpu");
 const json = process.argv.includes("--json");
 const PREFIX = "/speech-emotion/"; // as on a project page
 
-// Runs in the page before its own scripts: notes when the model is ready and classifies a
-// 3-s voiced test signal at once (as a clip dropped on the page while it loads would be).
+// Runs in the page before its own scripts: a 3-s voiced test signal, a 180 Hz buzz with
+// harmonics modulated like syllables (examples/bench.rs times the same).
+function defineTestSignal() {
+  window.__testSignal = () => {
+    const rate = 22050;
+    const x = new Float32Array(3 * rate);
+    for (let i = 0; i < x.length; i++) {
+      const t = i / rate;
+      let v = 0;
+      for (let h = 1; h < 8; h++) v += Math.sin(2 * Math.PI * 180 * h * t) / h;
+      x[i] = 0.2 * v * (0.5 + 0.5 * Math.sin(2 * Math.PI * 4 * t));
+    }
+    return x;
+  };
+}
+
+// Also before the page's scripts: notes when the model is ready and classifies the test signal
+// at once (as a clip dropped on the page while it loads would be).
 function timeFirstResult() {
   const rate = 22050;
-  const x = new Float32Array(3 * rate);
-  for (let i = 0; i < x.length; i++) {
-    const t = i / rate;
-    let v = 0;
-    for (let h = 1; h < 8; h++) v += Math.sin(2 * Math.PI * 180 * h * t) / h;
-    x[i] = 0.2 * v * (0.5 + 0.5 * Math.sin(2 * Math.PI * 4 * t));
-  }
+  const x = window.__testSignal();
   window.__firstResult = new Promise((resolve) => {
     const watch = () => {
       const el = document.getElementById("backend");
@@ -76,6 +86,7 @@ async function firstResults(server) {
   const context = await launch();
   try {
     const page = await context.newPage();
+    await page.addInitScript(defineTestSignal);
     await page.addInitScript(timeFirstResult);
     const before = server.requests.length;
     await page.goto(`${server.url}?backend=cpu`);
@@ -105,6 +116,7 @@ async function clipLatency(server, backend) {
   const context = await launch({ webgpu: backend === "webgpu" });
   try {
     const page = await context.newPage();
+    await page.addInitScript(defineTestSignal);
     await page.goto(`${server.url}?backend=${backend}`);
     await page.waitForSelector("#backend[data-state=ready], #backend[data-state=error]", { timeout: 180_000 });
     return await page.evaluate(async (runs) => {
@@ -112,13 +124,7 @@ async function clipLatency(server, backend) {
       await se.ready;
       if (!se.backend) return { error: document.getElementById("backend").textContent };
       const rate = 22050;
-      const x = new Float32Array(3 * rate);
-      for (let i = 0; i < x.length; i++) {
-        const t = i / rate;
-        let v = 0;
-        for (let h = 1; h < 8; h++) v += Math.sin(2 * Math.PI * 180 * h * t) / h;
-        x[i] = 0.2 * v * (0.5 + 0.5 * Math.sin(2 * Math.PI * 4 * t));
-      }
+      const x = window.__testSignal();
       // Timed in the worker, around the classification alone (gate, features, model).
       const firstMs = (await se.classifySamples([x.slice()], rate)).ms; // after the page's warm-up
       const ms = [];
