@@ -129,6 +129,17 @@ impl Biquad {
     }
 }
 
+/// Who talks in a babble: 3 to 6 draws from `pool` (with repeats), the count drawn first;
+/// none from an empty pool.
+pub fn babble_voices<T: Copy>(pool: &[T], rng: &mut impl Rng) -> Vec<T> {
+    if pool.is_empty() {
+        return Vec::new();
+    }
+    (0..rng.random_range(3..=6))
+        .map(|_| pool[rng.random_range(0..pool.len())])
+        .collect()
+}
+
 /// Several people talking at once: each of `talkers` at the same level, from a random point on
 /// (looped), summed over `len` samples.
 pub fn babble_noise(talkers: &[&[f32]], len: usize, rng: &mut impl Rng) -> Vec<f32> {

@@ -3,7 +3,7 @@
 //! babble and Gaussian noise at a random SNR), on the normalised log-mel (SpecAugment time and frequency masks) and across the batch
 //! (mixup, in `train`).
 
-use crate::acoustics::{babble_noise, mix_at_snr, random_eq};
+use crate::acoustics::{babble_noise, babble_voices, mix_at_snr, random_eq};
 use burn::config::Config;
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
@@ -101,9 +101,7 @@ pub fn augmented_features(
         }
     }
     if c.babble_snr_db != (0.0, 0.0) && !talkers.is_empty() && rng.random_bool(c.probability) {
-        let voices: Vec<&[f32]> = (0..rng.random_range(3..=6))
-            .map(|_| talkers[rng.random_range(0..talkers.len())])
-            .collect();
+        let voices = babble_voices(talkers, rng);
         let noise = babble_noise(&voices, window.len(), rng);
         let snr = rng.random_range(c.babble_snr_db.0..=c.babble_snr_db.1);
         window = mix_at_snr(&window, &noise, snr);

@@ -2,7 +2,7 @@
 //! pooled embeddings of the training clips' analysis windows (the frozen network itself is
 //! never trained). Fitted after the CNN, in a few seconds.
 
-use crate::acoustics::{babble_noise, mix_at_snr};
+use crate::acoustics::{babble_noise, babble_voices, mix_at_snr};
 use crate::data::{BABBLE_SNR_DB, Dataset, NoisyCopies, clip_rng};
 use burn::prelude::*;
 use rand::Rng;
@@ -182,12 +182,7 @@ fn babble_talkers(speakers: &[&str], train: &[usize], i: usize, rng: &mut impl R
         .copied()
         .filter(|&j| speakers[j] != speakers[i])
         .collect();
-    if others.is_empty() {
-        return Vec::new();
-    }
-    (0..rng.random_range(3..=6))
-        .map(|_| others[rng.random_range(0..others.len())])
-        .collect()
+    babble_voices(&others, rng)
 }
 
 /// The branch's inputs for a babble copy of each of the `train` clips: 3 to 6 other training
