@@ -16,7 +16,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
 import { launch } from "./browser.mjs";
-import { recordingOfMinutes } from "./fixtures.mjs";
+import { buzz, recordingOfMinutes } from "./fixtures.mjs";
 import { serve } from "./server.mjs";
 
 const arg = (name, fallback) => {
@@ -30,27 +30,15 @@ const webgpu = process.argv.includes("--webgpu");
 const json = process.argv.includes("--json");
 const PREFIX = "/speech-emotion/"; // as on a project page
 
-// Runs in the page before its own scripts: a 3-s voiced test signal, a 180 Hz buzz with
-// harmonics modulated like syllables (examples/bench.rs times the same).
-function defineTestSignal() {
-  window.__testSignal = () => {
-    const rate = 22050;
-    const x = new Float32Array(3 * rate);
-    for (let i = 0; i < x.length; i++) {
-      const t = i / rate;
-      let v = 0;
-      for (let h = 1; h < 8; h++) v += Math.sin(2 * Math.PI * 180 * h * t) / h;
-      x[i] = 0.2 * v * (0.5 + 0.5 * Math.sin(2 * Math.PI * 4 * t));
-    }
-    return x;
-  };
-}
+// The test signal every page timing classifies: 3 s of fixtures' buzz (the signal
+// examples/bench.rs times), handed to the page as a plain array.
+const RATE = 22050;
+const SIGNAL = Array.from(buzz(3, RATE));
 
-// Also before the page's scripts: notes when the model is ready and classifies the test signal
-// at once (as a clip dropped on the page while it loads would be).
-function timeFirstResult() {
-  const rate = 22050;
-  const x = window.__testSignal();
+// Runs in the page before its own scripts: notes when the model is ready and classifies the test
+// signal at once (as a clip dropped on the page while it loads would be).
+function timeFirstResult({ signal, rate }) {
+  const x = Float32Array.from(signal);
   window.__firstResult = new Promise((resolve) => {
     const watch = () => {
       const el = document.getElementById("backend");
@@ -70,7 +58,7 @@ function timeFirstResult() {
   });
 }
 
-const kb = (bytes) => `${(bytes / 1e6).toFixed(2)} MB`;
+const mb = (bytes) => `${(bytes / 1e6).toFixed(2)} MB`;
 const sizeOf = (files) => {
   let raw = 0;
   let gzip = 0;
@@ -86,8 +74,7 @@ async function firstResults(server) {
   const context = await launch();
   try {
     const page = await context.newPage();
-    await page.addInitScript(defineTestSignal);
-    await page.addInitScript(timeFirstResult);
+    await page.addInitScript(timeFirstResult, { signal: SIGNAL, rate: RATE });
     const before = server.requests.length;
     await page.goto(`${server.url}?backend=cpu`);
     const cold = await page.evaluate(() => window.__firstResult);
@@ -116,22 +103,23 @@ async function clipLatency(server, backend) {
   const context = await launch({ webgpu: backend === "webgpu" });
   try {
     const page = await context.newPage();
-    await page.addInitScript(defineTestSignal);
     await page.goto(`${server.url}?backend=${backend}`);
     await page.waitForSelector("#backend[data-state=ready], #backend[data-state=error]", { timeout: 180_000 });
-    return await page.evaluate(async (runs) => {
-      const se = window.speechEmotion;
-      await se.ready;
-      if (!se.backend) return { error: document.getElementById("backend").textContent };
-      const rate = 22050;
-      const x = window.__testSignal();
-      // Timed in the worker, around the classification alone (gate, features, model).
-      const firstMs = (await se.classifySamples([x.slice()], rate)).ms; // after the page's warm-up
-      const ms = [];
-      for (let i = 0; i < runs; i++) ms.push((await se.classifySamples([x.slice()], rate)).ms);
-      ms.sort((a, b) => a - b);
-      return { backend: se.backend, firstMs, median: ms[ms.length >> 1], min: ms[0], max: ms.at(-1) };
-    }, runs);
+    return await page.evaluate(
+      async ({ runs, signal, rate }) => {
+        const se = window.speechEmotion;
+        await se.ready;
+        if (!se.backend) return { error: document.getElementById("backend").textContent };
+        const x = Float32Array.from(signal);
+        // Timed in the worker, around the classification alone (gate, features, model).
+        const firstMs = (await se.classifySamples([x.slice()], rate)).ms; // after the page's warm-up
+        const ms = [];
+        for (let i = 0; i < runs; i++) ms.push((await se.classifySamples([x.slice()], rate)).ms);
+        ms.sort((a, b) => a - b);
+        return { backend: se.backend, firstMs, median: ms[ms.length >> 1], min: ms[0], max: ms.at(-1) };
+      },
+      { runs, signal: SIGNAL, rate: RATE },
+    );
   } finally {
     await context.close();
   }
@@ -204,11 +192,11 @@ try {
       ],
       [
         `first visit on the CPU path (${download.files} files the host served)`,
-        `${kb(download.raw)} raw, ${kb(download.gzip)} gzip`,
+        `${mb(download.raw)} raw, ${mb(download.gzip)} gzip`,
       ],
       [
         "WebGPU bundle (fetched only where an adapter is offered)",
-        `${kb(results.webgpuBundle.raw)} raw, ${kb(results.webgpuBundle.gzip)} gzip`,
+        `${mb(results.webgpuBundle.raw)} raw, ${mb(results.webgpuBundle.gzip)} gzip`,
       ],
       ...results.clip.map((c) => [
         `one 3-s clip in the worker, ${c.backend}${c.backend === "webgpu" ? " (SwiftShader here: not a speed figure)" : ""}`,

@@ -91,6 +91,19 @@ export function longRecording(count = 60, gap = 0.5) {
   return writeWav(path, rate, samples);
 }
 
+/** A voiced test signal at time `t` (s): a 180 Hz buzz with harmonics, modulated like syllables
+ * (examples/bench.rs times the same). */
+const buzzAt = (t) => {
+  let v = 0;
+  for (let h = 1; h < 8; h++) v += Math.sin(2 * Math.PI * 180 * h * t) / h;
+  return 0.2 * v * (0.5 + 0.5 * Math.sin(2 * Math.PI * 4 * t));
+};
+
+/** `seconds` of that signal at `rate`. */
+export function buzz(seconds, rate) {
+  return Float32Array.from({ length: Math.round(seconds * rate) }, (_, i) => buzzAt(i / rate));
+}
+
 /**
  * A recording of `minutes`: the corpus' original 48-kHz clips back to back, 0.5 s apart,
  * looped as long as it takes; without the corpus, a buzz with syllable-like modulation in
@@ -117,10 +130,7 @@ export function recordingOfMinutes(minutes) {
   } else {
     for (let i = 0; i < samples.length; i++) {
       const t = i / rate;
-      if (t % 4 >= 3) continue;
-      let v = 0;
-      for (let h = 1; h < 8; h++) v += Math.sin(2 * Math.PI * 180 * h * t) / h;
-      samples[i] = 0.2 * v * (0.5 + 0.5 * Math.sin(2 * Math.PI * 4 * t));
+      if (t % 4 < 3) samples[i] = buzzAt(t);
     }
   }
   return writeWav(path, rate, samples);
