@@ -31,10 +31,10 @@ pub struct AugmentConfig {
     #[config(default = "(10.0, 30.0)")]
     pub snr_db: (f64, f64),
     /// Babble of 3 to 6 other training clips at an SNR drawn from this range, in dB (0,0: off).
-    #[config(default = "(0.0, 0.0)")]
+    #[config(default = "(5.0, 25.0)")]
     pub babble_snr_db: (f64, f64),
     /// A random microphone colouring ([`random_eq`]).
-    #[config(default = false)]
+    #[config(default = true)]
     pub random_eq: bool,
     /// Largest masked span in frames (SpecAugment).
     #[config(default = 13)]
@@ -51,7 +51,7 @@ pub struct AugmentConfig {
     /// Probability of a clip being seen as the live microphone sees speech: the line said
     /// again and again with short pauses, the last 3 s before a random point, then the clip
     /// rule (trim, centre). 0 turns it off.
-    #[config(default = 0.0)]
+    #[config(default = 0.25)]
     pub microphone_window: f64,
 }
 

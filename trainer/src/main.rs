@@ -134,10 +134,10 @@ struct TrainArgs {
     #[arg(long, value_delimiter = ',', default_values_t = <[f64; 2]>::from(AugmentConfig::new().babble_snr_db),
           value_parser = ranged(-20.0, 100.0))]
     babble: Vec<f64>,
-    /// A random microphone colouring (a presence peak or dip, sometimes a high- and a
-    /// low-pass).
+    /// Leave out the random microphone colouring (on by default: a presence peak or dip,
+    /// sometimes a high- and a low-pass).
     #[arg(long)]
-    random_eq: bool,
+    no_random_eq: bool,
     /// Largest SpecAugment time mask, in frames (0: off).
     #[arg(long, default_value_t = AugmentConfig::new().max_time_mask, value_parser = ranged(0usize, 128))]
     time_mask: usize,
@@ -192,14 +192,14 @@ struct TrainArgs {
     /// Train the CNN alone, without the speech-embedding branch.
     #[arg(long)]
     no_speech_embedding: bool,
-    /// Fit the speech branch's head on a noisy copy of each training clip too (white noise at
-    /// 10–30 dB SNR, the same copy on every run).
+    /// Fit the speech branch's head on the clean training clips only. By default it also sees
+    /// a noisy copy of each (white noise at 10–30 dB SNR, the same copy on every run) …
     #[arg(long, conflicts_with = "no_speech_embedding")]
-    speech_noise: bool,
-    /// Fit the speech branch's head on a babble copy of each training clip too: 3 to 6 other
-    /// training speakers at 5–25 dB SNR, drawn per split (held-out voices are never used).
+    no_speech_noise: bool,
+    /// … and a babble copy of each: 3 to 6 other training speakers at 5–25 dB SNR, drawn per
+    /// split (held-out voices are never used). This leaves that copy out.
     #[arg(long, conflicts_with = "no_speech_embedding")]
-    speech_babble: bool,
+    no_speech_babble: bool,
     /// The speech branch's head without the window's prosody statistics (F0 by YIN, energy
     /// dynamics, spectral tilt: `speech_emotion::prosody`), as before they were added.
     #[arg(long)]
@@ -236,7 +236,7 @@ impl TrainArgs {
                 max_pitch_semitones: self.pitch,
                 snr_db: snr,
                 babble_snr_db: babble,
-                random_eq: self.random_eq,
+                random_eq: !self.no_random_eq,
                 max_time_mask: self.time_mask,
                 max_freq_mask: self.freq_mask,
                 mixup_alpha: self.mixup,
@@ -304,8 +304,8 @@ impl TrainArgs {
 
     fn noisy_copies(&self) -> NoisyCopies {
         NoisyCopies {
-            white: self.speech_noise,
-            babble: self.speech_babble,
+            white: !self.no_speech_noise,
+            babble: !self.no_speech_babble,
         }
     }
 
@@ -1106,8 +1106,8 @@ fn run_evaluate(
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
     });
-    value.speech_noise = speech.is_some().then_some(args.speech_noise);
-    value.speech_babble = (speech.is_some() && args.speech_babble).then_some(true);
+    value.speech_noise = speech.is_some().then_some(!args.no_speech_noise);
+    value.speech_babble = (speech.is_some() && !args.no_speech_babble).then_some(true);
     value.cnn_models = cnn_models.map(Path::to_path_buf);
     finish_report(report, &value)
 }
