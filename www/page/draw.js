@@ -88,23 +88,49 @@ export function drawTimeline(canvas, result, labels, hop) {
   const plot = h - axis - 2 - top;
   ctx.save();
   ctx.translate(0, top);
-  for (const win of result.windows) {
-    // Each column covers the hop that starts at its window's centre.
-    const x0 = (((win.start + win.end) / 2 - hop / 2) / duration) * w;
-    const cw = Math.max(1, (hop / duration) * w + 0.5);
-    if (!win.probabilities) {
+  // Each column covers the hop that starts at its window's centre.
+  const cw = Math.max(1, (hop / duration) * w + 0.5);
+  for (const col of pixelColumns(result.windows, (win) => (((win.start + win.end) / 2 - hop / 2) / duration) * w)) {
+    if (col.silent > col.voiced) {
       ctx.fillStyle = SILENCE;
-      ctx.fillRect(x0, plot * 0.75, cw, plot * 0.25);
+      ctx.fillRect(col.x, plot * 0.75, cw, plot * 0.25);
       continue;
     }
     let y = plot;
-    win.probabilities.forEach((p, i) => {
+    col.sum.forEach((sum, i) => {
+      const p = sum / col.voiced;
       ctx.fillStyle = colour(i);
-      ctx.fillRect(x0, y - p * plot, cw, p * plot + 0.5);
+      ctx.fillRect(col.x, y - p * plot, cw, p * plot + 0.5);
       y -= p * plot;
     });
   }
   ctx.restore();
+}
+
+/**
+ * The windows (in time order) grouped by the pixel column they start in: an hour has more
+ * windows than the canvas has pixels, and drawing each of them stalled the page at every
+ * redraw. A column holds the sum of its voiced windows' probabilities.
+ * @param {{probabilities: number[] | null}[]} windows
+ * @param {(win: object) => number} xOf
+ */
+export function pixelColumns(windows, xOf) {
+  const cols = [];
+  for (const win of windows) {
+    const x = xOf(win);
+    if (!cols.length || Math.floor(cols.at(-1).x) !== Math.floor(x)) cols.push({ x, sum: null, voiced: 0, silent: 0 });
+    const col = cols.at(-1);
+    if (!win.probabilities) {
+      col.silent++;
+      continue;
+    }
+    col.sum ??= new Array(win.probabilities.length).fill(0);
+    win.probabilities.forEach((p, i) => {
+      col.sum[i] += p;
+    });
+    col.voiced++;
+  }
+  return cols;
 }
 
 /**
