@@ -178,6 +178,20 @@ export function clock(t) {
     : `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
+// The spectrogram's colours for 256 levels from quiet to loud, computed once: per pixel they cost
+// more than the rest of the page's final redraw of an hour-long recording.
+const PALETTE = new Uint8ClampedArray(256 * 4);
+for (let i = 0; i < 256; i++) {
+  const v = i / 255;
+  PALETTE.set(
+    [255 * Math.min(1, Math.max(0, 1.6 * v - 0.4)), 255 * v ** 1.5, 255 * Math.min(1, 0.35 + 0.9 * v - 0.8 * v * v), 255],
+    i * 4,
+  );
+}
+
+/** @type {OffscreenCanvasRenderingContext2D | null} */
+let scratch = null;
+
 // The log-mel spectrogram (dB) with the model's attention over time drawn on top.
 /**
  * @param {HTMLCanvasElement} canvas
@@ -192,21 +206,24 @@ export function drawSpectrogram(canvas, focus) {
     lo = Math.min(lo, v);
     hi = Math.max(hi, v);
   }
+  const scale = 255 / Math.max(hi - lo, 1e-6);
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
-      const v = (mel[r * cols + c] - lo) / Math.max(hi - lo, 1e-6);
+      const k = Math.round((mel[r * cols + c] - lo) * scale) * 4;
       const o = ((rows - 1 - r) * cols + c) * 4; // low frequencies at the bottom
-      image.data[o] = 255 * Math.min(1, Math.max(0, 1.6 * v - 0.4));
-      image.data[o + 1] = 255 * v ** 1.5;
-      image.data[o + 2] = 255 * Math.min(1, 0.35 + 0.9 * v - 0.8 * v * v);
+      image.data[o] = PALETTE[k];
+      image.data[o + 1] = PALETTE[k + 1];
+      image.data[o + 2] = PALETTE[k + 2];
       image.data[o + 3] = 255;
     }
   }
   const ctx = canvas.getContext("2d");
-  const tmp = new OffscreenCanvas(cols, rows);
-  tmp.getContext("2d").putImageData(image, 0, 0);
+  // A 2-D context takes milliseconds to make: one scratch canvas serves every redraw.
+  if (scratch?.canvas.width !== cols || scratch?.canvas.height !== rows)
+    scratch = new OffscreenCanvas(cols, rows).getContext("2d");
+  scratch.putImageData(image, 0, 0);
   ctx.imageSmoothingEnabled = false;
-  ctx.drawImage(tmp, 0, 0, canvas.width, canvas.height);
+  ctx.drawImage(scratch.canvas, 0, 0, canvas.width, canvas.height);
   if (attention?.length) {
     const peak = Math.max(...attention);
     const cw = canvas.width / attention.length;
