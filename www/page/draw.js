@@ -59,7 +59,8 @@ export function drawLegend(el, labels) {
 
 /**
  * The timeline of a recording: the segments as a strip on top (the smoothed view), then one
- * column per window split by probability (the raw view), with a time axis.
+ * column per window split by probability (the raw view; where windows are closer than a pixel,
+ * one column per pixel, their mean), with a time axis.
  * @param {HTMLCanvasElement} canvas
  * @param {{windows: {start: number, end: number, probabilities: number[] | null}[], segments?: {start: number, end: number, label: string}[], total?: number, seconds?: number}} result
  * @param {string[]} labels
@@ -88,22 +89,27 @@ export function drawTimeline(canvas, result, labels, hop) {
   const plot = h - axis - 2 - top;
   ctx.save();
   ctx.translate(0, top);
-  // Each column covers the hop that starts at its window's centre.
-  const cw = Math.max(1, (hop / duration) * w + 0.5);
-  for (const col of pixelColumns(result.windows, (win) => (((win.start + win.end) / 2 - hop / 2) / duration) * w)) {
+  // Each column covers the hop that starts at its window's centre; a column of several windows
+  // covers its pixel up to the next column, so no gaps open between them.
+  const hopWidth = Math.max(1, (hop / duration) * w + 0.5);
+  const cols = pixelColumns(result.windows, (win) => (((win.start + win.end) / 2 - hop / 2) / duration) * w);
+  cols.forEach((col, k) => {
+    const many = col.voiced + col.silent > 1;
+    const x = many ? Math.floor(col.x) : col.x;
+    const cw = many && k + 1 < cols.length ? Math.max(1, Math.floor(cols[k + 1].x) - x) : hopWidth;
     if (col.silent > col.voiced) {
       ctx.fillStyle = SILENCE;
-      ctx.fillRect(col.x, plot * 0.75, cw, plot * 0.25);
-      continue;
+      ctx.fillRect(x, plot * 0.75, cw, plot * 0.25);
+      return;
     }
     let y = plot;
     col.sum.forEach((sum, i) => {
       const p = sum / col.voiced;
       ctx.fillStyle = colour(i);
-      ctx.fillRect(col.x, y - p * plot, cw, p * plot + 0.5);
+      ctx.fillRect(x, y - p * plot, cw, p * plot + 0.5);
       y -= p * plot;
     });
-  }
+  });
   ctx.restore();
 }
 
