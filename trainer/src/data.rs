@@ -173,8 +173,8 @@ pub struct FeatureSet {
     /// The speech-embedding branch's input for the same window, as the page computes it
     /// (empty with [`SpeechInputs::None`]).
     pub speech_mels: Vec<Vec<f32>>,
-    /// The same with white noise added ([`NOISY_SNR_DB`]), for `--speech-noise` (empty
-    /// unless [`NoisyCopies::white`]).
+    /// The same with white noise added ([`NOISY_SNR_DB`]), for the head's noisy copies
+    /// (empty unless [`NoisyCopies::white`]; `--no-speech-noise` leaves them out).
     pub noisy_speech_mels: Vec<Vec<f32>>,
     /// The branch's window as audio, for babble copies made per training split (empty unless
     /// [`NoisyCopies::babble`]).
@@ -183,7 +183,7 @@ pub struct FeatureSet {
 }
 
 /// Which inputs of the speech-embedding branch to compute while reading the clips: none when
-/// the branch is off, noisy copies only when asked for.
+/// the branch is off, noisy copies unless turned off.
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub enum SpeechInputs {
     None,
@@ -195,8 +195,9 @@ pub enum SpeechInputs {
 }
 
 /// The noisy copies of each training clip the branch's head is fitted on besides the clean
-/// clip: white noise (`--speech-noise`, made once per clip) and babble of other training
-/// speakers (`--speech-babble`, made per training split so that no held-out voice is heard).
+/// clip: white noise (made once per clip; off with `--no-speech-noise`) and babble of other
+/// training speakers (made per training split so that no held-out voice is heard; off with
+/// `--no-speech-babble`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct NoisyCopies {
     pub white: bool,

@@ -370,7 +370,7 @@ pub struct Report {
     pub speech_embedding: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speech_noise: Option<bool>,
-    /// `--speech-babble`; absent when off.
+    /// Whether the head saw babble copies (on unless `--no-speech-babble`); absent when off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speech_babble: Option<bool>,
     /// The folder of CNNs taken instead of training (`--cnn-models`).
