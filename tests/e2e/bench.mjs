@@ -8,7 +8,7 @@
 // - one 3-s clip in the worker: first call and median of repeated runs, per backend;
 // - long recordings (original corpus clips back to back) dropped on the page: seconds, times
 //   real time, and meanwhile the main thread's longest task (the browser's long-task entries)
-//   and how late a 20-ms timer ran on it.
+//   and the longest interval between the ticks of a 20-ms timer on it.
 // Prints a Markdown table, or one JSON object with --json.
 //
 //   node tests/e2e/bench.mjs [--dist DIR] [--runs N] [--minutes 10,60] [--webgpu] [--json]

@@ -115,8 +115,8 @@ export function drawTimeline(canvas, result, labels, hop) {
 
 /**
  * The windows (in time order) grouped by the pixel column they start in: an hour has more
- * windows than the canvas has pixels, and drawing each of them stalled the page at every
- * redraw. A column holds the sum of its voiced windows' probabilities.
+ * windows than the canvas has pixels, so a redraw costs the canvas's width, not the
+ * recording's length. A column holds the sum of its voiced windows' probabilities.
  * @param {{probabilities: number[] | null}[]} windows
  * @param {(win: object) => number} xOf
  */
