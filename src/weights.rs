@@ -5,20 +5,33 @@
 //! window rule, training provenance), then the parameters as a burnpack record.
 //! A file is only accepted when its format version and feature configuration are the ones this
 //! build computes; the error says what differs.
+//!
+//! Storage (version 2): every large weight tensor as int8 in blocks of [`BLOCK`] values, each
+//! block with its own f32 scale (symmetric, the block's largest magnitude at ±127), beside it as
+//! `NAME.q8scale`; the small tensors (biases, norms, the heads) as f16. That is a little over a
+//! quarter of the f32 bytes. Version 1 files (every tensor f16) still load.
 
 use crate::audio::TRIM_TOP_DB;
 use crate::features::FeatureConfig;
 use crate::model::{EmotionNet, ModelConfig};
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::Module;
 use burn::prelude::*;
 use burn::store::ModuleRecord;
-use burn::tensor::Bytes;
+use burn::tensor::{Bytes, DType};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 pub const MAGIC: &[u8; 8] = b"SPEMOTW\0";
 /// Bumped whenever the layout or the meaning of a field changes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest version this build still reads (all-f16 parameters).
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
+/// Values per int8 block, each block with its own scale.
+pub const BLOCK: usize = 64;
+/// Tensors with fewer values than this stay f16: their bytes are few and biases and norms
+/// shift every output.
+pub const MIN_QUANTIZED: usize = 4096;
+const SCALE_SUFFIX: &str = ".q8scale";
 
 /// How the analysis window is placed; part of the compatibility check.
 pub fn window_rule() -> String {
@@ -74,7 +87,7 @@ impl fmt::Display for WeightsError {
             WeightsError::Truncated => write!(f, "the weights file is truncated"),
             WeightsError::Version { file, supported } => write!(
                 f,
-                "weights file format version {file} is not supported: this build reads version {supported}"
+                "weights file format version {file} is not supported: this build reads versions {OLDEST_FORMAT_VERSION} to {supported}"
             ),
             WeightsError::Header(e) => write!(f, "the weights file header is invalid: {e}"),
             WeightsError::Incompatible(diffs) => write!(
@@ -181,13 +194,130 @@ impl Header {
     }
 }
 
-/// Casts every float parameter to f16 for storage.
-struct ToHalf;
-
-impl ModuleMapper for ToHalf {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        param.map(|t| t.cast(burn::tensor::DType::F16))
+/// The stored form of one f32 parameter tensor: int8 blocks and their scales when it is large,
+/// else f16.
+fn store_tensor(tensor: burn_pack::Tensor) -> Result<Vec<burn_pack::Tensor>, WeightsError> {
+    let (name, dtype, shape, id, bytes) = tensor.into_parts().map_err(record_error)?;
+    let data = TensorData::try_from_bytes(bytes, shape.clone(), dtype).map_err(record_error)?;
+    if dtype != DType::F32 || shape.num_elements() < MIN_QUANTIZED {
+        let data = match dtype {
+            DType::F32 => data.convert_dtype(DType::F16),
+            _ => data,
+        };
+        let (bytes, shape, dtype) = data.into_parts();
+        return Ok(vec![burn_pack::Tensor::new(name, dtype, shape, id, bytes)]);
     }
+    let values = data.try_into_vec::<f32>().map_err(record_error)?;
+    let (codes, scales) = quantize(&values);
+    let scale_data = TensorData::new(scales, [values.len().div_ceil(BLOCK)]);
+    let (scale_bytes, scale_shape, _) = scale_data.into_parts();
+    let (code_bytes, _, _) = TensorData::new(codes, shape.clone()).into_parts();
+    Ok(vec![
+        burn_pack::Tensor::new(
+            format!("{name}{SCALE_SUFFIX}"),
+            DType::F32,
+            scale_shape,
+            None,
+            scale_bytes,
+        ),
+        burn_pack::Tensor::new(name, DType::I8, shape, id, code_bytes),
+    ])
+}
+
+/// Symmetric int8 codes of `values` in blocks of [`BLOCK`], and each block's scale.
+pub fn quantize(values: &[f32]) -> (Vec<i8>, Vec<f32>) {
+    let mut codes = Vec::with_capacity(values.len());
+    let mut scales = Vec::with_capacity(values.len().div_ceil(BLOCK));
+    for block in values.chunks(BLOCK) {
+        let peak = block.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let scale = peak / 127.0;
+        scales.push(scale);
+        codes.extend(block.iter().map(|v| {
+            if scale > 0.0 {
+                (v / scale).round().clamp(-127.0, 127.0) as i8
+            } else {
+                0
+            }
+        }));
+    }
+    (codes, scales)
+}
+
+/// The values int8 `codes` stand for, given each block's scale.
+pub fn dequantize(codes: &[i8], scales: &[f32]) -> Vec<f32> {
+    codes
+        .chunks(BLOCK)
+        .zip(scales)
+        .flat_map(|(block, scale)| block.iter().map(move |c| f32::from(*c) * scale))
+        .collect()
+}
+
+/// The record of a stored parameter list: int8 tensors back to f32 with their scales, checked
+/// (a file is untrusted input).
+fn restore_record(record: &[u8]) -> Result<ModuleRecord, WeightsError> {
+    let tensors = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(record.to_vec()))
+        .and_then(|r| r.into_tensors())
+        .map_err(record_error)?;
+    if !tensors.iter().any(|t| t.dtype == DType::I8) {
+        return ModuleRecord::from_bytes(Bytes::from_bytes_vec(record.to_vec()))
+            .map_err(record_error);
+    }
+    let mut scales = std::collections::HashMap::new();
+    let mut rest = Vec::with_capacity(tensors.len());
+    for t in tensors {
+        match t.name.strip_suffix(SCALE_SUFFIX) {
+            Some(of) => {
+                let of = of.to_string();
+                let (_, dtype, shape, _, bytes) = t.into_parts().map_err(record_error)?;
+                let values = TensorData::try_from_bytes(bytes, shape, dtype)
+                    .map_err(record_error)?
+                    .try_into_vec::<f32>()
+                    .map_err(|_| WeightsError::Record(format!("the scales of {of} are not f32")))?;
+                if values.iter().any(|v| !v.is_finite()) {
+                    return Err(WeightsError::Record(format!(
+                        "the scales of {of} are not finite"
+                    )));
+                }
+                scales.insert(of, values);
+            }
+            None => rest.push(t),
+        }
+    }
+    let mut restored = Vec::with_capacity(rest.len());
+    for t in rest {
+        if t.dtype != DType::I8 {
+            restored.push(t);
+            continue;
+        }
+        let (name, dtype, shape, id, bytes) = t.into_parts().map_err(record_error)?;
+        let codes = TensorData::try_from_bytes(bytes, shape.clone(), dtype)
+            .map_err(record_error)?
+            .try_into_vec::<i8>()
+            .map_err(record_error)?;
+        let scale = scales
+            .remove(&name)
+            .filter(|s| {
+                s.len() == codes.len().div_ceil(BLOCK) && codes.len() == shape.num_elements()
+            })
+            .ok_or_else(|| {
+                WeightsError::Record(format!("{name}: int8 values without their scales"))
+            })?;
+        let (bytes, shape, dtype) = TensorData::new(dequantize(&codes, &scale), shape).into_parts();
+        restored.push(burn_pack::Tensor::new(name, dtype, shape, id, bytes));
+    }
+    if let Some(name) = scales.keys().next() {
+        return Err(WeightsError::Record(format!(
+            "scales for {name}, which is not int8"
+        )));
+    }
+    let bytes = burn_pack::Writer::new(restored)
+        .into_bytes()
+        .map_err(record_error)?;
+    ModuleRecord::from_bytes(bytes).map_err(record_error)
+}
+
+fn record_error(e: impl fmt::Debug) -> WeightsError {
+    WeightsError::Record(format!("{e:?}"))
 }
 
 /// Limits on what a weights header may ask for.
@@ -197,15 +327,22 @@ pub const MAX_LABEL_CHARS: usize = 40;
 const MAX_HEADER_BYTES: usize = 1 << 20;
 
 impl WeightsFile {
-    /// Serialises a model and its header. Parameters are stored as 16-bit floats (half the
-    /// download; the page and the CLI both read these same values back as f32).
+    /// Serialises a model and its header. Large tensors are stored as int8 blocks, the rest as
+    /// f16 (see the module's notes); the page and the CLI both read these same values back as
+    /// f32.
     pub fn to_bytes(header: &Header, model: EmotionNet) -> Result<Vec<u8>, WeightsError> {
         let json = serde_json::to_vec(header).map_err(|e| WeightsError::Header(e.to_string()))?;
-        let record = model
-            .map(&mut ToHalf)
-            .into_record()
+        let f32_record = model.into_record().into_bytes().map_err(record_error)?;
+        let mut stored = Vec::new();
+        for tensor in burn_pack::Reader::from_bytes(f32_record)
+            .and_then(|r| r.into_tensors())
+            .map_err(record_error)?
+        {
+            stored.extend(store_tensor(tensor)?);
+        }
+        let record = burn_pack::Writer::new(stored)
             .into_bytes()
-            .map_err(|e| WeightsError::Record(format!("{e:?}")))?;
+            .map_err(record_error)?;
         let mut out = Vec::with_capacity(16 + json.len() + record.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&header.format_version.to_le_bytes());
@@ -225,7 +362,7 @@ impl WeightsFile {
             Ok(u32::from_le_bytes(b.try_into().expect("4 bytes")))
         };
         let version = u32_at(8)?;
-        if version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(WeightsError::Version {
                 file: version,
                 supported: FORMAT_VERSION,
@@ -250,8 +387,7 @@ impl WeightsFile {
         if !diffs.is_empty() {
             return Err(WeightsError::Incompatible(diffs));
         }
-        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes[16 + len..].to_vec()))
-            .map_err(|e| WeightsError::Record(format!("{e:?}")))?;
+        let record = restore_record(&bytes[16 + len..])?;
         Ok(Self { header, record })
     }
 

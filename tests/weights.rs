@@ -93,41 +93,162 @@ fn speech_branch_round_trips_and_is_used() {
     );
 }
 
-/// Parameters are stored as f16 (about half the bytes of f32), and files written before that,
-/// with f32 parameters, still load and give the same answers within f16 rounding.
+/// Large tensors are stored as int8 blocks, the rest as f16: a file of the full-size model is
+/// under 30 % of its f32 record, and answers within 0.02 of the model it was written from.
 #[test]
-fn parameters_are_stored_as_half_floats_and_f32_files_still_load() {
+fn large_tensors_are_stored_as_int8_and_answer_as_the_model_did() {
     use burn::module::Module;
-    let (header, bytes, device) = file_bytes();
-    let model = WeightsFile::from_bytes(&bytes)
-        .unwrap()
-        .model(&device)
-        .unwrap();
-    let json = serde_json::to_vec(&header).unwrap();
-    let f32_record = model.into_record().into_bytes().unwrap().to_vec();
-    let half_record = bytes.len() - 16 - json.len();
-    // Tensor names and offsets weigh in on a model this small (about 0.5 on the shipped one).
-    assert!(
-        half_record * 4 < f32_record.len() * 3,
-        "{half_record} bytes against {} as f32",
-        f32_record.len()
-    );
-    // The layout of a file written with f32 parameters.
-    let mut legacy = bytes[..16 + json.len()].to_vec();
-    legacy.extend_from_slice(&f32_record);
+    let device = Device::flex();
+    let config = ModelConfig {
+        speech_embedding: true,
+        ..ModelConfig::default()
+    };
+    let header = small_header(config.clone());
+    let branch = speech_emotion::speech_embedding::SpeechBranch::new(8, false, false, &device);
+    let model = config.init(&device).with_speech(branch);
     let clip = test_clip();
-    let a = Classifier::from_bytes(&legacy, &device)
-        .unwrap()
-        .classify(&[&clip], 22_050)
-        .unwrap();
-    let b = Classifier::from_bytes(&bytes, &device)
-        .unwrap()
-        .classify(&[&clip], 22_050)
-        .unwrap();
-    assert_eq!(
-        a.probabilities, b.probabilities,
-        "the f32 file holds the f16 values"
+    let f32_bytes = model.clone().into_record().into_bytes().unwrap().len();
+    let f32_model = Classifier::new(header.clone(), model.clone(), &device);
+    let bytes = WeightsFile::to_bytes(&header, model).unwrap();
+    assert!(
+        bytes.len() * 10 < f32_bytes * 3,
+        "{} bytes against {f32_bytes} as f32",
+        bytes.len()
     );
+    let stored = Classifier::from_bytes(&bytes, &device).unwrap();
+    let a = f32_model.classify(&[&clip], 22_050).unwrap();
+    let b = stored.classify(&[&clip], 22_050).unwrap();
+    let diff = common::max_abs_diff(&a.probabilities, &b.probabilities);
+    assert!(
+        diff < 0.02,
+        "{diff}: {:?} against {:?}",
+        a.probabilities,
+        b.probabilities
+    );
+}
+
+/// Files of format version 1 (every parameter f16) still load, and give what the same values
+/// give when stored now.
+#[test]
+fn version_1_files_with_f16_parameters_still_load() {
+    use burn::module::{Module, ModuleMapper, Param};
+    struct ToHalf;
+    impl ModuleMapper for ToHalf {
+        fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            p.map(|t| t.cast(burn::tensor::DType::F16))
+        }
+    }
+    let device = Device::flex();
+    let config = small_config();
+    let mut header = small_header(config.clone());
+    let model = config.init(&device).map(&mut ToHalf);
+    let now = WeightsFile::to_bytes(&header, model.clone()).unwrap();
+    header.format_version = 1;
+    let json = serde_json::to_vec(&header).unwrap();
+    let mut v1 = b"SPEMOTW\0".to_vec();
+    v1.extend_from_slice(&1u32.to_le_bytes());
+    v1.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    v1.extend_from_slice(&json);
+    v1.extend_from_slice(&model.into_record().into_bytes().unwrap());
+    let clip = test_clip();
+    let a = Classifier::from_bytes(&v1, &device)
+        .unwrap()
+        .classify(&[&clip], 22_050)
+        .unwrap();
+    let b = Classifier::from_bytes(&now, &device)
+        .unwrap()
+        .classify(&[&clip], 22_050)
+        .unwrap();
+    assert_eq!(a.probabilities, b.probabilities);
+}
+
+#[test]
+fn int8_blocks_round_trip_within_half_a_step() {
+    use speech_emotion::weights::{BLOCK, dequantize, quantize};
+    let values: Vec<f32> = (0..3 * BLOCK + 5)
+        .map(|i| match i / BLOCK {
+            0 => (i as f32 * 0.37).sin() * 3.0,
+            1 => 0.0,
+            _ => (i as f32 * 1.3).cos() * 1e-3,
+        })
+        .collect();
+    let (codes, scales) = quantize(&values);
+    assert_eq!(codes.len(), values.len());
+    assert_eq!(scales.len(), 4);
+    assert_eq!(scales[1], 0.0, "an all-zero block");
+    let back = dequantize(&codes, &scales);
+    for (i, (v, b)) in values.iter().zip(&back).enumerate() {
+        let step = scales[i / BLOCK];
+        assert!(
+            (v - b).abs() <= step * 0.5 + 1e-9,
+            "{i}: {v} came back as {b}"
+        );
+    }
+    // Each block keeps its own range: the small block is not rounded to zero by the large one.
+    assert!(back[2 * BLOCK..].iter().any(|v| *v != 0.0));
+    assert_eq!(codes.iter().map(|c| c.unsigned_abs()).max(), Some(127));
+}
+
+/// An int8 tensor whose scales are missing, of the wrong length, or not finite is refused
+/// with a message, as a damaged or hostile file.
+#[test]
+fn int8_tensors_without_valid_scales_are_refused() {
+    let device = Device::flex();
+    let config = ModelConfig {
+        speech_embedding: true,
+        ..small_config()
+    };
+    let header = small_header(config.clone());
+    let branch = speech_emotion::speech_embedding::SpeechBranch::new(8, false, false, &device);
+    let bytes = WeightsFile::to_bytes(&header, config.init(&device).with_speech(branch)).unwrap();
+    let json_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+    let record = &bytes[16 + json_len..];
+    let tensors =
+        burn_pack::Reader::from_bytes(burn::tensor::Bytes::from_bytes_vec(record.to_vec()))
+            .unwrap()
+            .into_tensors()
+            .unwrap();
+    let scale = tensors
+        .iter()
+        .position(|t| t.name.ends_with(".q8scale"))
+        .expect("the branch has int8 tensors");
+    let rebuilt = |tensors: Vec<burn_pack::Tensor>| {
+        let mut out = bytes[..16 + json_len].to_vec();
+        out.extend_from_slice(&burn_pack::Writer::new(tensors).into_bytes().unwrap());
+        WeightsFile::from_bytes(&out)
+            .err()
+            .expect("refused")
+            .to_string()
+    };
+    let mut without = tensors.clone();
+    without.remove(scale);
+    let msg = rebuilt(without);
+    assert!(msg.contains("int8 values without their scales"), "{msg}");
+    let mut short = tensors.clone();
+    let t = short.remove(scale);
+    short.push(burn_pack::Tensor::new(
+        t.name.clone(),
+        burn::tensor::DType::F32,
+        [1],
+        None,
+        burn::tensor::Bytes::from_bytes_vec(1.0f32.to_le_bytes().to_vec()),
+    ));
+    let msg = rebuilt(short);
+    assert!(msg.contains("int8 values without their scales"), "{msg}");
+    let mut bad = tensors;
+    let t = bad.remove(scale);
+    let n = t.shape.num_elements();
+    let mut nan = vec![0u8; 4 * n];
+    nan[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+    bad.push(burn_pack::Tensor::new(
+        t.name.clone(),
+        burn::tensor::DType::F32,
+        [n],
+        None,
+        burn::tensor::Bytes::from_bytes_vec(nan),
+    ));
+    let msg = rebuilt(bad);
+    assert!(msg.contains("not finite"), "{msg}");
 }
 
 #[test]
@@ -148,7 +269,7 @@ fn other_format_version_is_refused_with_both_versions_named() {
         "{msg}"
     );
     assert!(
-        msg.contains(&format!("reads version {FORMAT_VERSION}")),
+        msg.contains(&format!("reads versions 1 to {FORMAT_VERSION}")),
         "{msg}"
     );
 }

@@ -165,6 +165,10 @@ struct TrainArgs {
     /// validation UA instead.
     #[arg(long, default_value_t = TrainConfig::new().halve_every.unwrap_or(0))]
     halve_every: usize,
+    /// A cosine learning-rate decay over the epochs in place of halving (--halve-every is then
+    /// ignored).
+    #[arg(long)]
+    cosine: bool,
     /// Subtract each mel band's mean over the clip before normalising (stored in the weights).
     #[arg(long)]
     band_mean_norm: bool,
@@ -248,6 +252,7 @@ impl TrainArgs {
             adapt_log_mels: !self.adapt_branch_only,
             adapt_clips: self.adapt_clips,
             halve_every: (self.halve_every > 0).then_some(self.halve_every),
+            cosine: self.cosine,
             ..TrainConfig::new()
         })
     }

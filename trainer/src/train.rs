@@ -59,6 +59,11 @@ pub struct TrainConfig {
     /// of the validation UA (`lr_patience`).
     #[config(default = "Some(8)")]
     pub halve_every: Option<usize>,
+    /// Instead of halving: a cosine decay from `learning_rate` at the first epoch to nearly 0
+    /// at the last (one cycle over `max_epochs`), so the last epoch's model, which is kept,
+    /// comes from small steps.
+    #[config(default = false)]
+    pub cosine: bool,
     #[config(default = 42)]
     pub seed: u64,
     #[config(default = "Some(AugmentConfig::new())")]
@@ -446,6 +451,19 @@ impl Schedule {
                 stop: true,
             };
         }
+        if config.cosine {
+            self.lr = cosine_rate(config, epoch + 1);
+            eprintln!(
+                "learning rate {:.1e} for epoch {} (cosine)",
+                self.lr,
+                epoch + 1
+            );
+            return Verdict {
+                improved,
+                keep,
+                stop: false,
+            };
+        }
         if !val_ua.is_nan() && config.halve_every.is_none() && self.since_lr >= config.lr_patience {
             self.lr *= config.lr_factor;
             self.since_lr = 0;
@@ -466,6 +484,13 @@ impl Schedule {
             stop: false,
         }
     }
+}
+
+/// The cosine schedule's rate for `epoch` (numbered from 1): `learning_rate` at epoch 1, falling
+/// along half a cosine to `learning_rate` × (1 − cos(π / max_epochs)) / 2 at the last.
+fn cosine_rate(config: &TrainConfig, epoch: usize) -> f64 {
+    let progress = (epoch - 1) as f64 / config.max_epochs as f64;
+    config.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
 }
 
 /// One pass over the training clips in `order`, in batches: the updated model, the mean loss
@@ -655,4 +680,19 @@ pub fn train(
         history: state.history,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cosine_schedule_starts_at_the_rate_and_falls_to_nearly_zero() {
+        let config = TrainConfig::new().with_cosine(true).with_max_epochs(30);
+        let rates: Vec<f64> = (1..=30).map(|e| cosine_rate(&config, e)).collect();
+        assert_eq!(rates[0], config.learning_rate);
+        assert!(rates.windows(2).all(|w| w[1] < w[0]), "{rates:?}");
+        assert!((rates[15] - config.learning_rate / 2.0).abs() < 1e-12);
+        assert!(rates[29] > 0.0 && rates[29] < config.learning_rate / 100.0);
+    }
 }
