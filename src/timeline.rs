@@ -15,6 +15,8 @@ use crate::decode::{AudioStream, DecodeError};
 use crate::segments::{self, Segment};
 use serde::Serialize;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 
 /// Recordings up to this long are kept whole, for the clip rule.
 pub const CLIP_RULE_MAX_SECONDS: f64 = 30.0;
@@ -156,13 +158,39 @@ pub struct Progress<'a> {
     pub windows: &'a [WindowResult],
 }
 
-/// A window cut from the stream, with its features when it passed the gate.
+/// A window cut from the stream: its samples while it waits to be classified (speech only),
+/// its features once they are computed.
 struct Window {
     start: f64,
     end: f64,
     level: Level,
+    samples: Option<Vec<f32>>,
     features: Option<Features>,
 }
+
+impl Window {
+    /// Computes the features from the samples, if not done yet (and lets the samples go).
+    fn featurise(&mut self, front: &FrontEnd) {
+        if let Some(samples) = self.samples.take()
+            && self.features.is_none()
+        {
+            self.features = Some(front.window(&samples));
+        }
+    }
+}
+
+/// A second classifier working beside this one (the page's second worker, on the other core):
+/// given speech windows' samples at the model's rate, `count` windows one after another, it
+/// answers their predictions. The work must start when `classify` is called, not when its
+/// future is first polled, so that both run at once. `None`: it cannot take them now (not
+/// ready yet, or gone), and they are classified here.
+pub trait Helper {
+    fn classify(&self, samples: &[f32], count: usize) -> Option<HelperFuture>;
+}
+
+/// What a [`Helper`] answers: one prediction per window, or why not (the windows are then
+/// classified here).
+pub type HelperFuture = Pin<Box<dyn Future<Output = Result<Vec<Prediction>, String>>>>;
 
 /// The clip rule's window on mono audio at the model's rate: its speech ([`clip_span`]),
 /// centred.
@@ -173,6 +201,7 @@ fn clip_window(front: &FrontEnd, mono: &[f32]) -> Window {
         start: s as f64 / rate as f64,
         end: e as f64 / rate as f64,
         level: Level::of(mono),
+        samples: None,
         features: Some(front.clip(mono, (s, e))),
     }
 }
@@ -252,7 +281,8 @@ impl<'a> Windower<'a> {
             start: start as f64 / self.rate,
             end: (start + self.window as u64) as f64 / self.rate,
             level,
-            features: level.is_speech().then(|| self.front.window(samples)),
+            samples: level.is_speech().then(|| samples.to_vec()),
+            features: None,
         }
     }
 
@@ -285,24 +315,65 @@ impl<'a> Windower<'a> {
 /// spectrogram when that label wins overall).
 type Strongest = Vec<Option<(f32, Window, Prediction)>>;
 
-/// Classifies the gated windows of `pending` and appends them to `done`.
+/// Classifies the gated windows of `pending` and appends them to `done`. With a `helper`, the
+/// second half of them goes to it while this half is classified here.
 async fn classify_windows(
     classifier: &Classifier,
     pending: &mut Vec<Window>,
     done: &mut Vec<WindowResult>,
     strongest: &mut Strongest,
+    helper: Option<&dyn Helper>,
 ) {
-    let features: Vec<Features> = pending.iter().filter_map(|w| w.features.clone()).collect();
+    let front = classifier.front_end();
+    let speech: Vec<usize> = (0..pending.len())
+        .filter(|&i| pending[i].samples.is_some() || pending[i].features.is_some())
+        .collect();
+    let half = speech.len().div_ceil(2);
+    let remote = helper.filter(|_| speech.len() >= 2).and_then(|h| {
+        let samples: Vec<f32> = speech[half..]
+            .iter()
+            .flat_map(|&i| pending[i].samples.iter().flatten().copied())
+            .collect();
+        h.classify(&samples, speech.len() - half)
+    });
+    let here = if remote.is_some() { half } else { speech.len() };
+    let away = &speech[here..];
+    let features: Vec<Features> = speech[..here]
+        .iter()
+        .map(|&i| {
+            pending[i].featurise(front);
+            pending[i].features.clone().unwrap_or_default()
+        })
+        .collect();
     let mut predictions = if features.is_empty() {
         Vec::new()
     } else {
         classifier.classify_features_async(&features).await
+    };
+    if let Some(remote) = remote {
+        match remote.await {
+            Ok(p) if p.len() == away.len() => predictions.extend(p),
+            answer => {
+                // The helper failed (or answered nonsense): classify its windows here.
+                if let Err(e) = answer {
+                    log_helper_failure(&e);
+                }
+                let features: Vec<Features> = away
+                    .iter()
+                    .map(|&i| {
+                        pending[i].featurise(front);
+                        pending[i].features.clone().unwrap_or_default()
+                    })
+                    .collect();
+                predictions.extend(classifier.classify_features_async(&features).await);
+            }
+        }
     }
-    .into_iter();
-    for w in pending.drain(..) {
-        let p = match w.features {
-            Some(_) => predictions.next(),
-            None => None,
+    let mut predictions = predictions.into_iter();
+    for mut w in pending.drain(..) {
+        let p = match w.samples.is_some() || w.features.is_some() {
+            true => predictions.next(),
+            false => None,
         };
         done.push(WindowResult {
             start: w.start,
@@ -316,9 +387,23 @@ async fn classify_windows(
         let top = argmax(&p.probabilities);
         let score = p.probabilities[top];
         if strongest[top].as_ref().is_none_or(|(s, _, _)| score > *s) {
+            // Shown with the spectrogram if it stays the strongest: its log-mel is needed.
+            w.featurise(front);
             strongest[top] = Some((score, w, p));
         }
     }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn log_helper_failure(e: &str) {
+    web_sys::console::warn_1(
+        &format!("the second worker failed, its windows run here: {e}").into(),
+    );
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn log_helper_failure(e: &str) {
+    eprintln!("the helper failed, its windows run here: {e}");
 }
 
 /// The index of the largest probability.
@@ -351,6 +436,23 @@ pub async fn analyse<I>(
 where
     I: IntoIterator<Item = Result<Vec<Vec<f32>>, DecodeError>>,
 {
+    analyse_with(classifier, chunks, rate, hop_seconds, progress, None).await
+}
+
+/// [`analyse`] with a [`Helper`] that classifies half of each batch of windows meanwhile (the
+/// same results, in about half the time where the helper has a core of its own).
+pub async fn analyse_with<I>(
+    classifier: &Classifier,
+    chunks: I,
+    rate: u32,
+    hop_seconds: f64,
+    progress: &mut dyn FnMut(Progress<'_>),
+    helper: Option<&dyn Helper>,
+) -> Result<Analysis, AnalysisError>
+where
+    I: IntoIterator<Item = Result<Vec<Vec<f32>>, DecodeError>>,
+{
+    let batch = if helper.is_some() { 2 * BATCH } else { BATCH };
     let mut windower = Windower::new(classifier.front_end(), rate, hop_seconds)?;
     let (mut pending, mut done) = (Vec::new(), Vec::new());
     let mut strongest: Strongest = (0..classifier.labels().len()).map(|_| None).collect();
@@ -359,8 +461,8 @@ where
         let chunk = chunk?;
         let slices: Vec<&[f32]> = chunk.iter().map(|c| c.as_slice()).collect();
         pending.extend(windower.push(&slices)?);
-        if pending.len() >= BATCH {
-            classify_windows(classifier, &mut pending, &mut done, &mut strongest).await;
+        if pending.len() >= batch {
+            classify_windows(classifier, &mut pending, &mut done, &mut strongest, helper).await;
             progress(Progress {
                 seconds: windower.total as f64 / windower.rate,
                 windows: &done[reported..],
@@ -370,7 +472,7 @@ where
     }
     let (last, clip, duration) = windower.finish()?;
     pending.extend(last);
-    classify_windows(classifier, &mut pending, &mut done, &mut strongest).await;
+    classify_windows(classifier, &mut pending, &mut done, &mut strongest, helper).await;
     progress(Progress {
         seconds: duration,
         windows: &done[reported..],
@@ -385,9 +487,20 @@ pub async fn analyse_stream(
     hop_seconds: f64,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Analysis, AnalysisError> {
+    analyse_stream_with(classifier, stream, hop_seconds, progress, None).await
+}
+
+/// [`analyse_stream`] with a [`Helper`] (see [`analyse_with`]).
+pub async fn analyse_stream_with(
+    classifier: &Classifier,
+    stream: &mut AudioStream,
+    hop_seconds: f64,
+    progress: &mut dyn FnMut(Progress<'_>),
+    helper: Option<&dyn Helper>,
+) -> Result<Analysis, AnalysisError> {
     let rate = stream.sample_rate();
     let chunks = std::iter::from_fn(|| stream.next_chunk());
-    analyse(classifier, chunks, rate, hop_seconds, progress).await
+    analyse_with(classifier, chunks, rate, hop_seconds, progress, helper).await
 }
 
 /// One short stretch of audio (a microphone's last seconds): if it passes the speech gate, the

@@ -5,13 +5,13 @@
 //! offers WebGPU.
 
 use crate::adapt::VoiceProfile;
-use crate::classifier::Classifier;
+use crate::classifier::{Adaptable, Classifier, Prediction};
 use crate::decode::{AudioStream, DecodeError};
-use crate::timeline::{self, AnalysisError, Progress};
+use crate::timeline::{self, AnalysisError, Helper, HelperFuture, Progress};
 use crate::weights::WeightsFile;
 use burn::prelude::Device;
 use js_sys::{Float32Array, Function, Promise, Uint8Array};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -160,7 +160,9 @@ impl Engine {
     /// Resolves to the analysis (overall result, windows, the spectrogram's window); rejects
     /// with a readable message. Only for workers (it reads with `FileReaderSync`). With a
     /// `voice` name, the recording's speech goes into that voice and the results are adapted
-    /// to it once it has heard enough ([`timeline::adapt`]).
+    /// to it once it has heard enough ([`timeline::adapt`]). With `helper`, a function
+    /// `(samples: Float32Array, count) => Promise` that hands windows to a second worker's
+    /// [`classifyWindows`](Self::classify_windows), half of each batch goes there.
     #[wasm_bindgen(js_name = analyseFile)]
     pub fn analyse_file(
         &self,
@@ -169,6 +171,7 @@ impl Engine {
         hop_seconds: f64,
         progress: Function,
         voice: Option<String>,
+        helper: Option<Function>,
     ) -> Promise {
         let classifier = self.classifier.clone();
         let voices = self.voices.clone();
@@ -177,11 +180,15 @@ impl Engine {
             let mut stream = AudioStream::open(Box::new(source), extension.as_deref())
                 .map_err(|e| coded(e.code(), e))?;
             let total = stream.duration_secs();
-            let analysis =
-                timeline::analyse_stream(&classifier, &mut stream, hop_seconds, &mut |p| {
-                    report(&progress, total, p)
-                })
-                .await;
+            let helper = helper.map(JsHelper);
+            let analysis = timeline::analyse_stream_with(
+                &classifier,
+                &mut stream,
+                hop_seconds,
+                &mut |p| report(&progress, total, p),
+                helper.as_ref().map(|h| h as &dyn Helper),
+            )
+            .await;
             resolve(adapted(&classifier, &voices, voice, true, analysis).await)
         })
     }
@@ -196,6 +203,7 @@ impl Engine {
         hop_seconds: f64,
         progress: Function,
         voice: Option<String>,
+        helper: Option<Function>,
     ) -> Promise {
         let classifier = self.classifier.clone();
         let voices = self.voices.clone();
@@ -214,11 +222,45 @@ impl Engine {
                         .collect(),
                 )
             });
-            let analysis = timeline::analyse(&classifier, chunks, rate, hop_seconds, &mut |p| {
-                report(&progress, total, p)
-            })
+            let helper = helper.map(JsHelper);
+            let analysis = timeline::analyse_with(
+                &classifier,
+                chunks,
+                rate,
+                hop_seconds,
+                &mut |p| report(&progress, total, p),
+                helper.as_ref().map(|h| h as &dyn Helper),
+            )
             .await;
             resolve(adapted(&classifier, &voices, voice, true, analysis).await)
+        })
+    }
+
+    /// The second worker's part of a long recording ([`analyse_file`](Self::analyse_file)'s
+    /// `helper`): `count` speech windows at the model's rate, one after another in `samples`,
+    /// classified. Resolves to their predictions, in order.
+    #[wasm_bindgen(js_name = classifyWindows)]
+    pub fn classify_windows(&self, samples: Float32Array, count: usize) -> Promise {
+        let classifier = self.classifier.clone();
+        let samples = samples.to_vec();
+        future_to_promise(async move {
+            let front = classifier.front_end();
+            let len = front.logmel().config().window_samples;
+            if count == 0 || samples.len() != count * len || samples.iter().any(|v| !v.is_finite())
+            {
+                return Err(coded(
+                    "invalid-argument",
+                    format!("{} samples are not {count} windows of {len}", samples.len()),
+                ));
+            }
+            let features: Vec<_> = samples.chunks_exact(len).map(|w| front.window(w)).collect();
+            let shared: Vec<SharedPrediction> = classifier
+                .classify_features_async(&features)
+                .await
+                .into_iter()
+                .map(SharedPrediction::from)
+                .collect();
+            to_js(&shared)
         })
     }
 
@@ -243,6 +285,69 @@ impl Engine {
             let analysis = timeline::analyse_clip(&classifier, &slices, rate).await;
             resolve(adapted(&classifier, &voices, voice, learn, analysis).await)
         })
+    }
+}
+
+/// A prediction as it travels between the two workers (with the parts adaptation needs, which
+/// the page's results leave out).
+#[derive(Serialize, Deserialize)]
+struct SharedPrediction {
+    label: String,
+    probabilities: Vec<f32>,
+    attention: Vec<f32>,
+    adaptable: Option<(Vec<f32>, Vec<f32>)>,
+}
+
+impl From<Prediction> for SharedPrediction {
+    fn from(p: Prediction) -> Self {
+        Self {
+            label: p.label,
+            probabilities: p.probabilities,
+            attention: p.attention,
+            adaptable: p.adaptable.map(|a| (a.cnn_log_probs, a.head_inputs)),
+        }
+    }
+}
+
+impl From<SharedPrediction> for Prediction {
+    fn from(p: SharedPrediction) -> Self {
+        Self {
+            label: p.label,
+            probabilities: p.probabilities,
+            attention: p.attention,
+            adaptable: p.adaptable.map(|(cnn_log_probs, head_inputs)| Adaptable {
+                cnn_log_probs,
+                head_inputs,
+            }),
+        }
+    }
+}
+
+/// The second worker, as the page hands it over: a function that posts windows to it and
+/// returns the promise of its answer.
+struct JsHelper(Function);
+
+impl Helper for JsHelper {
+    fn classify(&self, samples: &[f32], count: usize) -> Option<HelperFuture> {
+        // Called now, so the windows are on their way before this worker starts its own half.
+        let called = self
+            .0
+            .call2(
+                &JsValue::NULL,
+                &Float32Array::from(samples),
+                &JsValue::from(count as u32),
+            )
+            .ok()?;
+        // Anything but a promise: the helper is not ready.
+        let promise: Promise = called.dyn_into().ok()?;
+        Some(Box::pin(async move {
+            let value = wasm_bindgen_futures::JsFuture::from(promise)
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            let shared: Vec<SharedPrediction> =
+                serde_wasm_bindgen::from_value(value).map_err(|e| e.to_string())?;
+            Ok(shared.into_iter().map(Prediction::from).collect())
+        }))
     }
 }
 

@@ -6,7 +6,10 @@ mod common;
 use futures_lite::future::block_on;
 use speech_emotion::Classifier;
 use speech_emotion::decode::{DecodeError, decode_file, open_file};
-use speech_emotion::timeline::{Analysis, Basis, analyse, analyse_clip, analyse_stream};
+use speech_emotion::timeline::{
+    Analysis, Basis, Helper, HelperFuture, analyse, analyse_clip, analyse_stream, analyse_with,
+};
+use std::cell::Cell;
 
 fn clip(actor: u8, name: &str) -> std::path::PathBuf {
     common::ravdess().join(format!("speech/Actor_{actor:02}/{name}"))
@@ -198,4 +201,94 @@ fn a_recording_longer_than_a_window_is_not_reduced_to_one_utterance() {
     }
     let (a, _) = run(&c, &x, d.sample_rate, 4_096);
     assert_eq!(a.basis, Basis::Windows);
+}
+
+/// A helper as the page's second worker would be: its own copy of the model, here on the same
+/// thread; or one that is not ready, or one that fails.
+struct SecondModel {
+    model: Option<Classifier>,
+    fails: bool,
+    windows: Cell<usize>,
+}
+
+impl Helper for SecondModel {
+    fn classify(&self, samples: &[f32], count: usize) -> Option<HelperFuture> {
+        let model = self.model.as_ref()?;
+        self.windows.set(self.windows.get() + count);
+        if self.fails {
+            return Some(Box::pin(async { Err("it crashed".to_string()) }));
+        }
+        let front = model.front_end();
+        let len = samples.len() / count;
+        assert_eq!(len, front.logmel().config().window_samples);
+        let features: Vec<_> = samples.chunks_exact(len).map(|w| front.window(w)).collect();
+        let p = model.classify_features(&features);
+        Some(Box::pin(async move { Ok(p) }))
+    }
+}
+
+/// Half of each batch goes to the helper, and the analysis is the one made alone; a helper not
+/// ready or failing leaves its windows to the first.
+#[test]
+fn a_helper_takes_half_the_windows_and_changes_nothing() {
+    let c = common::shipped_classifier();
+    let mut mono = Vec::new();
+    for name in [
+        "03-01-05-02-01-02-22.flac",
+        "03-01-03-01-02-01-22.flac",
+        "03-01-04-02-02-02-22.flac",
+        "03-01-06-01-01-01-22.flac",
+        "03-01-08-02-01-01-22.flac",
+        "03-01-02-01-02-02-22.flac",
+        "03-01-07-02-01-02-22.flac",
+    ] {
+        mono.extend(&decode_file(&clip(22, name)).unwrap().channels[0]);
+    }
+    let (alone, _) = run(&c, &mono, 22_050, 4_321);
+    let speech = alone.windows.iter().filter(|w| w.label.is_some()).count();
+    assert!(speech > 16, "{speech} speech windows");
+    for (model, fails) in [
+        (Some(common::shipped_classifier()), false),
+        (None, false),
+        (Some(common::shipped_classifier()), true),
+    ] {
+        let helper = SecondModel {
+            model,
+            fails,
+            windows: Cell::new(0),
+        };
+        let chunks = mono.chunks(4_321).map(|c| Ok(vec![c.to_vec()]));
+        let got = block_on(analyse_with(
+            &c,
+            chunks,
+            22_050,
+            1.0,
+            &mut |_| {},
+            Some(&helper),
+        ))
+        .unwrap();
+        let asked = helper.windows.get();
+        if helper.model.is_some() {
+            assert!(
+                asked * 2 >= speech - 1 && asked * 2 <= speech + 1,
+                "{asked} of {speech}"
+            );
+        }
+        assert_eq!(got.windows.len(), alone.windows.len());
+        for (x, y) in got.windows.iter().zip(&alone.windows) {
+            assert_eq!(x.label, y.label);
+            let worst = common::max_abs_diff(
+                x.probabilities.as_deref().unwrap_or_default(),
+                y.probabilities.as_deref().unwrap_or_default(),
+            );
+            assert!(worst < 1e-5, "{worst} at {}", x.start);
+        }
+        assert_eq!(
+            got.overall.unwrap().label,
+            alone.overall.as_ref().unwrap().label
+        );
+        assert_eq!(got.segments.len(), alone.segments.len());
+        let (f, g) = (got.focus.unwrap(), alone.focus.as_ref().unwrap());
+        assert_eq!((f.start, f.mel.len()), (g.start, g.mel.len()));
+    }
 }

@@ -17,7 +17,7 @@ const state = {
   ready: null, // resolves when a model is loaded
   backend: null,
   labels: [],
-  results: [], // one entry per file: {file, duration, label, confidence, basis, ms, backend, probabilities}
+  results: [], // one entry per file: {file, duration, label, confidence, basis, ms, workers, backend, probabilities}
   live: [], // recent live analyses
 };
 window.speechEmotion = state; // for tests and the curious
@@ -43,12 +43,15 @@ function showModel() {
   showFilesVoice(null);
 }
 
+// `?workers=1`: long recordings on one worker only (to compare with the default two).
+const parallel = new URLSearchParams(location.search).get("workers") !== "1";
+
 function load(backend, weights = current.weights) {
   loading = loading.then(async () => {
     $("backend").dataset.state = "loading";
     $("backend").textContent = "loading…";
     try {
-      const next = await speechEmotion.load({ backend, weights: weights ?? undefined });
+      const next = await speechEmotion.load({ backend, weights: weights ?? undefined, parallel });
       next.addEventListener("restart", () => {
         state.crashes = (state.crashes || 0) + 1;
         if (next === model) showModel();
@@ -254,6 +257,7 @@ function analyse(files) {
           confidence: a.confidence ?? 0,
           adaptation: a.adaptation,
           ms: a.ms,
+          workers: a.workers,
           backend: a.backend,
         });
         showFilesVoice(a.adaptation);

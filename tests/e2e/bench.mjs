@@ -8,7 +8,8 @@
 // - one 3-s clip in the worker: first call and median of repeated runs, per backend;
 // - long recordings (original corpus clips back to back) dropped on the page: seconds, times
 //   real time, and meanwhile the main thread's longest task (the browser's long-task entries)
-//   and the longest interval between the ticks of a 20-ms timer on it.
+//   and the longest interval between the ticks of a 20-ms timer on it; once with one worker
+//   (`?workers=1`, as before the second worker) and once with the default two, and the ratio.
 // Prints a Markdown table, or one JSON object with --json.
 //
 //   node tests/e2e/bench.mjs [--dist DIR] [--runs N] [--minutes 10,60] [--webgpu] [--json]
@@ -132,12 +133,12 @@ async function clipLatency(server, backend) {
   }
 }
 
-async function longRecording(server, mins) {
+async function longRecording(server, mins, workers) {
   const file = recordingOfMinutes(mins);
   const context = await launch();
   try {
     const page = await context.newPage();
-    await page.goto(`${server.url}?backend=cpu`);
+    await page.goto(`${server.url}?backend=cpu${workers === 1 ? "&workers=1" : ""}`);
     await page.waitForSelector("#backend[data-state=ready]", { timeout: 180_000 });
     await page.evaluate(() => {
       // longest stays null where the browser does not report long tasks.
@@ -171,13 +172,17 @@ async function longRecording(server, mins) {
         state: document.querySelector(".result").dataset.state,
         duration: r?.duration,
         windows: r?.windows?.length,
+        workers: r?.workers,
         gap: window.__gaps.max,
         longTask: window.__gaps.longest,
       };
     });
     if (out.state !== "done") throw new Error(`the ${mins}-min recording was not analysed`);
+    // An older build has no second worker (and says nothing): count it as one.
+    if ((out.workers ?? 1) !== workers) throw new Error(`${out.workers ?? 1} workers took part, not ${workers}`);
     return {
       minutes: mins,
+      workers,
       seconds,
       realTime: out.duration / seconds,
       windows: out.windows,
@@ -197,7 +202,14 @@ try {
     if (r.error) throw new Error(r.error);
     results.clip.push(r);
   }
-  for (const m of minutes) results.long.push(await longRecording(server, m));
+  for (const m of minutes) {
+    const one = await longRecording(server, m, 1);
+    // A build without the second worker (--dist of an older one) is timed once.
+    const two = await longRecording(server, m, 2).catch((e) =>
+      /1 workers took part/.test(e.message) ? null : Promise.reject(e),
+    );
+    results.long.push(one, ...(two ? [{ ...two, speedup: one.seconds / two.seconds }] : []));
+  }
   const webgpuBundle = ["speech_emotion.js", "speech_emotion_bg.wasm"].map((f) => join(dist, "lib/pkg/webgpu", f));
   results.webgpuBundle = sizeOf(webgpuBundle.filter((f) => statSync(f, { throwIfNoEntry: false })));
   if (json) {
@@ -230,8 +242,8 @@ try {
         `median ${c.median.toFixed(1)} ms over ${runs} (first ${c.firstMs.toFixed(1)}, min ${c.min.toFixed(1)}, max ${c.max.toFixed(1)})`,
       ]),
       ...results.long.map((l) => [
-        `${l.minutes}-min recording dropped on the page, CPU (${l.windows} windows)`,
-        `${l.seconds.toFixed(1)} s: ${l.realTime.toFixed(1)}× real time; main thread: ${l.longTaskMs === null ? "long tasks not reported" : l.longTaskMs ? `longest task ${l.longTaskMs.toFixed(0)} ms` : "no task of 50 ms or more"}, a 20-ms timer's ticks up to ${l.maxGapMs.toFixed(0)} ms apart`,
+        `${l.minutes}-min recording dropped on the page, CPU, ${l.workers === 1 ? "one worker" : "two workers"} (${l.windows} windows)`,
+        `${l.seconds.toFixed(1)} s: ${l.realTime.toFixed(1)}× real time${l.speedup ? ` (**${l.speedup.toFixed(2)}×** one worker's speed)` : ""}; main thread: ${l.longTaskMs === null ? "long tasks not reported" : l.longTaskMs ? `longest task ${l.longTaskMs.toFixed(0)} ms` : "no task of 50 ms or more"}, a 20-ms timer's ticks up to ${l.maxGapMs.toFixed(0)} ms apart`,
       ]),
     ];
     console.log("| page, headless Chromium | measured |\n|---|---|");

@@ -98,6 +98,18 @@ test("the example page under another sub-path: a clip and a long file as trainer
     assert.ok(got.reports > 1);
     assert.ok(maxDiff(got.probabilities, cli.probabilities) <= TOLERANCE);
 
+    // Again, now that the second worker has surely loaded: half the windows are its, and every
+    // window is still trainer predict's.
+    const twice = await page.evaluate(async () => {
+      const r = await window.model.analyseFile(document.getElementById("test-file").files[0]);
+      return { workers: r.workers, windows: r.windows.map((w) => w.probabilities), probabilities: r.probabilities };
+    });
+    assert.equal(twice.workers, 2, "the second worker took part");
+    assert.equal(twice.windows.length, cli.windows.length);
+    const worst = Math.max(...twice.windows.map((p, i) => (p ? maxDiff(p, cli.windows[i].probabilities) : 0)));
+    assert.ok(worst <= TOLERANCE, `window probabilities differ by ${worst}`);
+    assert.ok(maxDiff(twice.probabilities, cli.probabilities) <= TOLERANCE);
+
     // Cancelled after the first progress report: rejected at once with "aborted", and the
     // model goes on working.
     await page.setInputFiles("#test-file", long);

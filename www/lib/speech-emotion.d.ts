@@ -53,6 +53,10 @@ export interface LoadOptions {
   weights?: string | URL | ArrayBuffer | ArrayBufferView | Blob;
   /** Cancels the loading. */
   signal?: AbortSignal;
+  /** Default `true`: on the CPU backend, where the device has two cores or more, a second
+   * worker (started with the first `analyseFile`) classifies half of a long recording's
+   * windows; the results are the same. `false`: one worker does everything. */
+  parallel?: boolean;
 }
 
 /** Loads a model in its own worker. Rejects with `bad-weights`, `fetch-failed`,
@@ -123,6 +127,9 @@ export interface Result {
   adaptation: Adaptation | null;
   /** Time spent in the worker, ms. */
   ms: number;
+  /** How many workers classified its windows: 2 when the second worker (see
+   * {@link LoadOptions.parallel}) took part, else 1. */
+  workers: 1 | 2;
   backend: Backend;
 }
 

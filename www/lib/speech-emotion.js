@@ -33,12 +33,12 @@ const MAX_RESTARTS = 3;
  * Loads a model and starts its worker. Resolves to a {@link Model}; rejects with a
  * SpeechEmotionError (`bad-weights`, `fetch-failed`, `webgpu-unavailable`, `aborted`, …).
  */
-export async function load({ backend = "auto", weights, signal } = {}) {
+export async function load({ backend = "auto", weights, signal, parallel = true } = {}) {
   if (!["auto", "webgpu", "cpu"].includes(backend)) {
     throw fail("invalid-argument", `unknown backend "${backend}" (use "auto", "webgpu" or "cpu")`);
   }
   if (signal?.aborted) throw aborted(signal);
-  const model = new Model(backend);
+  const model = new Model(backend, parallel);
   const onAbort = () => model.dispose(aborted(signal));
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
@@ -71,11 +71,14 @@ async function weightBytes(weights, signal) {
   throw fail("invalid-argument", "weights must be a URL, an ArrayBuffer, a typed array or a Blob");
 }
 
-/** A loaded model: one worker, one request at a time, restarted after a crash. */
+/** A loaded model: one worker, one request at a time, restarted after a crash; on the CPU, a
+ * second worker classifies half of a long recording's windows on another core. */
 export class Model extends EventTarget {
   #weights;
   #wanted;
+  #parallel;
   #worker = null;
+  #helper = null; // the second worker, started with the first long recording
   #queue = []; // requests waiting to be sent
   #current = null; // the request the worker is on
   #nextId = 1;
@@ -86,9 +89,10 @@ export class Model extends EventTarget {
   #listeners = new Set();
 
   /** @internal Use {@link load}. */
-  constructor(backend) {
+  constructor(backend, parallel) {
     super();
     this.#wanted = backend;
+    this.#parallel = parallel;
     this.labels = [];
     this.backend = null;
     this.note = "";
@@ -216,7 +220,43 @@ export class Model extends EventTarget {
     this.#restart(reason, backend);
   }
 
+  // Starts the second worker, if it pays: the CPU backend on a device with another core. It
+  // loads the same weights while the first worker starts on the recording (whose first windows
+  // stay with the first worker until it is ready). Anything going wrong with it only stops it.
+  #startHelper() {
+    if (this.#helper || !this.#parallel || this.backend !== "cpu" || !this.#worker) return;
+    if ((globalThis.navigator?.hardwareConcurrency || 1) < 2) return;
+    const helper = new Worker(here("worker.js"), { type: "module" });
+    this.#helper = helper;
+    const stop = (why) => {
+      console.warn("second worker stopped:", why);
+      this.#stopHelper();
+    };
+    helper.onmessage = ({ data }) => {
+      if (data.type === "crashed") stop(data.message);
+      else if (data.type === "error") stop(data.message);
+    };
+    helper.onerror = (e) => {
+      e.preventDefault?.();
+      stop(e.message || "it failed");
+    };
+    const weights = this.#weights.slice(0);
+    helper.postMessage({ type: "prepare", backend: "cpu" });
+    helper.postMessage({ id: 0, type: "load", backend: "cpu", weights }, [weights]);
+    const { port1, port2 } = new MessageChannel();
+    helper.postMessage({ type: "serve", port: port2 }, [port2]);
+    this.#worker.postMessage({ type: "helper", port: port1 }, [port1]);
+  }
+
+  #stopHelper() {
+    if (!this.#helper) return;
+    this.#helper.terminate();
+    this.#helper = null;
+    this.#worker?.postMessage({ type: "helper-gone" });
+  }
+
   #restart(reason = null, forced = null) {
+    this.#stopHelper();
     this.#worker?.terminate();
     this.#worker = null;
     this.#spawn();
@@ -274,6 +314,7 @@ export class Model extends EventTarget {
       onProgress?.({ seconds: p.seconds, total: p.total ?? null, windows: batch });
     };
     let reply;
+    this.#startHelper();
     try {
       reply = await this.#send({ type: "file", file, hop, voice: voiceName(voice) }, { onProgress: progress, signal });
     } catch (e) {
@@ -336,6 +377,7 @@ export class Model extends EventTarget {
     if (this.#disposed) return;
     this.#disposed = reason || fail("disposed", "the model was disposed");
     clearInterval(this.#watchdog);
+    this.#stopHelper();
     this.#worker?.terminate();
     this.#worker = null;
     const jobs = [this.#current, ...this.#queue].filter(Boolean);
@@ -490,7 +532,7 @@ const toWindow = (w) => ({
 });
 
 // The worker's analysis in the library's terms (camelCase, the windows, the best label's score).
-function toResult({ analysis: a, ms }, labels, backend) {
+function toResult({ analysis: a, ms, workers }, labels, backend) {
   const p = a.overall ? a.overall.probabilities : null;
   const best = p ? p.indexOf(Math.max(...p)) : -1;
   return {
@@ -519,6 +561,7 @@ function toResult({ analysis: a, ms }, labels, backend) {
         }
       : null,
     ms,
+    workers,
     backend,
   };
 }

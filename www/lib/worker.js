@@ -5,6 +5,9 @@
 //      | {id, type: "channels", channels, rate, hop, voice}
 //      | {id, type: "clip", channels, rate, voice, learn} | {id, type: "forget", voice}
 //      | {id, type: "panic-for-testing"}
+//      | {type: "helper", port} (a second worker on the port: half of each batch of a long
+//        recording's windows goes there) | {type: "helper-gone"} | {type: "serve", port} (be the
+//        second worker: classify the windows that come on the port)
 //      (voice: a name to adapt to, or undefined; the worker keeps what it heard of each)
 // Out: {id, type: "loaded", backend, labels, note, adapts} | {id, type: "progress", seconds, total, windows}
 //      | {id, type: "result", analysis, ms} | {id, type: "error", code, message}
@@ -36,6 +39,67 @@ self.loseGpuForTesting = () => {
 };
 const bundles = {};
 let engine = null;
+
+// The second worker, as seen from the first: windows go out on the port, predictions come back.
+let helperPort = null;
+let helperReady = false; // it says so once its model is loaded
+const helperCalls = new Map();
+let helperCallId = 0;
+let helped = 0; // windows the helper classified for the request under way
+
+function useHelper(port) {
+  helperPort = port;
+  helperReady = false;
+  port.onmessage = ({ data }) => {
+    if (data.ready) {
+      helperReady = true;
+      return;
+    }
+    const call = helperCalls.get(data.id);
+    if (!call) return;
+    helperCalls.delete(data.id);
+    if (data.error) call.reject(new Error(data.error));
+    else {
+      helped += data.result.length;
+      call.resolve(data.result);
+    }
+  };
+}
+
+// The helper is gone (it crashed, or the library stopped it): what it was doing runs here.
+function dropHelper() {
+  helperPort?.close();
+  helperPort = null;
+  helperReady = false;
+  for (const call of helperCalls.values()) call.reject(new Error("the second worker stopped"));
+  helperCalls.clear();
+}
+
+// Hands `count` windows (their samples one after another) to the helper; called by the
+// WebAssembly, which classifies its own half meanwhile, and all of them itself if this answers
+// null (no helper ready) or rejects.
+function toHelper(samples, count) {
+  if (!helperPort || !helperReady) return null;
+  const id = ++helperCallId;
+  return new Promise((resolve, reject) => {
+    helperCalls.set(id, { resolve, reject });
+    helperPort.postMessage({ id, samples, count }, [samples.buffer]);
+  });
+}
+
+// Being the helper: windows arrive on the port, answered in order.
+let servePort = null;
+function serve(port) {
+  servePort = port;
+  if (engine) port.postMessage({ ready: true });
+  port.onmessage = async ({ data }) => {
+    try {
+      port.postMessage({ id: data.id, result: await engine.classifyWindows(data.samples, data.count) });
+    } catch (e) {
+      port.postMessage({ id: data.id, error: e?.message || String(e) });
+    }
+  };
+}
 
 /** An error with a stable code (the library's codes, see speech-emotion.d.ts). */
 const coded = (code, message) => Object.assign(new Error(message), { code });
@@ -120,17 +184,26 @@ async function handle(msg) {
     const made = await create(new Uint8Array(msg.weights), msg.backend);
     await warmUp(made.engine);
     engine = made.engine;
+    servePort?.postMessage({ ready: true });
     return { type: "loaded", backend: engine.backend, labels: engine.labels, note: made.note, adapts: engine.adapts };
   }
   if (!engine) throw coded("not-loaded", "the model is not loaded");
   const progress = (p) => self.postMessage({ type: "progress", id: msg.id, ...p });
   const t0 = performance.now();
+  helped = 0;
   let analysis;
   if (msg.type === "file") {
     const ext = (msg.file.name || "").split(".").pop().toLowerCase() || undefined;
-    analysis = await engine.analyseFile(msg.file, ext, msg.hop, progress, msg.voice);
+    analysis = await engine.analyseFile(msg.file, ext, msg.hop, progress, msg.voice, helperPort ? toHelper : undefined);
   } else if (msg.type === "channels") {
-    analysis = await engine.analyseChannels(msg.channels, msg.rate, msg.hop, progress, msg.voice);
+    analysis = await engine.analyseChannels(
+      msg.channels,
+      msg.rate,
+      msg.hop,
+      progress,
+      msg.voice,
+      helperPort ? toHelper : undefined,
+    );
   } else if (msg.type === "clip") {
     analysis = await engine.analyseClip(msg.channels, msg.rate, msg.voice, Boolean(msg.learn));
   } else if (msg.type === "forget") {
@@ -145,7 +218,7 @@ async function handle(msg) {
   // Every window already went out with the progress reports: do not send them twice, unless
   // adaptation changed them.
   if (msg.type !== "clip" && !analysis.adaptation?.applied) delete analysis.windows;
-  return { type: "result", analysis, ms };
+  return { type: "result", analysis, ms, workers: helped > 0 ? 2 : 1 };
 }
 
 self.onmessage = async ({ data }) => {
@@ -153,6 +226,9 @@ self.onmessage = async ({ data }) => {
     prepare(data.backend);
     return;
   }
+  if (data.type === "helper") return useHelper(data.port);
+  if (data.type === "helper-gone") return dropHelper();
+  if (data.type === "serve") return serve(data.port);
   try {
     self.postMessage({ ...(await handle(data)), id: data.id });
   } catch (e) {
