@@ -15,7 +15,6 @@ use burn::module::Param;
 use burn::nn::{
     Linear, LinearConfig, PaddingConfig2d,
     conv::{Conv2d, Conv2dConfig},
-    pool::MaxPool2dConfig,
 };
 use burn::prelude::*;
 use burn::tensor::activation::{leaky_relu, log_softmax, relu};
@@ -271,10 +270,7 @@ impl SpeechEmbedding {
         for (k, layer) in self.layers.iter().enumerate() {
             x = act(layer.forward(x));
             if let Some((_, size)) = POOLS.iter().find(|(after, _)| *after == k) {
-                x = MaxPool2dConfig::new(*size)
-                    .with_strides(*size)
-                    .init()
-                    .forward(x);
+                x = crate::model::max_pool(x, *size);
             }
         }
         // [batch, DIM, steps, 1] → [batch, steps, DIM]
