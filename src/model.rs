@@ -340,7 +340,11 @@ mod tests {
         ] {
             let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
             let want = MaxPool2dConfig::new(size).init().forward(x.clone());
-            assert_eq!(max_pool(x, size).into_data(), want.into_data(), "{shape:?} {size:?}");
+            assert_eq!(
+                max_pool(x, size).into_data(),
+                want.into_data(),
+                "{shape:?} {size:?}"
+            );
         }
     }
 

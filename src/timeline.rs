@@ -182,15 +182,15 @@ impl Window {
 /// A second classifier working beside this one (the page's second worker, on the other core):
 /// given speech windows' samples at the model's rate, `count` windows one after another, it
 /// answers their predictions. The work must start when `classify` is called, not when its
-/// future is first polled, so that both run at once. `None`: it cannot take them now (not
-/// ready yet, or gone), and they are classified here.
+/// future is first polled, so that both run at once. `None`, or a future that answers
+/// `Ok(None)`: it cannot take them now (not ready yet, or gone), and they are classified here.
 pub trait Helper {
     fn classify(&self, samples: &[f32], count: usize) -> Option<HelperFuture>;
 }
 
-/// What a [`Helper`] answers: one prediction per window, or why not (the windows are then
-/// classified here).
-pub type HelperFuture = Pin<Box<dyn Future<Output = Result<Vec<Prediction>, String>>>>;
+/// What a [`Helper`] answers: one prediction per window, `None` if it declined them, or why it
+/// failed (the windows are then classified here).
+pub type HelperFuture = Pin<Box<dyn Future<Output = Result<Option<Vec<Prediction>>, String>>>>;
 
 /// The clip rule's window on mono audio at the model's rate: its speech ([`clip_span`]),
 /// centred.
@@ -352,11 +352,17 @@ async fn classify_windows(
     };
     if let Some(remote) = remote {
         match remote.await {
-            Ok(p) if p.len() == away.len() => predictions.extend(p),
+            Ok(Some(p)) if p.len() == away.len() => predictions.extend(p),
             answer => {
-                // The helper failed (or answered nonsense): classify its windows here.
-                if let Err(e) = answer {
-                    log_helper_failure(&e);
+                // The helper declined, failed or answered nonsense: classify its windows here.
+                match answer {
+                    Err(e) => log_helper_failure(&e),
+                    Ok(Some(p)) => log_helper_failure(&format!(
+                        "{} predictions for {} windows",
+                        p.len(),
+                        away.len()
+                    )),
+                    Ok(None) => {}
                 }
                 let features: Vec<Features> = away
                     .iter()

@@ -338,15 +338,19 @@ impl Helper for JsHelper {
                 &JsValue::from(count as u32),
             )
             .ok()?;
-        // Anything but a promise: the helper is not ready.
+        // Anything but a promise: there is no helper.
         let promise: Promise = called.dyn_into().ok()?;
         Some(Box::pin(async move {
             let value = wasm_bindgen_futures::JsFuture::from(promise)
                 .await
                 .map_err(|e| format!("{e:?}"))?;
+            // null: the helper is not ready yet (the wait let this worker hear if it is now).
+            if value.is_null() {
+                return Ok(None);
+            }
             let shared: Vec<SharedPrediction> =
                 serde_wasm_bindgen::from_value(value).map_err(|e| e.to_string())?;
-            Ok(shared.into_iter().map(Prediction::from).collect())
+            Ok(Some(shared.into_iter().map(Prediction::from).collect()))
         }))
     }
 }

@@ -77,9 +77,11 @@ function dropHelper() {
 
 // Hands `count` windows (their samples one after another) to the helper; called by the
 // WebAssembly, which classifies its own half meanwhile, and all of them itself if this answers
-// null (no helper ready) or rejects.
+// null or rejects. A helper still loading answers null after a turn of this worker's event
+// loop: the analysis otherwise never yields, and the helper's "ready" would wait for its end.
 function toHelper(samples, count) {
-  if (!helperPort || !helperReady) return null;
+  if (!helperPort) return null;
+  if (!helperReady) return new Promise((resolve) => setTimeout(() => resolve(null), 0));
   const id = ++helperCallId;
   return new Promise((resolve, reject) => {
     helperCalls.set(id, { resolve, reject });
