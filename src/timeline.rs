@@ -338,13 +338,16 @@ async fn classify_windows(
     });
     let here = if remote.is_some() { half } else { speech.len() };
     let away = &speech[here..];
-    let features: Vec<Features> = speech[..here]
-        .iter()
-        .map(|&i| {
-            pending[i].featurise(front);
-            pending[i].features.clone().unwrap_or_default()
-        })
-        .collect();
+    let mut features_of = |which: &[usize]| -> Vec<Features> {
+        which
+            .iter()
+            .map(|&i| {
+                pending[i].featurise(front);
+                pending[i].features.clone().unwrap_or_default()
+            })
+            .collect()
+    };
+    let features = features_of(&speech[..here]);
     let mut predictions = if features.is_empty() {
         Vec::new()
     } else {
@@ -364,13 +367,7 @@ async fn classify_windows(
                     )),
                     Ok(None) => {}
                 }
-                let features: Vec<Features> = away
-                    .iter()
-                    .map(|&i| {
-                        pending[i].featurise(front);
-                        pending[i].features.clone().unwrap_or_default()
-                    })
-                    .collect();
+                let features = features_of(away);
                 predictions.extend(classifier.classify_features_async(&features).await);
             }
         }
@@ -493,20 +490,9 @@ pub async fn analyse_stream(
     hop_seconds: f64,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Analysis, AnalysisError> {
-    analyse_stream_with(classifier, stream, hop_seconds, progress, None).await
-}
-
-/// [`analyse_stream`] with a [`Helper`] (see [`analyse_with`]).
-pub async fn analyse_stream_with(
-    classifier: &Classifier,
-    stream: &mut AudioStream,
-    hop_seconds: f64,
-    progress: &mut dyn FnMut(Progress<'_>),
-    helper: Option<&dyn Helper>,
-) -> Result<Analysis, AnalysisError> {
     let rate = stream.sample_rate();
     let chunks = std::iter::from_fn(|| stream.next_chunk());
-    analyse_with(classifier, chunks, rate, hop_seconds, progress, helper).await
+    analyse(classifier, chunks, rate, hop_seconds, progress).await
 }
 
 /// One short stretch of audio (a microphone's last seconds): if it passes the speech gate, the

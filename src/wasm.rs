@@ -180,16 +180,11 @@ impl Engine {
             let mut stream = AudioStream::open(Box::new(source), extension.as_deref())
                 .map_err(|e| coded(e.code(), e))?;
             let total = stream.duration_secs();
-            let helper = helper.map(JsHelper);
-            let analysis = timeline::analyse_stream_with(
-                &classifier,
-                &mut stream,
-                hop_seconds,
-                &mut |p| report(&progress, total, p),
-                helper.as_ref().map(|h| h as &dyn Helper),
-            )
-            .await;
-            resolve(adapted(&classifier, &voices, voice, true, analysis).await)
+            let rate = stream.sample_rate();
+            let chunks = std::iter::from_fn(|| stream.next_chunk());
+            Recording::new(hop_seconds, total, progress, voice, helper)
+                .analyse(&classifier, &voices, chunks, rate)
+                .await
         })
     }
 
@@ -222,17 +217,9 @@ impl Engine {
                         .collect(),
                 )
             });
-            let helper = helper.map(JsHelper);
-            let analysis = timeline::analyse_with(
-                &classifier,
-                chunks,
-                rate,
-                hop_seconds,
-                &mut |p| report(&progress, total, p),
-                helper.as_ref().map(|h| h as &dyn Helper),
-            )
-            .await;
-            resolve(adapted(&classifier, &voices, voice, true, analysis).await)
+            Recording::new(hop_seconds, total, progress, voice, helper)
+                .analyse(&classifier, &voices, chunks, rate)
+                .await
         })
     }
 
@@ -285,6 +272,59 @@ impl Engine {
             let analysis = timeline::analyse_clip(&classifier, &slices, rate).await;
             resolve(adapted(&classifier, &voices, voice, learn, analysis).await)
         })
+    }
+}
+
+/// What `analyseFile` and `analyseChannels` were asked, for the one way both analyse.
+struct Recording {
+    hop_seconds: f64,
+    /// The recording's length, when known before the end.
+    total: Option<f64>,
+    progress: Function,
+    voice: Option<String>,
+    helper: Option<Function>,
+}
+
+impl Recording {
+    fn new(
+        hop_seconds: f64,
+        total: Option<f64>,
+        progress: Function,
+        voice: Option<String>,
+        helper: Option<Function>,
+    ) -> Self {
+        Self {
+            hop_seconds,
+            total,
+            progress,
+            voice,
+            helper,
+        }
+    }
+
+    /// The analysis (with the second worker, if any), adapted to the voice, as the promise's
+    /// value.
+    async fn analyse<I>(
+        self,
+        classifier: &Classifier,
+        voices: &Voices,
+        chunks: I,
+        rate: u32,
+    ) -> Result<JsValue, JsValue>
+    where
+        I: IntoIterator<Item = Result<Vec<Vec<f32>>, DecodeError>>,
+    {
+        let helper = self.helper.map(JsHelper);
+        let analysis = timeline::analyse_with(
+            classifier,
+            chunks,
+            rate,
+            self.hop_seconds,
+            &mut |p| report(&self.progress, self.total, p),
+            helper.as_ref().map(|h| h as &dyn Helper),
+        )
+        .await;
+        resolve(adapted(classifier, voices, self.voice, true, analysis).await)
     }
 }
 
