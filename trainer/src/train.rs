@@ -34,7 +34,7 @@ use std::time::Instant;
 /// reports record it whole.
 #[derive(Config, Debug)]
 pub struct TrainConfig {
-    #[config(default = 30)]
+    #[config(default = 45)]
     pub max_epochs: usize,
     #[config(default = 32)]
     pub batch_size: usize,
@@ -57,7 +57,7 @@ pub struct TrainConfig {
     pub lr_factor: f64,
     /// A fixed schedule: multiply by `lr_factor` every this many epochs; `None`: on plateaus
     /// of the validation UA (`lr_patience`).
-    #[config(default = "Some(8)")]
+    #[config(default = "Some(12)")]
     pub halve_every: Option<usize>,
     /// Instead of halving: a cosine decay from `learning_rate` at the first epoch to nearly 0
     /// at the last (one cycle over `max_epochs`), so the last epoch's model, which is kept,
