@@ -10,7 +10,7 @@
 //        second worker: classify the windows that come on the port)
 //      (voice: a name to adapt to, or undefined; the worker keeps what it heard of each)
 // Out: {id, type: "loaded", backend, labels, note, adapts} | {id, type: "progress", seconds, total, windows}
-//      | {id, type: "result", analysis, ms} | {id, type: "error", code, message}
+//      | {id, type: "result", analysis, ms, workers} | {id, type: "error", code, message}
 //      | {type: "crashed", message} (the WebAssembly panicked: this worker is finished)
 //      | {type: "gpu-lost", message} (the WebGPU device is gone, and the model on it).
 
