@@ -110,6 +110,31 @@ test("the example page under another sub-path: a clip and a long file as trainer
     assert.ok(worst <= TOLERANCE, `window probabilities differ by ${worst}`);
     assert.ok(maxDiff(twice.probabilities, cli.probabilities) <= TOLERANCE);
 
+    // The second worker crashes: it is stopped, the first goes on without a restart, and the
+    // next recording starts a new one.
+    const crash = await page.evaluate(async () => {
+      const started = window.model._helpersStarted;
+      const had = window.model._panicHelperForTesting();
+      await new Promise((r) => setTimeout(r, 500));
+      const f = document.getElementById("test-file").files[0];
+      const a = await window.model.analyseFile(f);
+      const b = await window.model.analyseFile(f);
+      return {
+        had,
+        replaced: window.model._helpersStarted - started,
+        a: a.probabilities,
+        b: b.probabilities,
+        workers: b.workers,
+        restarts: window.model.restarts,
+      };
+    });
+    assert.ok(crash.had, "there was a second worker to crash");
+    assert.equal(crash.replaced, 1, "the crashed second worker was stopped and one new one started");
+    assert.ok(maxDiff(crash.a, cli.probabilities) <= TOLERANCE);
+    assert.ok(maxDiff(crash.b, cli.probabilities) <= TOLERANCE);
+    assert.equal(crash.workers, 2, "a new second worker took part");
+    assert.equal(crash.restarts, 0, "the first worker was not restarted");
+
     // Cancelled after the first progress report: rejected at once with "aborted", and the
     // model goes on working.
     await page.setInputFiles("#test-file", long);

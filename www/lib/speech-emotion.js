@@ -228,6 +228,7 @@ export class Model extends EventTarget {
     if ((globalThis.navigator?.hardwareConcurrency || 1) < 2) return;
     const helper = new Worker(here("worker.js"), { type: "module" });
     this.#helper = helper;
+    this._helpersStarted = (this._helpersStarted || 0) + 1; // for the tests
     const stop = (why) => {
       console.warn("second worker stopped:", why);
       this.#stopHelper();
@@ -365,6 +366,13 @@ export class Model extends EventTarget {
     return this.#send({ type: "clip", channels, rate, voice, learn }, { transfer: channels.map((c) => c.buffer) }).then((reply) =>
       toResult(reply, this.labels, this.backend),
     );
+  }
+
+  /** @internal For the browser test of the second worker's crash: makes its WebAssembly
+   * panic; false when there is no second worker. */
+  _panicHelperForTesting() {
+    this.#helper?.postMessage({ id: -1, type: "panic-for-testing" });
+    return Boolean(this.#helper);
   }
 
   /** @internal For the browser test of recovery: makes the WebAssembly panic. */
