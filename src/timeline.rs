@@ -169,6 +169,11 @@ struct Window {
 }
 
 impl Window {
+    /// Whether it passed the speech gate (so it is classified).
+    fn is_speech(&self) -> bool {
+        self.samples.is_some() || self.features.is_some()
+    }
+
     /// Computes the features from the samples, if not done yet (and lets the samples go).
     fn featurise(&mut self, front: &FrontEnd) {
         if let Some(samples) = self.samples.take()
@@ -326,7 +331,7 @@ async fn classify_windows(
 ) {
     let front = classifier.front_end();
     let speech: Vec<usize> = (0..pending.len())
-        .filter(|&i| pending[i].samples.is_some() || pending[i].features.is_some())
+        .filter(|&i| pending[i].is_speech())
         .collect();
     let half = speech.len().div_ceil(2);
     let remote = helper.filter(|_| speech.len() >= 2).and_then(|h| {
@@ -374,9 +379,10 @@ async fn classify_windows(
     }
     let mut predictions = predictions.into_iter();
     for mut w in pending.drain(..) {
-        let p = match w.samples.is_some() || w.features.is_some() {
-            true => predictions.next(),
-            false => None,
+        let p = if w.is_speech() {
+            predictions.next()
+        } else {
+            None
         };
         done.push(WindowResult {
             start: w.start,

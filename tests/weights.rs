@@ -93,19 +93,25 @@ fn speech_branch_round_trips_and_is_used() {
     );
 }
 
+/// `base` with the speech-embedding branch, and a model of that shape (untrained).
+fn with_branch(base: ModelConfig, device: &Device) -> (ModelConfig, speech_emotion::EmotionNet) {
+    let config = ModelConfig {
+        speech_embedding: true,
+        ..base
+    };
+    let branch = speech_emotion::speech_embedding::SpeechBranch::new(8, false, false, device);
+    let model = config.init(device).with_speech(branch);
+    (config, model)
+}
+
 /// Large tensors are stored as int8 blocks, the rest as f16: a file of the full-size model is
 /// under 30 % of its f32 record, and answers within 0.02 of the model it was written from.
 #[test]
 fn large_tensors_are_stored_as_int8_and_answer_as_the_model_did() {
     use burn::module::Module;
     let device = Device::flex();
-    let config = ModelConfig {
-        speech_embedding: true,
-        ..ModelConfig::default()
-    };
-    let header = small_header(config.clone());
-    let branch = speech_emotion::speech_embedding::SpeechBranch::new(8, false, false, &device);
-    let model = config.init(&device).with_speech(branch);
+    let (config, model) = with_branch(ModelConfig::default(), &device);
+    let header = small_header(config);
     let clip = test_clip();
     let f32_bytes = model.clone().into_record().into_bytes().unwrap().len();
     let f32_model = Classifier::new(header.clone(), model.clone(), &device);
@@ -194,13 +200,8 @@ fn int8_blocks_round_trip_within_half_a_step() {
 #[test]
 fn int8_tensors_without_valid_scales_are_refused() {
     let device = Device::flex();
-    let config = ModelConfig {
-        speech_embedding: true,
-        ..small_config()
-    };
-    let header = small_header(config.clone());
-    let branch = speech_emotion::speech_embedding::SpeechBranch::new(8, false, false, &device);
-    let bytes = WeightsFile::to_bytes(&header, config.init(&device).with_speech(branch)).unwrap();
+    let (config, model) = with_branch(small_config(), &device);
+    let bytes = WeightsFile::to_bytes(&small_header(config), model).unwrap();
     let json_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
     let record = &bytes[16 + json_len..];
     let tensors =

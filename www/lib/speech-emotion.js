@@ -234,8 +234,7 @@ export class Model extends EventTarget {
       this.#stopHelper();
     };
     helper.onmessage = ({ data }) => {
-      if (data.type === "crashed") stop(data.message);
-      else if (data.type === "error") stop(data.message);
+      if (data.type === "crashed" || data.type === "error") stop(data.message);
     };
     helper.onerror = (e) => {
       e.preventDefault?.();
