@@ -169,6 +169,9 @@ struct TrainArgs {
     /// ignored).
     #[arg(long)]
     cosine: bool,
+    /// Keep the mean of the last N epochs' weights rather than the last epoch's (0: off).
+    #[arg(long, default_value_t = TrainConfig::new().average_last)]
+    average_last: usize,
     /// Subtract each mel band's mean over the clip before normalising (stored in the weights).
     #[arg(long)]
     band_mean_norm: bool,
@@ -253,6 +256,7 @@ impl TrainArgs {
             adapt_clips: self.adapt_clips,
             halve_every: (self.halve_every > 0).then_some(self.halve_every),
             cosine: self.cosine,
+            average_last: self.average_last,
             ..TrainConfig::new()
         })
     }
