@@ -325,6 +325,7 @@ pub fn load_cnn(path: &Path, data: &Dataset) -> Result<train::Trained, String> {
         history: Vec::new(),
         best_epoch: 0,
         seconds: 0.0,
+        last_epoch: None,
     })
 }
 

@@ -1085,6 +1085,17 @@ fn run_evaluate(
             );
             header.training = json!({"protocol": format!("actor {folds}-fold, fold {fold}"),
                 "speaker_adapted": config.speaker_adapted});
+            if let Some(last) = trained.last_epoch {
+                // The CNN of the last epoch alone, beside the average kept, to compare them.
+                let dir = dir.join("last-epoch");
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                let header = Header {
+                    model: header.model.clone().with_speech_branch(false),
+                    ..header.clone()
+                };
+                write_weights(&dir.join(format!("fold-{fold}.sew")), &header, last)?;
+            }
             write_weights(&path, &header, trained.model).map(|_| ())
         }
     };

@@ -118,6 +118,9 @@ pub struct Trained {
     pub history: Vec<EpochStats>,
     pub best_epoch: usize,
     pub seconds: f64,
+    /// The last epoch's own model when `model` is an average of several (`average_last`),
+    /// so that the two can be compared on the same run.
+    pub last_epoch: Option<EmotionNet>,
 }
 
 /// Scalar mean and standard deviation over the training features (after the per-clip band
@@ -627,6 +630,7 @@ pub fn train(
         },
     };
     let mut best = state.best.take().unwrap_or_else(|| state.model.valid());
+    let mut last_epoch = None;
     // Epochs from this one on are averaged into `best`.
     let average_from = (keep_last && config.average_last > 1)
         .then(|| config.max_epochs.saturating_sub(config.average_last) + 1);
@@ -671,6 +675,9 @@ pub fn train(
             if verdict.improved { "  *" } else { "" }
         );
         state.history.push(stats);
+        if average_from.is_some() && epoch == config.max_epochs {
+            last_epoch = Some(inference.clone());
+        }
         match average_from {
             Some(from) if epoch > from => best = running_mean(best, &inference, epoch - from + 1),
             _ if verdict.keep => best = inference,
@@ -691,6 +698,7 @@ pub fn train(
         best_epoch: state.schedule.best_epoch,
         history: state.history,
         seconds: start.elapsed().as_secs_f64(),
+        last_epoch,
     })
 }
 
