@@ -29,6 +29,13 @@ for kind in $KINDS; do
   fi
   rm -rf "pkg/$kind"
   wasm-bindgen --target web --no-typescript --out-dir "pkg/$kind" "$input"
+  # A module that never calls its static constructors itself gets them run before every
+  # export by the linker (wrappers named `*.command_export`): seconds per call in the WebGPU
+  # bundle. src/wasm.rs calls them once; this keeps it so.
+  if grep -qa 'command_export' "pkg/$kind/speech_emotion_bg.wasm"; then
+    echo "error: pkg/$kind runs its static constructors before every export (see start() in src/wasm.rs)" >&2
+    exit 1
+  fi
   if [ -x "$WASM_OPT" ]; then
     "$WASM_OPT" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
       --enable-mutable-globals --enable-simd \

@@ -20,10 +20,22 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::{Blob, FileReaderSync};
 
-/// Runs when the module is instantiated: a panic's message goes to the console and to the
-/// worker's `onWasmPanic` (the module aborts after a panic, so the page must restart it).
+unsafe extern "C" {
+    /// Synthesised by the linker: runs the static constructors (in the WebGPU bundle, the
+    /// `inventory` registrations of cubecl's IR). A module that never calls it gets it run
+    /// again before every exported function, which made each call into the WebGPU bundle
+    /// cost seconds; one explicit call tells the linker to leave the exports alone.
+    fn __wasm_call_ctors();
+}
+
+/// Runs when the module is instantiated: the static constructors, once; a panic's message
+/// goes to the console and to the worker's `onWasmPanic` (the module aborts after a panic, so
+/// the page must restart it).
 #[wasm_bindgen(start)]
 pub fn start() {
+    // SAFETY: called once, first thing after instantiation, before any code that reads what
+    // the constructors register.
+    unsafe { __wasm_call_ctors() };
     std::panic::set_hook(Box::new(|info| {
         web_sys::console::error_1(&info.to_string().into());
         // For people: what went wrong, without the source location.
