@@ -169,7 +169,8 @@ struct TrainArgs {
     /// ignored).
     #[arg(long)]
     cosine: bool,
-    /// Keep the mean of the last N epochs' weights rather than the last epoch's (0: off).
+    /// Keep the mean of the last N epochs' weights rather than the last epoch's (0: the last
+    /// epoch's alone, as before row SWA).
     #[arg(long, default_value_t = TrainConfig::new().average_last)]
     average_last: usize,
     /// Subtract each mel band's mean over the clip before normalising (stored in the weights).

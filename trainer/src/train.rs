@@ -66,9 +66,10 @@ pub struct TrainConfig {
     pub cosine: bool,
     /// Keep the mean of the last this many epochs' weights (and batch-norm statistics) instead
     /// of the last epoch's alone, when the last is kept; 0 or 1: the last epoch's. An average
-    /// over the flat end of the schedule lands nearer the middle of the minimum the steps
-    /// wander around (stochastic weight averaging), at no cost to inference.
-    #[config(default = 0)]
+    /// over the flat end of the schedule (the last 9 of 45 epochs are at one rate) lands nearer
+    /// the middle of the minimum the steps wander around (stochastic weight averaging), at no
+    /// cost to inference: row SWA of trainer/EXPERIMENTS.md.
+    #[config(default = 9)]
     pub average_last: usize,
     #[config(default = 42)]
     pub seed: u64,
