@@ -49,6 +49,7 @@ print("| one 3-s clip | ms (median) |\n|---|---|")
 print(f"| front end (log-mel, speech-embedding mel, prosody) | {ours['front_end_ms']:.2f} |")
 print(f"| model | {ours['model_ms']:.2f} |")
 print(f"| total | {ours['total_ms']:.2f} |")
+print(f"| the weights file to a model ready to run (once a load) | {ours['load_ms']:.2f} |")
 print()
 print(f"| log-mel in dB, all frames | ours | librosa {theirs['librosa']} | librosa / ours |\n|---|---|---|---|")
 for key, name in (("logmel_clip_ms", "3-s clip"), ("logmel_minute_ms", "60-s signal")):
