@@ -4,9 +4,11 @@
 //! several recordings of the speaker, unlabelled (the speaker-adapted protocol); a single clip is
 //! classified without it.
 //!
-//! [`VoiceProfile`] does this for the speech branch's head inputs (what the page adapts: the
-//! model's second head reads them normalised); [`SpeakerProfile`] for log-mel bands (the
-//! trainer's experiment with a CNN trained on adapted log-mels).
+//! [`VoiceProfile`] does this for what the page adapts: the speech branch's head inputs (the
+//! model's second head reads them normalised) and the CNN's pooled states (moved onto the
+//! training clips' scale before the CNN's classifier, [`crate::model::StateStats`]);
+//! [`SpeakerProfile`] for log-mel bands (the trainer's experiment with a CNN trained on adapted
+//! log-mels).
 
 /// Each mel band's mean and standard deviation (dB) over a speaker's log-mel maps.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,8 +69,8 @@ pub const MIN_VOICE_WINDOWS: usize = 8;
 /// Spreads below this are taken as this, as the trainer does per speaker.
 const MIN_SPREAD: f64 = 1e-6;
 
-/// One voice's habit as the speech branch's head sees it: each head input's mean and spread over
-/// the windows heard from that voice, built up as they come (the microphone, a batch of files
+/// One voice's habit as the model's adapted view sees it: the mean and spread of each value of
+/// [`crate::classifier::Adaptable::profile_values`] over the windows heard from that voice, built up as they come (the microphone, a batch of files
 /// marked as one speaker, a long recording).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VoiceProfile {
@@ -79,8 +81,8 @@ pub struct VoiceProfile {
 }
 
 impl VoiceProfile {
-    /// Adds one window's head inputs, which brought `seconds` of new speech (less than the
-    /// window where windows overlap). Inputs of another width than the first are ignored.
+    /// Adds one window's values, which brought `seconds` of new speech (less than the window
+    /// where windows overlap). Values of another width than the first are ignored.
     pub fn add(&mut self, inputs: &[f32], seconds: f64) {
         if self.sum.is_empty() {
             self.sum = vec![0.0; inputs.len()];
@@ -119,17 +121,25 @@ impl VoiceProfile {
         if self.windows == 0 || inputs.len() != self.sum.len() {
             return None;
         }
-        let n = self.windows as f64;
         let z: Vec<f32> = inputs
             .iter()
-            .zip(self.sum.iter().zip(&self.sum_sq))
-            .map(|(&v, (s, q))| {
-                let mean = s / n;
-                let spread = (q / n - mean * mean).max(0.0).sqrt().max(MIN_SPREAD);
-                ((v as f64 - mean) / spread) as f32
-            })
+            .zip(self.stats())
+            .map(|(&v, (mean, spread))| ((v as f64 - mean) / spread) as f32)
             .collect();
         z.iter().all(|v| v.is_finite()).then_some(z)
+    }
+
+    /// Each value's mean and spread over the windows heard (empty before any).
+    pub fn mean_spread(&self) -> (Vec<f32>, Vec<f32>) {
+        self.stats().map(|(m, s)| (m as f32, s as f32)).unzip()
+    }
+
+    fn stats(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
+        let n = self.windows.max(1) as f64;
+        self.sum.iter().zip(&self.sum_sq).map(move |(s, q)| {
+            let mean = s / n;
+            (mean, (q / n - mean * mean).max(0.0).sqrt().max(MIN_SPREAD))
+        })
     }
 }
 

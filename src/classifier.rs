@@ -24,12 +24,20 @@ pub struct Prediction {
     pub adaptable: Option<Adaptable>,
 }
 
-/// One window's parts for [`Classifier::adapt`]: the CNN's log-probabilities and the speech
-/// branch's head inputs (which also go into the speaker's [`VoiceProfile`]).
+/// One window's parts for [`Classifier::adapt`]: the speech branch's head inputs and the CNN's
+/// pooled states (both go into the speaker's [`VoiceProfile`], in that order:
+/// [`Self::profile_values`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Adaptable {
-    pub cnn_log_probs: Vec<f32>,
     pub head_inputs: Vec<f32>,
+    pub cnn_states: Vec<f32>,
+}
+
+impl Adaptable {
+    /// What a [`VoiceProfile`] learns from this window: the head inputs, then the CNN's states.
+    pub fn profile_values(&self) -> Vec<f32> {
+        [self.head_inputs.as_slice(), &self.cnn_states].concat()
+    }
 }
 
 /// Normalises one clip's log-mel map (`n_mels` rows of `n_frames`) in place, as the weights
@@ -206,25 +214,30 @@ impl Classifier {
 
     /// The model's outputs for a batch, one row per window, to be read back at once (one
     /// round trip on WebGPU): the probabilities, the attention, then, from a model with the
-    /// adapted head, the CNN's log-probabilities and the head inputs. With the widths of the
-    /// last two (0 without them).
-    fn run(&self, features: &[Features]) -> (Tensor<2>, usize) {
+    /// adapted head, the head inputs and the CNN's states. With the widths of the last two (0
+    /// without them).
+    fn run(&self, features: &[Features]) -> (Tensor<2>, [usize; 2]) {
         let (out, parts) = self
             .model
             .forward_parts(self.input(features), self.speech_input(features));
         let mut rows = vec![softmax(out.logits, 1), out.attention];
-        let mut width = 0;
+        let mut widths = [0, 0];
         if let Some(p) = parts {
-            width = p.head_inputs.dims()[1];
-            rows.extend([p.cnn_log_probs, p.head_inputs]);
+            widths = [p.head_inputs.dims()[1], p.cnn_states.dims()[1]];
+            rows.extend([p.head_inputs, p.cnn_states]);
         }
-        (Tensor::cat(rows, 1), width)
+        (Tensor::cat(rows, 1), widths)
     }
 
-    fn predictions(&self, read: Vec<f32>, width: usize, n: usize) -> Vec<Prediction> {
+    fn predictions(
+        &self,
+        read: Vec<f32>,
+        [inputs, states]: [usize; 2],
+        n: usize,
+    ) -> Vec<Prediction> {
         let classes = self.header.labels.len();
         let row_len = read.len() / n.max(1);
-        let steps = row_len.saturating_sub(classes + if width > 0 { classes + width } else { 0 });
+        let steps = row_len.saturating_sub(classes + inputs + states);
         read.chunks_exact(row_len.max(1))
             .map(|row| {
                 let (p, rest) = row.split_at(classes);
@@ -233,9 +246,9 @@ impl Classifier {
                     label: self.header.labels[crate::timeline::argmax(p)].clone(),
                     probabilities: p.to_vec(),
                     attention: attention.to_vec(),
-                    adaptable: (width > 0).then(|| Adaptable {
-                        cnn_log_probs: parts[..classes].to_vec(),
-                        head_inputs: parts[classes..].to_vec(),
+                    adaptable: (inputs > 0).then(|| Adaptable {
+                        head_inputs: parts[..inputs].to_vec(),
+                        cnn_states: parts[inputs..].to_vec(),
                     }),
                 }
             })
@@ -244,18 +257,18 @@ impl Classifier {
 
     /// Classifies a batch of feature maps (synchronous read-back: CPU backends).
     pub fn classify_features(&self, features: &[Features]) -> Vec<Prediction> {
-        let (out, width) = self.run(features);
+        let (out, widths) = self.run(features);
         let read = out.into_data().try_to_vec::<f32>().expect("f32 output");
-        self.predictions(read, width, features.len())
+        self.predictions(read, widths, features.len())
     }
 
     /// Classifies a batch of feature maps, reading results back asynchronously (WebGPU).
     pub async fn classify_features_async(&self, features: &[Features]) -> Vec<Prediction> {
-        let (out, width) = self.run(features);
+        let (out, widths) = self.run(features);
         let read = out.into_data_async().await.expect("read back the outputs");
         self.predictions(
             read.try_to_vec::<f32>().expect("f32 output"),
-            width,
+            widths,
             features.len(),
         )
     }
@@ -273,19 +286,26 @@ impl Classifier {
     fn adapted_logits(&self, parts: &[&Adaptable], voice: &VoiceProfile) -> Option<Tensor<2>> {
         let head = self.model.speech()?.adapted.as_ref()?;
         let first = parts.first()?;
-        let (n, classes, width) = (parts.len(), first.cnn_log_probs.len(), head.inputs());
-        let mut z = Vec::with_capacity(n * width);
-        let mut cnn = Vec::with_capacity(n * classes);
+        let (n, width, states) = (parts.len(), head.inputs(), first.cnn_states.len());
+        let (mut head_z, mut states_z, mut raw) = (vec![], vec![], vec![]);
         for p in parts {
-            z.extend(voice.normalise(&p.head_inputs)?);
-            cnn.extend_from_slice(&p.cnn_log_probs);
+            let z = voice.normalise(&p.profile_values())?;
+            if p.head_inputs.len() != width || p.cnn_states.len() != states {
+                return None;
+            }
+            head_z.extend_from_slice(&z[..width]);
+            states_z.extend_from_slice(&z[width..]);
+            raw.extend_from_slice(&p.cnn_states);
         }
-        if z.len() != n * width || cnn.len() != n * classes {
-            return None;
-        }
-        let z = Tensor::<2>::from_data(TensorData::new(z, [n, width]), &self.device);
-        let cnn = Tensor::<2>::from_data(TensorData::new(cnn, [n, classes]), &self.device);
-        Some(softmax(cnn + head.log_probs(z), 1))
+        let tensor = |v: Vec<f32>, w: usize| {
+            Tensor::<2>::from_data(TensorData::new(v, [n, w]), &self.device)
+        };
+        let joint = self.model.adapted_log_probs(
+            tensor(head_z, width),
+            tensor(raw, states),
+            tensor(states_z, states),
+        )?;
+        Some(softmax(joint, 1))
     }
 
     /// The speaker-adapted probabilities of windows classified before (their

@@ -2,6 +2,7 @@
 //! attention that pools them, then a linear classifier. One definition, every backend.
 
 use crate::speech_embedding::SpeechBranch;
+use burn::module::Param;
 use burn::nn::{
     BatchNorm, BatchNormConfig, BiLstm, BiLstmConfig, Dropout, DropoutConfig, Linear, LinearConfig,
     PaddingConfig2d,
@@ -43,6 +44,10 @@ pub struct ModelConfig {
     /// ([`crate::adapt::VoiceProfile`]). Left out of the header when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adapted_head: bool,
+    /// Whether the adapted view also moves the CNN's pooled states from the speaker's own mean
+    /// and spread to the training clips' ([`StateStats`]). Left out of the header when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adapted_states: bool,
 }
 
 impl Default for ModelConfig {
@@ -60,6 +65,7 @@ impl Default for ModelConfig {
             speech_level_dbfs: None,
             prosody: false,
             adapted_head: false,
+            adapted_states: false,
         }
     }
 }
@@ -72,6 +78,7 @@ impl ModelConfig {
             speech_embedding: on,
             speech_level_dbfs: on.then_some(crate::speech_embedding::LEVEL_DBFS),
             adapted_head: on && self.adapted_head,
+            adapted_states: on && self.adapted_head && self.adapted_states,
             ..self
         }
     }
@@ -167,6 +174,29 @@ pub struct EmotionNet {
     dropout: Dropout,
     classify: Linear,
     speech: Option<SpeechBranch>,
+    states: Option<StateStats>,
+}
+
+/// Each pooled CNN state's mean and spread over the training clips: where the speaker-adapted
+/// view moves a voice's own states before the classifier, so that it reads how a recording
+/// departs from that voice's habit, as the adapted head does with its inputs.
+#[derive(Module, Debug)]
+pub struct StateStats {
+    pub mean: Param<Tensor<1>>,
+    pub spread: Param<Tensor<1>>,
+}
+
+impl StateStats {
+    pub fn new(mean: Vec<f32>, spread: Vec<f32>, device: &Device) -> Self {
+        let param = |v: Vec<f32>| {
+            let n = v.len();
+            Param::from_tensor(Tensor::from_data(TensorData::new(v, [n]), device))
+        };
+        Self {
+            mean: param(mean),
+            spread: param(spread),
+        }
+    }
 }
 
 /// The logits and the attention weights over time steps (`[batch, steps]`).
@@ -175,11 +205,11 @@ pub struct Output {
     pub attention: Tensor<2>,
 }
 
-/// What [`EmotionNet::forward_parts`] keeps for a speaker-adapted view: `[batch, n_classes]`
-/// and `[batch, head inputs]`.
+/// What [`EmotionNet::forward_parts`] keeps for a speaker-adapted view: the branch's head
+/// inputs `[batch, head inputs]` and the CNN's pooled states `[batch, 2·lstm_hidden]`.
 pub struct AdaptableParts {
-    pub cnn_log_probs: Tensor<2>,
     pub head_inputs: Tensor<2>,
+    pub cnn_states: Tensor<2>,
 }
 
 /// The widest layer a configuration may ask for (a hostile weights header could ask for
@@ -245,6 +275,12 @@ impl ModelConfig {
             speech: self.speech_embedding.then(|| {
                 SpeechBranch::new(self.n_classes, self.prosody, self.adapted_head, device)
             }),
+            states: (self.speech_embedding && self.adapted_head && self.adapted_states).then(
+                || {
+                    let n = 2 * self.lstm_hidden;
+                    StateStats::new(vec![0.0; n], vec![1.0; n], device)
+                },
+            ),
         }
     }
 }
@@ -252,6 +288,16 @@ impl ModelConfig {
 impl EmotionNet {
     /// `input`: normalised log-mels `[batch, n_mels, n_frames]`.
     pub fn forward(&self, input: Tensor<3>) -> Output {
+        let (pooled, attention) = self.pooled(input);
+        Output {
+            logits: self.classify_pooled(pooled),
+            attention,
+        }
+    }
+
+    /// What the classifier reads: the attention-pooled BiLSTM states `[batch, 2·lstm_hidden]`,
+    /// and the attention weights `[batch, steps]`.
+    pub fn pooled(&self, input: Tensor<3>) -> (Tensor<2>, Tensor<2>) {
         let mut x = input.unsqueeze_dim::<4>(1);
         for block in &self.blocks {
             x = block.forward(x);
@@ -270,9 +316,12 @@ impl EmotionNet {
             .squeeze_dim::<2>(2);
         let attention = softmax(scores, 1);
         let pooled = (h * attention.clone().unsqueeze_dim::<3>(2)).sum_dim(1);
-        let pooled = pooled.squeeze_dim::<2>(1);
-        let logits = self.classify.forward(self.dropout.forward(pooled));
-        Output { logits, attention }
+        (pooled.squeeze_dim::<2>(1), attention)
+    }
+
+    /// The logits of pooled states from [`Self::pooled`].
+    pub fn classify_pooled(&self, pooled: Tensor<2>) -> Tensor<2> {
+        self.classify.forward(self.dropout.forward(pooled))
     }
 
     /// [`Self::forward`] joined with the speech-embedding branch when the model has one:
@@ -290,21 +339,56 @@ impl EmotionNet {
         input: Tensor<3>,
         speech_mel: Option<Tensor<3>>,
     ) -> (Output, Option<AdaptableParts>) {
-        let out = self.forward(input);
+        let (states, attention) = self.pooled(input);
+        let logits = self.classify_pooled(states.clone());
         let (Some(branch), Some(mel)) = (&self.speech, speech_mel) else {
-            return (out, None);
+            return (Output { logits, attention }, None);
         };
         let inputs = branch.inputs(mel);
-        let cnn = log_softmax(out.logits, 1);
         let fused = Output {
-            logits: cnn.clone() + branch.head.log_probs(inputs.clone()),
-            attention: out.attention,
+            logits: log_softmax(logits, 1) + branch.head.log_probs(inputs.clone()),
+            attention,
         };
         let parts = branch.adapted.is_some().then_some(AdaptableParts {
-            cnn_log_probs: cnn,
             head_inputs: inputs,
+            cnn_states: states,
         });
         (fused, parts)
+    }
+
+    /// The speaker-adapted view's joint log-probabilities `[batch, n_classes]`, or `None`
+    /// without the adapted head. `head_z`: the head inputs z-normalised with the speaker's
+    /// profile; `states`: the CNN's pooled states, and `states_z` the same z-normalised, which
+    /// a model with [`StateStats`] moves to the training clips' mean and spread (a model without
+    /// them reads `states` as they are).
+    pub fn adapted_log_probs(
+        &self,
+        head_z: Tensor<2>,
+        states: Tensor<2>,
+        states_z: Tensor<2>,
+    ) -> Option<Tensor<2>> {
+        let head = self.speech.as_ref()?.adapted.as_ref()?;
+        let states = match &self.states {
+            Some(s) => {
+                states_z * s.spread.val().unsqueeze_dim::<2>(0) + s.mean.val().unsqueeze_dim(0)
+            }
+            None => states,
+        };
+        Some(log_softmax(self.classify_pooled(states), 1) + head.log_probs(head_z))
+    }
+
+    /// This model with the training clips' [`StateStats`] (the trainer computes them after the
+    /// CNN).
+    pub fn with_state_stats(self, stats: StateStats) -> Self {
+        Self {
+            states: Some(stats),
+            ..self
+        }
+    }
+
+    /// Whether the adapted view moves the CNN's states ([`StateStats`]).
+    pub fn adapts_states(&self) -> bool {
+        self.states.is_some()
     }
 
     /// The speech-embedding branch, if the model has one.
@@ -325,7 +409,6 @@ impl EmotionNet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::module::Param;
     use burn::tensor::Distribution;
 
     #[test]

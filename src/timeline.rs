@@ -630,14 +630,14 @@ pub fn learn(analysis: &Analysis, voice: &mut VoiceProfile) {
         if let (Some(p), Some(s)) = (&analysis.overall, analysis.segments.first())
             && let Some(a) = &p.adaptable
         {
-            voice.add(&a.head_inputs, s.end - s.start);
+            voice.add(&a.profile_values(), s.end - s.start);
         }
         return;
     }
     let mut heard_to = f64::NEG_INFINITY;
     for w in &analysis.windows {
         if let Some(a) = &w.adaptable {
-            voice.add(&a.head_inputs, w.end - w.start.max(heard_to));
+            voice.add(&a.profile_values(), w.end - w.start.max(heard_to));
             heard_to = w.end;
         }
     }
@@ -645,7 +645,7 @@ pub fn learn(analysis: &Analysis, voice: &mut VoiceProfile) {
 
 /// Adapts an analysis to its speaker's voice: with `learn`, its speech goes into `voice` first
 /// ([`learn`]); then, once `voice` has heard enough ([`VoiceProfile::is_ready`]), every
-/// classified window and the overall result are scored again with the model's adapted head, and
+/// classified window and the overall result are scored again with the model's adapted view, and
 /// the segments and shares follow. A model without the adapted head, or audio without speech,
 /// leaves the analysis as it was.
 pub async fn adapt(

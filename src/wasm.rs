@@ -356,7 +356,7 @@ impl From<Prediction> for SharedPrediction {
             label: p.label,
             probabilities: p.probabilities,
             attention: p.attention,
-            adaptable: p.adaptable.map(|a| (a.cnn_log_probs, a.head_inputs)),
+            adaptable: p.adaptable.map(|a| (a.head_inputs, a.cnn_states)),
         }
     }
 }
@@ -367,9 +367,9 @@ impl From<SharedPrediction> for Prediction {
             label: p.label,
             probabilities: p.probabilities,
             attention: p.attention,
-            adaptable: p.adaptable.map(|(cnn_log_probs, head_inputs)| Adaptable {
-                cnn_log_probs,
+            adaptable: p.adaptable.map(|(head_inputs, cnn_states)| Adaptable {
                 head_inputs,
+                cnn_states,
             }),
         }
     }

@@ -1,26 +1,31 @@
 //! Speaker adaptation through the page's path: a model with the adapted head keeps each
-//! window's parts, a voice profile fills as clips are heard, and once it has heard enough the
-//! results are the adapted head's; a model without that head is left as it was.
+//! window's parts (the head inputs and the CNN's pooled states), a voice profile fills as clips
+//! are heard, and once it has heard enough the results are the adapted view's; a model without
+//! that head is left as it was.
 
 mod common;
 
 use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
 use common::{small_config, small_header};
 use futures_lite::future::block_on;
 use speech_emotion::Classifier;
 use speech_emotion::adapt::{MIN_VOICE_SECONDS, MIN_VOICE_WINDOWS, VoiceProfile};
-use speech_emotion::model::ModelConfig;
+use speech_emotion::model::{EmotionNet, ModelConfig, StateStats};
 use speech_emotion::speech_embedding::{POOLED, SpeechBranch, SpeechHead};
 use speech_emotion::timeline::{adapt, analyse_clip};
 use speech_emotion::weights::WeightsFile;
 
 /// A small model with the branch (its embedding network as initialised: the adapted path does
-/// not depend on what it learned) and two heads that differ.
-fn classifier(adapted: bool) -> Classifier {
+/// not depend on what it learned) and two heads that differ; with `states`, the training
+/// clips' statistics of the CNN's pooled states too. Also the model as the classifier loaded
+/// it, to compute the CNN's part by hand.
+fn classifier(adapted: bool, states: bool) -> (Classifier, EmotionNet) {
     let device = Device::flex();
     let config = ModelConfig {
         speech_embedding: true,
         adapted_head: adapted,
+        adapted_states: adapted && states,
         ..small_config()
     };
     let header = small_header(config.clone());
@@ -36,9 +41,30 @@ fn classifier(adapted: bool) -> Classifier {
     };
     branch.head = head(0.37);
     branch.adapted = adapted.then(|| head(0.71));
-    let model = config.init(&device).with_speech(branch);
+    let mut model = config.init(&device).with_speech(branch);
+    if config.adapted_states {
+        let n = 2 * config.lstm_hidden;
+        let mean = (0..n).map(|i| 0.3 * (i as f32).sin()).collect();
+        let spread = (0..n).map(|i| 0.5 + 0.1 * i as f32).collect();
+        model = model.with_state_stats(StateStats::new(mean, spread, &device));
+    }
     let bytes = WeightsFile::to_bytes(&header, model).unwrap();
-    Classifier::from_bytes(&bytes, &device).unwrap()
+    let loaded = WeightsFile::from_bytes(&bytes)
+        .unwrap()
+        .model(&device)
+        .unwrap();
+    assert_eq!(loaded.adapts_states(), adapted && states);
+    (Classifier::from_bytes(&bytes, &device).unwrap(), loaded)
+}
+
+/// The CNN's log-probabilities of pooled `states`, through `model`'s classifier.
+fn cnn_log_probs(model: &EmotionNet, states: &[f32]) -> Vec<f32> {
+    let device = Device::flex();
+    let x = Tensor::<2>::from_data(TensorData::new(states.to_vec(), [1, states.len()]), &device);
+    log_softmax(model.classify_pooled(x), 1)
+        .into_data()
+        .iter::<f32>()
+        .collect()
 }
 
 /// Head `seed`'s weights as [`classifier`] draws them: `[inputs][classes]`, row-major.
@@ -94,8 +120,16 @@ fn clip(f0: f32) -> Vec<f32> {
 }
 
 #[test]
-fn the_adapted_head_takes_over_once_the_voice_is_heard() {
-    let c = classifier(true);
+fn the_adapted_view_takes_over_once_the_voice_is_heard() {
+    for states in [true, false] {
+        adapts_once_heard(states);
+    }
+}
+
+/// With `states`, the CNN's pooled states are moved too: z-normalised with the voice's profile,
+/// then put on the training clips' mean and spread; without, they are read as they are.
+fn adapts_once_heard(states: bool) {
+    let (c, model) = classifier(true, states);
     assert!(c.adapts());
     let mut voice = VoiceProfile::default();
     let mut applied_at = None;
@@ -125,8 +159,21 @@ fn the_adapted_head_takes_over_once_the_voice_is_heard() {
         applied_at.get_or_insert(n);
         // The adapted result is the CNN's log-probabilities plus the adapted head's on the
         // inputs normalised with the voice heard so far, this clip included.
-        let z = voice.normalise(&parts.head_inputs).unwrap();
-        let by_hand = joint(&parts.cnn_log_probs, &z, &head_weight(0.71));
+        let z = voice.normalise(&parts.profile_values()).unwrap();
+        let (head_z, states_z) = z.split_at(POOLED);
+        let cnn_states: Vec<f32> = if states {
+            let n = states_z.len();
+            (0..n)
+                .map(|i| states_z[i] * (0.5 + 0.1 * i as f32) + 0.3 * (i as f32).sin())
+                .collect()
+        } else {
+            parts.cnn_states.clone()
+        };
+        let by_hand = joint(
+            &cnn_log_probs(&model, &cnn_states),
+            head_z,
+            &head_weight(0.71),
+        );
         assert!(
             close(&overall.probabilities, &by_hand),
             "{:?} {by_hand:?}",
@@ -146,7 +193,7 @@ fn the_adapted_head_takes_over_once_the_voice_is_heard() {
 
 #[test]
 fn a_model_without_the_adapted_head_is_left_as_it_was() {
-    let c = classifier(false);
+    let (c, _) = classifier(false, true);
     assert!(!c.adapts());
     let mut voice = VoiceProfile::default();
     for f0 in [
@@ -168,12 +215,17 @@ fn a_model_without_the_adapted_head_is_left_as_it_was() {
 
 #[test]
 fn the_strict_result_is_the_sum_of_the_parts() {
-    let c = classifier(true);
+    let (c, model) = classifier(true, true);
     let audio = clip(200.0);
     let p = c.classify(&[&audio], 22_050).unwrap();
     let parts = p.adaptable.clone().unwrap();
     assert_eq!(parts.head_inputs.len(), POOLED);
-    let by_hand = joint(&parts.cnn_log_probs, &parts.head_inputs, &head_weight(0.37));
+    assert_eq!(parts.cnn_states.len(), 2 * small_config().lstm_hidden);
+    let by_hand = joint(
+        &cnn_log_probs(&model, &parts.cnn_states),
+        &parts.head_inputs,
+        &head_weight(0.37),
+    );
     assert!(
         close(&p.probabilities, &by_hand),
         "{:?} {by_hand:?}",
@@ -183,7 +235,7 @@ fn the_strict_result_is_the_sum_of_the_parts() {
 
 #[test]
 fn a_quiet_recording_teaches_the_voice_nothing() {
-    let c = classifier(true);
+    let (c, _) = classifier(true, true);
     // 60 dB under the clips above: classified (a file always gets an answer) but not speech.
     let quiet: Vec<f32> = clip(200.0).iter().map(|v| v * 1e-3).collect();
     let mut voice = VoiceProfile::default();

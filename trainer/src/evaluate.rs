@@ -8,9 +8,11 @@ use crate::metrics::{ClassMetrics, Metrics, confusion};
 use crate::speech_head;
 use crate::split::{self, Split};
 use crate::train::{self, TrainConfig};
+use burn::prelude::Device;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use speech_emotion::model::ModelConfig;
+use speech_emotion::adapt::VoiceProfile;
+use speech_emotion::model::{ModelConfig, StateStats};
 use speech_emotion::speech_embedding::SpeechEmbedding;
 use speech_emotion::weights::WeightsFile;
 use std::path::{Path, PathBuf};
@@ -160,6 +162,11 @@ pub fn run(
     if let Some(s) = speech {
         let heads = (s.noisy, model_config.adapted_head || config.speaker_adapted);
         trained.model = speech_head::attach(trained.model, &s.net, data, &split.train, heads);
+        if heads.1 && model_config.adapted_states {
+            let shape = (model_config.n_mels, model_config.n_frames);
+            let stats = state_stats(data, &split.train, &trained, shape);
+            trained.model = trained.model.with_state_stats(stats);
+        }
         if config.speaker_adapted && !split.test.is_empty() {
             let metrics = adapted_metrics(data, split, &trained, model_config, s, config);
             return Ok((trained, Some(metrics)));
@@ -225,14 +232,8 @@ fn adapted_metrics(
     config: &TrainConfig,
 ) -> Metrics {
     use burn::prelude::*;
-    use burn::tensor::activation::log_softmax;
     use rand::{SeedableRng, seq::SliceRandom};
     let device = Device::flex();
-    let head = trained
-        .model
-        .speech()
-        .and_then(|b| b.adapted.as_ref())
-        .expect("attach fits the adapted head under --speaker-adapted");
     let inputs =
         speech_head::clip_head_inputs(&speech.net, &data.speech_mels, &split.test, data.prosody);
     let speakers: Vec<&str> = split
@@ -251,20 +252,31 @@ fn adapted_metrics(
             *n <= k
         });
     }
-    let z = speech_head::speaker_normalised(&inputs, &speakers, &heard);
+    let shape = (model_config.n_mels, model_config.n_frames);
+    let states = pooled_states(data, &split.test, trained, shape);
+    // The profile reads what the page's does: the head inputs, then the CNN's states.
+    let values: Vec<Vec<f32>> = inputs
+        .iter()
+        .zip(&states)
+        .map(|(x, s)| [x.as_slice(), s].concat())
+        .collect();
+    let z = speech_head::speaker_normalised(&values, &speakers, &heard);
+    let width = inputs.first().map_or(0, Vec::len);
+    let to_tensor = |rows: Vec<&[f32]>| {
+        let w = rows[0].len();
+        let flat: Vec<f32> = rows.concat();
+        Tensor::<2>::from_data(TensorData::new(flat, [rows.len(), w]), &device)
+    };
     let mut pred = Vec::with_capacity(split.test.len());
-    for (chunk, z) in split.test.chunks(64).zip(z.chunks(64)) {
-        let x = train::batch_input(
-            &data.features,
-            chunk,
-            trained.normalization,
-            (model_config.n_mels, model_config.n_frames),
-            &device,
-        );
-        let width = z[0].len();
-        let flat: Vec<f32> = z.iter().flatten().copied().collect();
-        let z = Tensor::<2>::from_data(TensorData::new(flat, [chunk.len(), width]), &device);
-        let joint = log_softmax(trained.model.forward(x).logits, 1) + head.log_probs(z);
+    for (z, raw) in z.chunks(64).zip(states.chunks(64)) {
+        let joint = trained
+            .model
+            .adapted_log_probs(
+                to_tensor(z.iter().map(|r| &r[..width]).collect()),
+                to_tensor(raw.iter().map(Vec::as_slice).collect()),
+                to_tensor(z.iter().map(|r| &r[width..]).collect()),
+            )
+            .expect("attach fits the adapted head under --speaker-adapted");
         pred.extend(
             joint
                 .argmax(1)
@@ -283,6 +295,43 @@ fn adapted_metrics(
         &pred,
         &format!("{}, speaker-adapted ({heard})", split.protocol),
     )
+}
+
+/// The CNN's pooled states of `clips` (their clip windows), a row each.
+fn pooled_states(
+    data: &Dataset,
+    clips: &[usize],
+    trained: &train::Trained,
+    shape: (usize, usize),
+) -> Vec<Vec<f32>> {
+    let device = Device::flex();
+    let mut out = Vec::with_capacity(clips.len());
+    for chunk in clips.chunks(64) {
+        let x = train::batch_input(&data.features, chunk, trained.normalization, shape, &device);
+        let (states, _) = trained.model.pooled(x);
+        let width = states.dims()[1];
+        let flat: Vec<f32> = states.into_data().iter::<f32>().collect();
+        out.extend(flat.chunks(width).map(<[f32]>::to_vec));
+    }
+    out
+}
+
+/// The training clips' [`StateStats`]: each pooled CNN state's mean and spread, as a
+/// [`VoiceProfile`] of them all computes them, so that a voice's states z-normalised by its own
+/// profile are moved back onto the same scale.
+fn state_stats(
+    data: &Dataset,
+    train: &[usize],
+    trained: &train::Trained,
+    shape: (usize, usize),
+) -> StateStats {
+    let mut all = VoiceProfile::default();
+    let states = pooled_states(data, train, trained, shape);
+    for s in &states {
+        all.add(s, 0.0);
+    }
+    let (mean, spread) = all.mean_spread();
+    StateStats::new(mean, spread, &Device::flex())
 }
 
 fn result(split: &Split, seed: u64, trained: &train::Trained, m: &Metrics) -> RunResult {
@@ -323,7 +372,8 @@ pub fn load_cnn(path: &Path, data: &Dataset) -> Result<train::Trained, String> {
         model,
         normalization: file.header.normalization,
         history: Vec::new(),
-        best_epoch: 0,
+        // The epoch the file's own training kept, where its header says so.
+        best_epoch: file.header.training["best_epoch"].as_u64().unwrap_or(0) as usize,
         seconds: 0.0,
         last_epoch: None,
     })

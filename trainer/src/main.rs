@@ -208,6 +208,10 @@ struct TrainArgs {
     /// split (held-out voices are never used). This leaves that copy out.
     #[arg(long, conflicts_with = "no_speech_embedding")]
     no_speech_babble: bool,
+    /// The speaker-adapted view without moving the CNN's pooled states to the training clips'
+    /// mean and spread (only the branch's head reads the voice's profile), as before row PS.
+    #[arg(long, conflicts_with = "no_speech_embedding")]
+    no_adapted_states: bool,
     /// The speech branch's head without the window's prosody statistics (F0 by YIN, energy
     /// dynamics, spectral tilt: `speech_emotion::prosody`), as before they were added.
     #[arg(long)]
@@ -289,6 +293,7 @@ impl TrainArgs {
             lstm_hidden: self.lstm_hidden,
             prosody: !self.no_prosody && !self.no_speech_embedding,
             adapted_head: !self.no_speech_embedding,
+            adapted_states: !self.no_speech_embedding && !self.no_adapted_states,
             ..ModelConfig::default()
         };
         config.check().map_err(|e| {
@@ -945,7 +950,10 @@ fn run_train(
         cnn,
         Some(&checkpoint),
     )?;
-    let model_config = model_config.with_speech_branch(trained.model.speech().is_some());
+    let model_config = ModelConfig {
+        adapted_states: trained.model.adapts_states(),
+        ..model_config.with_speech_branch(trained.model.speech().is_some())
+    };
 
     let mut header = Header::new(
         model_config.clone(),
@@ -1078,9 +1086,12 @@ fn run_evaluate(
         Some(dir) => {
             let path = dir.join(format!("fold-{fold}.sew"));
             let mut header = Header::new(
-                model_config
-                    .clone()
-                    .with_speech_branch(trained.model.speech().is_some()),
+                ModelConfig {
+                    adapted_states: trained.model.adapts_states(),
+                    ..model_config
+                        .clone()
+                        .with_speech_branch(trained.model.speech().is_some())
+                },
                 data.label_names.clone(),
                 trained.normalization,
             );
