@@ -219,10 +219,10 @@ fn scored(data: &Dataset, split: &Split, pred: &[usize], what: &str) -> Metrics 
     metrics
 }
 
-/// Test metrics of the speaker-adapted view: the CNN joined with the branch's adapted head, on
-/// the test clips' head inputs normalised with their speaker's profile, built from all that
-/// speaker's clips or from `config.adapt_clips` of them drawn at random (what a page would have
-/// heard before).
+/// Test metrics of the model's speaker-adapted view (`EmotionNet::adapted_log_probs`, as the
+/// page reads it): the test clips' head inputs and CNN states normalised with their speaker's
+/// profile, built from all that speaker's clips, from `config.adapt_clips` of them drawn at
+/// random (what a page would have heard before), or from those of `config.adapt_emotion`.
 fn adapted_metrics(
     data: &Dataset,
     split: &Split,
@@ -251,6 +251,10 @@ fn adapted_metrics(
             *n += 1;
             *n <= k
         });
+    }
+    if let Some(emotion) = &config.adapt_emotion {
+        // A voice heard in one mood only (a person reading one angry letter).
+        heard.retain(|&i| data.label_names[data.labels[split.test[i]]] == *emotion);
     }
     let shape = (model_config.n_mels, model_config.n_frames);
     let states = pooled_states(data, &split.test, trained, shape);
@@ -285,9 +289,13 @@ fn adapted_metrics(
                 .map(|v| v as usize),
         );
     }
-    let heard = match config.adapt_clips {
-        Some(k) => format!("each test speaker's profile from {k} of their clips"),
-        None => "each speaker's profile from all their clips".into(),
+    let clips = match config.adapt_clips {
+        Some(k) => format!("{k} of their clips"),
+        None => "all their clips".into(),
+    };
+    let heard = match &config.adapt_emotion {
+        Some(e) => format!("each speaker's profile from {clips} labelled {e} only"),
+        None => format!("each speaker's profile from {clips}"),
     };
     scored(
         data,

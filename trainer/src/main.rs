@@ -190,6 +190,11 @@ struct TrainArgs {
     /// drawn at random (what a page has heard after that many recordings), not from all of them.
     #[arg(long, requires = "adapt_branch_only", value_parser = ranged(1usize, 10_000))]
     adapt_clips: Option<usize>,
+    /// With --adapt-branch-only: each test speaker's profile from their clips of this emotion
+    /// only (a voice heard in one mood, as a person reading one angry letter); every clip is
+    /// still scored.
+    #[arg(long, requires = "adapt_branch_only")]
+    adapt_emotion: Option<String>,
     /// Seeds the split (--split random), initialisation, shuffling and augmentation.
     #[arg(long, default_value_t = TrainConfig::new().seed)]
     seed: u64,
@@ -259,6 +264,7 @@ impl TrainArgs {
             speaker_adapted: self.speaker_adapted,
             adapt_log_mels: !self.adapt_branch_only,
             adapt_clips: self.adapt_clips,
+            adapt_emotion: self.adapt_emotion.clone(),
             halve_every: (self.halve_every > 0).then_some(self.halve_every),
             cosine: self.cosine,
             average_last: self.average_last,
@@ -1076,6 +1082,14 @@ fn run_evaluate(
     }
     let speech = args.speech()?;
     let mut data = args.dataset()?;
+    if let Some(e) = config.adapt_emotion.as_ref()
+        && !data.label_names.contains(e)
+    {
+        return Err(format!(
+            "--adapt-emotion {e}: not one of the corpus' labels {:?}",
+            data.label_names
+        ));
+    }
     if config.speaker_adapted && config.adapt_log_mels {
         data.adapt_to_speakers();
     }

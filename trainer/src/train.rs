@@ -90,6 +90,10 @@ pub struct TrainConfig {
     /// with `seed`), as a page adapting after a few recordings; `None`: all their clips.
     #[config(default = "None")]
     pub adapt_clips: Option<usize>,
+    /// With `speaker_adapted`: each test speaker's profile from their clips of this emotion
+    /// only (a voice heard in one mood); all clips are still scored.
+    #[config(default = "None")]
+    pub adapt_emotion: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

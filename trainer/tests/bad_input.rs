@@ -136,3 +136,34 @@ fn a_class_whose_clips_are_all_unreadable_is_refused() {
     assert!(!dir.join("x.sew").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_emotion_the_corpus_lacks_is_refused_by_name() {
+    let dir = scratch("no-such-emotion");
+    let clip = |name: &str| speech().join("Actor_01").join(name);
+    let manifest = dir.join("m.csv");
+    std::fs::write(
+        &manifest,
+        format!(
+            "path,label,speaker\n{},high,a\n{},low,b\n",
+            clip("03-01-05-02-01-01-01.flac").display(),
+            clip("03-01-01-01-01-01-01.flac").display()
+        ),
+    )
+    .unwrap();
+    refused(
+        &[
+            "evaluate",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--report",
+            dir.join("r.json").to_str().unwrap(),
+            "--speaker-adapted",
+            "--adapt-branch-only",
+            "--adapt-emotion",
+            "angry",
+        ],
+        "--adapt-emotion angry: not one of the corpus' labels [\"high\", \"low\"]",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
