@@ -24,19 +24,21 @@ pub struct Prediction {
     pub adaptable: Option<Adaptable>,
 }
 
-/// One window's parts for [`Classifier::adapt`]: the speech branch's head inputs and the CNN's
-/// pooled states (both go into the speaker's [`VoiceProfile`], in that order:
-/// [`Self::profile_values`]).
+/// One window's parts for [`Classifier::adapt`]: the speech branch's head inputs, the CNN's
+/// pooled states and the strict probabilities (all go into the speaker's [`VoiceProfile`], in
+/// that order: [`Self::profile_values`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Adaptable {
     pub head_inputs: Vec<f32>,
     pub cnn_states: Vec<f32>,
+    pub strict: Vec<f32>,
 }
 
 impl Adaptable {
-    /// What a [`VoiceProfile`] learns from this window: the head inputs, then the CNN's states.
+    /// What a [`VoiceProfile`] learns from this window: the head inputs, the CNN's states, then
+    /// the strict probabilities (whose mean says which moods the profile heard).
     pub fn profile_values(&self) -> Vec<f32> {
-        [self.head_inputs.as_slice(), &self.cnn_states].concat()
+        [self.head_inputs.as_slice(), &self.cnn_states, &self.strict].concat()
     }
 }
 
@@ -249,6 +251,7 @@ impl Classifier {
                     adaptable: (inputs > 0).then(|| Adaptable {
                         head_inputs: parts[..inputs].to_vec(),
                         cnn_states: parts[inputs..].to_vec(),
+                        strict: p.to_vec(),
                     }),
                 }
             })
@@ -284,26 +287,28 @@ impl Classifier {
     /// normalised with `voice`; `None` where the model has no adapted head or the voice has
     /// not been heard.
     fn adapted_logits(&self, parts: &[&Adaptable], voice: &VoiceProfile) -> Option<Tensor<2>> {
-        let head = self.model.speech()?.adapted.as_ref()?;
         let first = parts.first()?;
-        let (n, width, states) = (parts.len(), head.inputs(), first.cnn_states.len());
-        let (mut head_z, mut states_z, mut raw) = (vec![], vec![], vec![]);
+        let width = first.head_inputs.len() + first.cnn_states.len();
+        let (mean, spread) = voice.mean_spread();
+        if voice.windows() == 0 || mean.len() != width + first.strict.len() {
+            return None;
+        }
+        let mut values = Vec::with_capacity(parts.len() * width);
         for p in parts {
-            let z = voice.normalise(&p.profile_values())?;
-            if p.head_inputs.len() != width || p.cnn_states.len() != states {
+            if p.head_inputs.len() + p.cnn_states.len() != width {
                 return None;
             }
-            head_z.extend_from_slice(&z[..width]);
-            states_z.extend_from_slice(&z[width..]);
-            raw.extend_from_slice(&p.cnn_states);
+            values.extend_from_slice(&p.head_inputs);
+            values.extend_from_slice(&p.cnn_states);
         }
-        let tensor = |v: Vec<f32>, w: usize| {
-            Tensor::<2>::from_data(TensorData::new(v, [n, w]), &self.device)
+        let vector = |v: &[f32]| {
+            Tensor::<1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &self.device)
         };
         let joint = self.model.adapted_log_probs(
-            tensor(head_z, width),
-            tensor(raw, states),
-            tensor(states_z, states),
+            Tensor::from_data(TensorData::new(values, [parts.len(), width]), &self.device),
+            vector(&mean[..width]),
+            vector(&spread[..width]),
+            crate::adapt::moves_states(&mean[width..]),
         )?;
         Some(softmax(joint, 1))
     }

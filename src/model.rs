@@ -346,7 +346,7 @@ impl EmotionNet {
         };
         let inputs = branch.inputs(mel);
         let fused = Output {
-            logits: log_softmax(logits, 1) + branch.head.log_probs(inputs.clone()),
+            logits: self.strict_log_probs(logits, inputs.clone(), branch),
             attention,
         };
         let parts = branch.adapted.is_some().then_some(AdaptableParts {
@@ -356,25 +356,53 @@ impl EmotionNet {
         (fused, parts)
     }
 
+    /// The strict joint log-probabilities of windows' parts: the CNN's view (from its pooled
+    /// `states`) and the branch's head on its `head_inputs`, a product of experts; `None`
+    /// without the branch.
+    pub fn strict_from_parts(
+        &self,
+        head_inputs: Tensor<2>,
+        states: Tensor<2>,
+    ) -> Option<Tensor<2>> {
+        let branch = self.speech.as_ref()?;
+        Some(self.strict_log_probs(self.classify_pooled(states), head_inputs, branch))
+    }
+
+    fn strict_log_probs(
+        &self,
+        logits: Tensor<2>,
+        inputs: Tensor<2>,
+        branch: &SpeechBranch,
+    ) -> Tensor<2> {
+        log_softmax(logits, 1) + branch.head.log_probs(inputs)
+    }
+
     /// The speaker-adapted view's joint log-probabilities `[batch, n_classes]`, or `None`
-    /// without the adapted head. `head_z`: the head inputs z-normalised with the speaker's
-    /// profile; `states`: the CNN's pooled states, and `states_z` the same z-normalised, which
-    /// a model with [`StateStats`] moves to the training clips' mean and spread (a model without
-    /// them reads `states` as they are).
+    /// without the adapted head. `values`: each window's head inputs then CNN states `[batch,
+    /// values]`; `mean`, `spread` `[values]`: the voice's profile of them. The values are
+    /// z-normalised with the profile; the second head reads the head inputs so, and with
+    /// `move_states` (see [`crate::adapt::moves_states`]) a model with [`StateStats`] moves the
+    /// states onto the training clips' mean and spread before the CNN's classifier; otherwise
+    /// the CNN reads the states as they are.
     pub fn adapted_log_probs(
         &self,
-        head_z: Tensor<2>,
-        states: Tensor<2>,
-        states_z: Tensor<2>,
+        values: Tensor<2>,
+        mean: Tensor<1>,
+        spread: Tensor<1>,
+        move_states: bool,
     ) -> Option<Tensor<2>> {
         let head = self.speech.as_ref()?.adapted.as_ref()?;
-        let states = match &self.states {
-            Some(s) => {
-                states_z * s.spread.val().unsqueeze_dim::<2>(0) + s.mean.val().unsqueeze_dim(0)
+        let [_, width] = values.dims();
+        let inputs = head.inputs();
+        let z = (values.clone() - mean.unsqueeze_dim(0)) / spread.unsqueeze_dim(0);
+        let states = match (&self.states, move_states) {
+            (Some(s), true) => {
+                z.clone().narrow(1, inputs, width - inputs) * s.spread.val().unsqueeze_dim(0)
+                    + s.mean.val().unsqueeze_dim(0)
             }
-            None => states,
+            _ => values.narrow(1, inputs, width - inputs),
         };
-        Some(log_softmax(self.classify_pooled(states), 1) + head.log_probs(head_z))
+        Some(log_softmax(self.classify_pooled(states), 1) + head.log_probs(z.narrow(1, 0, inputs)))
     }
 
     /// This model with the training clips' [`StateStats`] (the trainer computes them after the

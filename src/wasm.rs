@@ -347,7 +347,7 @@ struct SharedPrediction {
     label: String,
     probabilities: Vec<f32>,
     attention: Vec<f32>,
-    adaptable: Option<(Vec<f32>, Vec<f32>)>,
+    adaptable: Option<(Vec<f32>, Vec<f32>, Vec<f32>)>,
 }
 
 impl From<Prediction> for SharedPrediction {
@@ -356,7 +356,7 @@ impl From<Prediction> for SharedPrediction {
             label: p.label,
             probabilities: p.probabilities,
             attention: p.attention,
-            adaptable: p.adaptable.map(|a| (a.head_inputs, a.cnn_states)),
+            adaptable: p.adaptable.map(|a| (a.head_inputs, a.cnn_states, a.strict)),
         }
     }
 }
@@ -367,10 +367,13 @@ impl From<SharedPrediction> for Prediction {
             label: p.label,
             probabilities: p.probabilities,
             attention: p.attention,
-            adaptable: p.adaptable.map(|(head_inputs, cnn_states)| Adaptable {
-                head_inputs,
-                cnn_states,
-            }),
+            adaptable: p
+                .adaptable
+                .map(|(head_inputs, cnn_states, strict)| Adaptable {
+                    head_inputs,
+                    cnn_states,
+                    strict,
+                }),
         }
     }
 }

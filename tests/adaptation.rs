@@ -10,7 +10,9 @@ use burn::tensor::activation::log_softmax;
 use common::{small_config, small_header};
 use futures_lite::future::block_on;
 use speech_emotion::Classifier;
-use speech_emotion::adapt::{MIN_VOICE_SECONDS, MIN_VOICE_WINDOWS, VoiceProfile};
+use speech_emotion::adapt::{
+    MIN_VOICE_SECONDS, MIN_VOICE_WINDOWS, VoiceProfile, moods_heard, moves_states,
+};
 use speech_emotion::model::{EmotionNet, ModelConfig, StateStats};
 use speech_emotion::speech_embedding::{POOLED, SpeechBranch, SpeechHead};
 use speech_emotion::timeline::{adapt, analyse_clip};
@@ -160,7 +162,12 @@ fn adapts_once_heard(states: bool) {
         // The adapted result is the CNN's log-probabilities plus the adapted head's on the
         // inputs normalised with the voice heard so far, this clip included.
         let z = voice.normalise(&parts.profile_values()).unwrap();
-        let (head_z, states_z) = z.split_at(POOLED);
+        let (head_z, rest) = z.split_at(POOLED);
+        let states_z = &rest[..parts.cnn_states.len()];
+        let (mean, _) = voice.mean_spread();
+        let moods = &mean[POOLED + parts.cnn_states.len()..];
+        // The random model's strict probabilities are spread over many classes.
+        assert!(moves_states(moods), "{} moods", moods_heard(moods));
         let cnn_states: Vec<f32> = if states {
             let n = states_z.len();
             (0..n)
@@ -189,6 +196,41 @@ fn adapts_once_heard(states: bool) {
         applied_at.is_some_and(|n| n.abs_diff(expected) <= 1),
         "adapted from clip {applied_at:?}, expected about {expected}"
     );
+}
+
+#[test]
+fn a_voice_heard_in_one_mood_keeps_the_cnn_states_as_they_are() {
+    let (c, model) = classifier(true, true);
+    let parts = c
+        .classify(&[&clip(200.0)], 22_050)
+        .unwrap()
+        .adaptable
+        .unwrap();
+    // Eight windows the strict model heard as one class: a profile of one mood.
+    let mut voice = VoiceProfile::default();
+    let mut one_mood = parts.clone();
+    one_mood.strict = vec![0.0; 8];
+    one_mood.strict[4] = 1.0;
+    for k in 0..8 {
+        let mut w = one_mood.clone();
+        for (i, v) in w.head_inputs.iter_mut().enumerate() {
+            *v += 0.01 * ((k * 7 + i) % 5) as f32;
+        }
+        for (i, v) in w.cnn_states.iter_mut().enumerate() {
+            *v += 0.01 * ((k * 3 + i) % 4) as f32;
+        }
+        voice.add(&w.profile_values(), 1.5);
+    }
+    let (mean, _) = voice.mean_spread();
+    assert!(!moves_states(&mean[POOLED + parts.cnn_states.len()..]));
+    let adapted = block_on(c.adapt(&[&parts], &voice)).unwrap().remove(0);
+    let z = voice.normalise(&parts.profile_values()).unwrap();
+    let by_hand = joint(
+        &cnn_log_probs(&model, &parts.cnn_states),
+        &z[..POOLED],
+        &head_weight(0.71),
+    );
+    assert!(close(&adapted, &by_hand), "{adapted:?} {by_hand:?}");
 }
 
 #[test]

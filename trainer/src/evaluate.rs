@@ -11,7 +11,7 @@ use crate::train::{self, TrainConfig};
 use burn::prelude::Device;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use speech_emotion::adapt::VoiceProfile;
+use speech_emotion::adapt::{VoiceProfile, moods_heard, moves_states};
 use speech_emotion::model::{ModelConfig, StateStats};
 use speech_emotion::speech_embedding::SpeechEmbedding;
 use speech_emotion::weights::WeightsFile;
@@ -162,11 +162,12 @@ pub fn run(
     if let Some(s) = speech {
         let heads = (s.noisy, model_config.adapted_head || config.speaker_adapted);
         trained.model = speech_head::attach(trained.model, &s.net, data, &split.train, heads);
+        let shape = (model_config.n_mels, model_config.n_frames);
         if heads.1 && model_config.adapted_states {
-            let shape = (model_config.n_mels, model_config.n_frames);
             let stats = state_stats(data, &split.train, &trained, shape);
             trained.model = trained.model.with_state_stats(stats);
         }
+
         if config.speaker_adapted && !split.test.is_empty() {
             let metrics = adapted_metrics(data, split, &trained, model_config, s, config);
             return Ok((trained, Some(metrics)));
@@ -232,6 +233,7 @@ fn adapted_metrics(
     config: &TrainConfig,
 ) -> Metrics {
     use burn::prelude::*;
+    use burn::tensor::activation::softmax;
     use rand::{SeedableRng, seq::SliceRandom};
     let device = Device::flex();
     let inputs =
@@ -258,36 +260,61 @@ fn adapted_metrics(
     }
     let shape = (model_config.n_mels, model_config.n_frames);
     let states = pooled_states(data, &split.test, trained, shape);
-    // The profile reads what the page's does: the head inputs, then the CNN's states.
-    let values: Vec<Vec<f32>> = inputs
-        .iter()
-        .zip(&states)
-        .map(|(x, s)| [x.as_slice(), s].concat())
-        .collect();
-    let z = speech_head::speaker_normalised(&values, &speakers, &heard);
-    let width = inputs.first().map_or(0, Vec::len);
-    let to_tensor = |rows: Vec<&[f32]>| {
+    let tensor = |rows: &[&[f32]]| {
         let w = rows[0].len();
-        let flat: Vec<f32> = rows.concat();
-        Tensor::<2>::from_data(TensorData::new(flat, [rows.len(), w]), &device)
+        Tensor::<2>::from_data(TensorData::new(rows.concat(), [rows.len(), w]), &device)
     };
-    let mut pred = Vec::with_capacity(split.test.len());
-    for (z, raw) in z.chunks(64).zip(states.chunks(64)) {
-        let joint = trained
+    // What the page's profile learns from each window: the head inputs, the CNN's states and
+    // the strict probabilities.
+    let mut values: Vec<Vec<f32>> = Vec::with_capacity(states.len());
+    for (x, s) in inputs.chunks(64).zip(states.chunks(64)) {
+        let strict = trained
             .model
-            .adapted_log_probs(
-                to_tensor(z.iter().map(|r| &r[..width]).collect()),
-                to_tensor(raw.iter().map(Vec::as_slice).collect()),
-                to_tensor(z.iter().map(|r| &r[width..]).collect()),
-            )
-            .expect("attach fits the adapted head under --speaker-adapted");
-        pred.extend(
-            joint
-                .argmax(1)
-                .into_data()
-                .iter::<i64>()
-                .map(|v| v as usize),
+            .strict_from_parts(tensor(&slices(x)), tensor(&slices(s)))
+            .expect("the branch");
+        let classes = strict.dims()[1];
+        let p: Vec<f32> = softmax(strict, 1).into_data().iter::<f32>().collect();
+        for ((x, s), p) in x.iter().zip(s).zip(p.chunks(classes)) {
+            values.push([x.as_slice(), s, p].concat());
+        }
+    }
+    let mut profiles: std::collections::HashMap<&str, VoiceProfile> = Default::default();
+    for &i in &heard {
+        profiles
+            .entry(speakers[i])
+            .or_default()
+            .add(&values[i], 0.0);
+    }
+    let width = inputs.first().map_or(0, Vec::len) + states.first().map_or(0, Vec::len);
+    let vector =
+        |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device);
+    let mut pred = vec![0; split.test.len()];
+    for (speaker, profile) in &profiles {
+        let mine: Vec<usize> = (0..split.test.len())
+            .filter(|&i| speakers[i] == *speaker)
+            .collect();
+        let (mean, spread) = profile.mean_spread();
+        let moods = &mean[width..];
+        eprintln!(
+            "  speaker {speaker}: {:.1} moods heard, states {}",
+            moods_heard(moods),
+            if moves_states(moods) { "moved" } else { "kept" }
         );
+        for chunk in mine.chunks(64) {
+            let v: Vec<&[f32]> = chunk.iter().map(|&i| &values[i][..width]).collect();
+            let joint = trained
+                .model
+                .adapted_log_probs(
+                    tensor(&v),
+                    vector(&mean[..width]),
+                    vector(&spread[..width]),
+                    moves_states(moods),
+                )
+                .expect("attach fits the adapted head under --speaker-adapted");
+            for (&i, p) in chunk.iter().zip(joint.argmax(1).into_data().iter::<i64>()) {
+                pred[i] = p as usize;
+            }
+        }
     }
     let clips = match config.adapt_clips {
         Some(k) => format!("{k} of their clips"),
@@ -303,6 +330,10 @@ fn adapted_metrics(
         &pred,
         &format!("{}, speaker-adapted ({heard})", split.protocol),
     )
+}
+
+fn slices(rows: &[Vec<f32>]) -> Vec<&[f32]> {
+    rows.iter().map(Vec::as_slice).collect()
 }
 
 /// The CNN's pooled states of `clips` (their clip windows), a row each.
