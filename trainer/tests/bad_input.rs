@@ -1,6 +1,6 @@
 //! The trainer's CLI on bad input: a clear message and a failure status, never a panic or a hang.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,17 @@ fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// A manifest in `dir` of (path, label, speaker) rows.
+fn manifest<const N: usize>(dir: &Path, rows: [(&PathBuf, &str, &str); N]) -> PathBuf {
+    let mut csv = String::from("path,label,speaker\n");
+    for (path, label, speaker) in rows {
+        csv += &format!("{},{label},{speaker}\n", path.display());
+    }
+    let path = dir.join("m.csv");
+    std::fs::write(&path, csv).unwrap();
+    path
 }
 
 /// Runs the trainer; asserts it failed cleanly (exit 1 or clap's 2, not a panic's 101) and that
@@ -111,16 +122,7 @@ fn a_class_whose_clips_are_all_unreadable_is_refused() {
     let broken = dir.join("broken.wav");
     std::fs::write(&broken, b"RIFF\0\0\0\0WAVEnot audio").unwrap();
     let good = speech().join("Actor_01/03-01-05-02-01-01-01.flac");
-    let manifest = dir.join("m.csv");
-    std::fs::write(
-        &manifest,
-        format!(
-            "path,label,speaker\n{},high,a\n{},low,b\n",
-            good.display(),
-            broken.display()
-        ),
-    )
-    .unwrap();
+    let manifest = manifest(&dir, [(&good, "high", "a"), (&broken, "low", "b")]);
     refused(
         &[
             "train",
@@ -141,16 +143,11 @@ fn a_class_whose_clips_are_all_unreadable_is_refused() {
 fn an_emotion_the_corpus_lacks_is_refused_by_name() {
     let dir = scratch("no-such-emotion");
     let clip = |name: &str| speech().join("Actor_01").join(name);
-    let manifest = dir.join("m.csv");
-    std::fs::write(
-        &manifest,
-        format!(
-            "path,label,speaker\n{},high,a\n{},low,b\n",
-            clip("03-01-05-02-01-01-01.flac").display(),
-            clip("03-01-01-01-01-01-01.flac").display()
-        ),
-    )
-    .unwrap();
+    let (high, low) = (
+        clip("03-01-05-02-01-01-01.flac"),
+        clip("03-01-01-01-01-01-01.flac"),
+    );
+    let manifest = manifest(&dir, [(&high, "high", "a"), (&low, "low", "b")]);
     refused(
         &[
             "evaluate",
