@@ -288,14 +288,19 @@ impl Classifier {
     /// not been heard.
     fn adapted_logits(&self, parts: &[&Adaptable], voice: &VoiceProfile) -> Option<Tensor<2>> {
         let first = parts.first()?;
-        let width = first.head_inputs.len() + first.cnn_states.len();
+        let inputs = self.model.speech()?.adapted.as_ref()?.inputs();
+        let states = 2 * self.header.model.lstm_hidden;
+        if first.head_inputs.len() != inputs || first.cnn_states.len() != states {
+            return None;
+        }
+        let width = inputs + states;
         let (mean, spread) = voice.mean_spread();
         if voice.windows() == 0 || mean.len() != width + first.strict.len() {
             return None;
         }
         let mut values = Vec::with_capacity(parts.len() * width);
         for p in parts {
-            if p.head_inputs.len() + p.cnn_states.len() != width {
+            if p.head_inputs.len() != inputs || p.cnn_states.len() != states {
                 return None;
             }
             values.extend_from_slice(&p.head_inputs);

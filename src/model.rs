@@ -394,6 +394,9 @@ impl EmotionNet {
         let head = self.speech.as_ref()?.adapted.as_ref()?;
         let [_, width] = values.dims();
         let inputs = head.inputs();
+        if width <= inputs || mean.dims()[0] != width || spread.dims()[0] != width {
+            return None;
+        }
         let z = (values.clone() - mean.unsqueeze_dim(0)) / spread.unsqueeze_dim(0);
         let states = match (&self.states, move_states) {
             (Some(s), true) => {

@@ -234,6 +234,27 @@ fn a_voice_heard_in_one_mood_keeps_the_cnn_states_as_they_are() {
 }
 
 #[test]
+fn parts_of_the_wrong_width_are_not_adapted() {
+    let (c, _) = classifier(true, true);
+    let parts = c
+        .classify(&[&clip(200.0)], 22_050)
+        .unwrap()
+        .adaptable
+        .unwrap();
+    let mut voice = VoiceProfile::default();
+    for _ in 0..8 {
+        voice.add(&parts.profile_values(), 1.5);
+    }
+    assert!(block_on(c.adapt(&[&parts], &voice)).is_some());
+    let mut short = parts.clone();
+    short.cnn_states.pop();
+    assert!(block_on(c.adapt(&[&short], &voice)).is_none());
+    let mut long = parts.clone();
+    long.head_inputs.push(0.0);
+    assert!(block_on(c.adapt(&[&parts, &long], &voice)).is_none());
+}
+
+#[test]
 fn a_model_without_the_adapted_head_is_left_as_it_was() {
     let (c, _) = classifier(false, true);
     assert!(!c.adapts());
