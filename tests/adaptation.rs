@@ -13,6 +13,7 @@ use speech_emotion::Classifier;
 use speech_emotion::adapt::{
     MIN_VOICE_SECONDS, MIN_VOICE_WINDOWS, VoiceProfile, moods_heard, moves_states,
 };
+use speech_emotion::classifier::Adaptable;
 use speech_emotion::model::{EmotionNet, ModelConfig, StateStats};
 use speech_emotion::speech_embedding::{POOLED, SpeechBranch, SpeechHead};
 use speech_emotion::timeline::{adapt, analyse_clip};
@@ -198,14 +199,18 @@ fn adapts_once_heard(states: bool) {
     );
 }
 
+/// The adaptable parts of [`clip`] at `f0`.
+fn parts_of(c: &Classifier, f0: f32) -> Adaptable {
+    c.classify(&[&clip(f0)], 22_050)
+        .unwrap()
+        .adaptable
+        .expect("a model with the adapted head keeps parts")
+}
+
 #[test]
 fn a_voice_heard_in_one_mood_keeps_the_cnn_states_as_they_are() {
     let (c, model) = classifier(true, true);
-    let parts = c
-        .classify(&[&clip(200.0)], 22_050)
-        .unwrap()
-        .adaptable
-        .unwrap();
+    let parts = parts_of(&c, 200.0);
     // Eight windows the strict model heard as one class: a profile of one mood.
     let mut voice = VoiceProfile::default();
     let mut one_mood = parts.clone();
@@ -236,11 +241,7 @@ fn a_voice_heard_in_one_mood_keeps_the_cnn_states_as_they_are() {
 #[test]
 fn parts_of_the_wrong_width_are_not_adapted() {
     let (c, _) = classifier(true, true);
-    let parts = c
-        .classify(&[&clip(200.0)], 22_050)
-        .unwrap()
-        .adaptable
-        .unwrap();
+    let parts = parts_of(&c, 200.0);
     let mut voice = VoiceProfile::default();
     for _ in 0..8 {
         voice.add(&parts.profile_values(), 1.5);
