@@ -88,9 +88,9 @@ pub fn moods_heard(mean_probabilities: &[f32]) -> f32 {
 /// Whether the adapted view moves the CNN's states for a profile whose windows' mean strict
 /// probabilities are these: only where it heard at least [`MIN_MOODS_FOR_STATES`] moods. The
 /// states carry the mood strongly, so a voice heard in one mood (a person reading one angry
-/// letter) would have that mood taken for its habit: under the k-fold, profiles from one
-/// emotion's clips cost 16 points of UA with the states moved and 1 with the head alone
-/// (trainer/EXPERIMENTS.md, row PS).
+/// letter) would have that mood taken for its habit: under the k-fold, profiles from each
+/// speaker's angry clips alone cost 16 points of UA with the states always moved and 1 with the
+/// head alone (trainer/EXPERIMENTS.md, row PS).
 pub fn moves_states(mean_probabilities: &[f32]) -> bool {
     moods_heard(mean_probabilities) >= MIN_MOODS_FOR_STATES
 }
@@ -99,8 +99,9 @@ pub fn moves_states(mean_probabilities: &[f32]) -> bool {
 const MIN_SPREAD: f64 = 1e-6;
 
 /// One voice's habit as the model's adapted view sees it: the mean and spread of each value of
-/// [`crate::classifier::Adaptable::profile_values`] over the windows heard from that voice, built up as they come (the microphone, a batch of files
-/// marked as one speaker, a long recording).
+/// [`crate::classifier::Adaptable::profile_values`] over the windows heard from that voice,
+/// built up as they come (the microphone, a batch of files marked as one speaker, a long
+/// recording).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VoiceProfile {
     sum: Vec<f64>,

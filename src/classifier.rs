@@ -294,10 +294,6 @@ impl Classifier {
             return None;
         }
         let width = inputs + states;
-        let (mean, spread) = voice.mean_spread();
-        if voice.windows() == 0 || mean.len() != width + first.strict.len() {
-            return None;
-        }
         let mut values = Vec::with_capacity(parts.len() * width);
         for p in parts {
             if p.head_inputs.len() != inputs || p.cnn_states.len() != states {
@@ -306,15 +302,8 @@ impl Classifier {
             values.extend_from_slice(&p.head_inputs);
             values.extend_from_slice(&p.cnn_states);
         }
-        let vector = |v: &[f32]| {
-            Tensor::<1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &self.device)
-        };
-        let joint = self.model.adapted_log_probs(
-            Tensor::from_data(TensorData::new(values, [parts.len(), width]), &self.device),
-            vector(&mean[..width]),
-            vector(&spread[..width]),
-            crate::adapt::moves_states(&mean[width..]),
-        )?;
+        let values = Tensor::from_data(TensorData::new(values, [parts.len(), width]), &self.device);
+        let joint = self.model.adapted_log_probs(values, voice)?;
         Some(softmax(joint, 1))
     }
 

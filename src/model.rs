@@ -1,6 +1,7 @@
 //! The network: a small CNN over the log-mel image, a BiLSTM over its time steps and temporal
 //! attention that pools them, then a linear classifier. One definition, every backend.
 
+use crate::adapt::{VoiceProfile, moves_states};
 use crate::speech_embedding::SpeechBranch;
 use burn::module::Param;
 use burn::nn::{
@@ -378,28 +379,28 @@ impl EmotionNet {
     }
 
     /// The speaker-adapted view's joint log-probabilities `[batch, n_classes]`, or `None`
-    /// without the adapted head. `values`: each window's head inputs then CNN states `[batch,
-    /// values]`; `mean`, `spread` `[values]`: the voice's profile of them. The values are
-    /// z-normalised with the profile; the second head reads the head inputs so, and with
-    /// `move_states` (see [`crate::adapt::moves_states`]) a model with [`StateStats`] moves the
-    /// states onto the training clips' mean and spread before the CNN's classifier; otherwise
-    /// the CNN reads the states as they are.
-    pub fn adapted_log_probs(
-        &self,
-        values: Tensor<2>,
-        mean: Tensor<1>,
-        spread: Tensor<1>,
-        move_states: bool,
-    ) -> Option<Tensor<2>> {
+    /// without the adapted head or a profile of these values. `values`: each window's head
+    /// inputs then CNN states `[batch, values]`; `voice`: the profile of them (and, after them,
+    /// of the strict probabilities, [`crate::classifier::Adaptable::profile_values`]). The values
+    /// are z-normalised with the profile; the second head reads the head inputs so, and where
+    /// the profile heard enough moods ([`crate::adapt::moves_states`]) a model with
+    /// [`StateStats`] moves the states onto the training clips' mean and spread before the
+    /// CNN's classifier; otherwise the CNN reads the states as they are.
+    pub fn adapted_log_probs(&self, values: Tensor<2>, voice: &VoiceProfile) -> Option<Tensor<2>> {
         let head = self.speech.as_ref()?.adapted.as_ref()?;
         let [_, width] = values.dims();
         let inputs = head.inputs();
-        if width <= inputs || mean.dims()[0] != width || spread.dims()[0] != width {
+        let (mean, spread) = voice.mean_spread();
+        if voice.windows() == 0 || width <= inputs || mean.len() <= width {
             return None;
         }
-        let z = (values.clone() - mean.unsqueeze_dim(0)) / spread.unsqueeze_dim(0);
-        let states = match (&self.states, move_states) {
-            (Some(s), true) => {
+        let device = values.device();
+        let vector =
+            |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device);
+        let z = (values.clone() - vector(&mean[..width]).unsqueeze_dim(0))
+            / vector(&spread[..width]).unsqueeze_dim(0);
+        let states = match &self.states {
+            Some(s) if moves_states(&mean[width..]) => {
                 z.clone().narrow(1, inputs, width - inputs) * s.spread.val().unsqueeze_dim(0)
                     + s.mean.val().unsqueeze_dim(0)
             }

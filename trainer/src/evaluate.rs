@@ -167,7 +167,6 @@ pub fn run(
             let stats = state_stats(data, &split.train, &trained, shape);
             trained.model = trained.model.with_state_stats(stats);
         }
-
         if config.speaker_adapted && !split.test.is_empty() {
             let metrics = adapted_metrics(data, split, &trained, model_config, s, config);
             return Ok((trained, Some(metrics)));
@@ -278,23 +277,14 @@ fn adapted_metrics(
             values.push([x.as_slice(), s, p].concat());
         }
     }
-    let mut profiles: std::collections::HashMap<&str, VoiceProfile> = Default::default();
-    for &i in &heard {
-        profiles
-            .entry(speakers[i])
-            .or_default()
-            .add(&values[i], 0.0);
-    }
+    let profiles = speech_head::speaker_profiles(&values, &speakers, &heard);
     let width = inputs.first().map_or(0, Vec::len) + states.first().map_or(0, Vec::len);
-    let vector =
-        |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device);
     let mut pred = vec![0; split.test.len()];
     for (speaker, profile) in &profiles {
         let mine: Vec<usize> = (0..split.test.len())
             .filter(|&i| speakers[i] == *speaker)
             .collect();
-        let (mean, spread) = profile.mean_spread();
-        let moods = &mean[width..];
+        let moods = &profile.mean_spread().0[width..];
         eprintln!(
             "  speaker {speaker}: {:.1} moods heard, states {}",
             moods_heard(moods),
@@ -304,12 +294,7 @@ fn adapted_metrics(
             let v: Vec<&[f32]> = chunk.iter().map(|&i| &values[i][..width]).collect();
             let joint = trained
                 .model
-                .adapted_log_probs(
-                    tensor(&v),
-                    vector(&mean[..width]),
-                    vector(&spread[..width]),
-                    moves_states(moods),
-                )
+                .adapted_log_probs(tensor(&v), profile)
                 .expect("attach fits the adapted head under --speaker-adapted");
             for (&i, p) in chunk.iter().zip(joint.argmax(1).into_data().iter::<i64>()) {
                 pred[i] = p as usize;

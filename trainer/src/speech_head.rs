@@ -155,13 +155,7 @@ pub fn speaker_normalised(
     speakers: &[&str],
     profile_from: &[usize],
 ) -> Vec<Vec<f32>> {
-    let mut profiles: HashMap<&str, VoiceProfile> = HashMap::new();
-    for &i in profile_from {
-        profiles
-            .entry(speakers[i])
-            .or_default()
-            .add(&inputs[i], 0.0);
-    }
+    let profiles = speaker_profiles(inputs, speakers, profile_from);
     inputs
         .iter()
         .zip(speakers)
@@ -172,6 +166,22 @@ pub fn speaker_normalised(
                 .unwrap_or_else(|| x.clone())
         })
         .collect()
+}
+
+/// Each speaker's [`VoiceProfile`] of `values`, from the rows in `profile_from`.
+pub fn speaker_profiles<'a>(
+    values: &[Vec<f32>],
+    speakers: &[&'a str],
+    profile_from: &[usize],
+) -> HashMap<&'a str, VoiceProfile> {
+    let mut profiles: HashMap<&str, VoiceProfile> = HashMap::new();
+    for &i in profile_from {
+        profiles
+            .entry(speakers[i])
+            .or_default()
+            .add(&values[i], 0.0);
+    }
+    profiles
 }
 
 /// The talkers of clip `i`'s babble: 3 to 6 clips of `train` (with repeats) whose speaker is not
