@@ -96,7 +96,7 @@ pub fn moves_states(mean_probabilities: &[f32]) -> bool {
 }
 
 /// Spreads below this are taken as this, as the trainer does per speaker.
-const MIN_SPREAD: f64 = 1e-6;
+pub const MIN_SPREAD: f64 = 1e-6;
 
 /// One voice's habit as the model's adapted view sees it: the mean and spread of each value of
 /// [`crate::classifier::Adaptable::profile_values`] over the windows heard from that voice,

@@ -122,6 +122,10 @@ impl SpeechFrontEnd {
 
 /// One conv layer after the first: (input channels, output channels, kernel along time
 /// (3, no padding) rather than along frequency (3, padded by 1)).
+/// How many middle layers there are ([`SpeechEmbedding::stem`] and [`SpeechEmbedding::tail`]
+/// split the network between two of them).
+pub const MIDDLE_LAYERS: usize = LAYERS.len();
+
 const LAYERS: [(usize, usize, bool); 18] = [
     (24, 24, false),
     (24, 24, true),
@@ -262,31 +266,63 @@ impl SpeechEmbedding {
     /// `mel`: `[batch, frames, N_MELS]` from [`SpeechFrontEnd::mel`] →
     /// `[batch, 1 + (frames - 76) / 8, DIM]`, one embedding per 8 frames.
     pub fn forward(&self, mel: Tensor<3>) -> Tensor<3> {
-        let act = |x: Tensor<4>| leaky_relu(x, 0.2).clamp_min(-0.4);
+        self.tail(self.stem(mel, MIDDLE_LAYERS), MIDDLE_LAYERS)
+    }
+
+    /// The first conv and the middle layers before `until` (with their pooling):
+    /// `[batch, channels, time, frequency]`. With [`Self::tail`] from the same layer it is
+    /// [`Self::forward`]; the split lets the trainer keep the lower layers' output of a clip
+    /// once and tune the upper ones.
+    pub fn stem(&self, mel: Tensor<3>, until: usize) -> Tensor<4> {
         let x = relu(self.first.forward(mel.unsqueeze_dim::<4>(1)));
         let x = x * self.first_scale.val().reshape([1, 24, 1, 1])
             + self.first_shift.val().reshape([1, 24, 1, 1]);
-        let mut x = act(x);
-        for (k, layer) in self.layers.iter().enumerate() {
-            x = act(layer.forward(x));
-            if let Some((_, size)) = POOLS.iter().find(|(after, _)| *after == k) {
-                x = crate::model::max_pool(x, *size);
-            }
-        }
+        self.middle(act(x), 0..until.min(MIDDLE_LAYERS))
+    }
+
+    /// The middle layers from `from` on and the last conv: [`Self::stem`]'s output → the
+    /// embeddings, `[batch, steps, DIM]`.
+    pub fn tail(&self, x: Tensor<4>, from: usize) -> Tensor<3> {
+        let x = self.middle(x, from.min(MIDDLE_LAYERS)..MIDDLE_LAYERS);
         // [batch, DIM, steps, 1] → [batch, steps, DIM]
         let x = self.last.forward(x);
         let [batch, dim, steps, _] = x.dims();
         x.reshape([batch, dim, steps]).swap_dims(1, 2)
     }
 
+    fn middle(&self, mut x: Tensor<4>, layers: std::ops::Range<usize>) -> Tensor<4> {
+        for k in layers {
+            x = act(self.layers[k].forward(x));
+            if let Some((_, size)) = POOLS.iter().find(|(after, _)| *after == k) {
+                x = crate::model::max_pool(x, *size);
+            }
+        }
+        x
+    }
+
     /// The mean and the spread (population standard deviation) of the embeddings over time:
     /// `[batch, POOLED]`.
     pub fn pooled(&self, mel: Tensor<3>) -> Tensor<2> {
-        let e = self.forward(mel);
-        let mean = e.clone().mean_dim(1);
-        let spread = (e - mean.clone()).square().mean_dim(1).sqrt();
-        Tensor::cat(vec![mean, spread], 2).squeeze_dim::<2>(1)
+        pool(self.forward(mel))
     }
+}
+
+/// The network's activation after every conv but the last.
+fn act(x: Tensor<4>) -> Tensor<4> {
+    leaky_relu(x, 0.2).clamp_min(-0.4)
+}
+
+/// Embeddings `[batch, steps, DIM]` → their mean and spread over time, `[batch, POOLED]`.
+pub fn pool(e: Tensor<3>) -> Tensor<2> {
+    let mean = e.clone().mean_dim(1);
+    // The tiny floor keeps the gradient finite where a value never moves (tuning the branch);
+    // the spreads are far above it.
+    let spread = (e - mean.clone())
+        .square()
+        .mean_dim(1)
+        .add_scalar(1e-10)
+        .sqrt();
+    Tensor::cat(vec![mean, spread], 2).squeeze_dim::<2>(1)
 }
 
 /// The trained part: pooled statistics standardised with the training set's mean and spread,
@@ -340,8 +376,22 @@ impl SpeechHead {
 
     /// `[batch, inputs]` → log-probabilities `[batch, n_classes]`.
     pub fn log_probs(&self, pooled: Tensor<2>) -> Tensor<2> {
-        let x = (pooled - self.mean.val().unsqueeze_dim(0)) * self.inv_std.val().unsqueeze_dim(0);
-        log_softmax(self.classify.forward(x), 1)
+        log_softmax(self.classify.forward(self.standardise(pooled)), 1)
+    }
+
+    /// The inputs on the training set's scale, as the classifier reads them.
+    pub fn standardise(&self, inputs: Tensor<2>) -> Tensor<2> {
+        (inputs - self.mean.val().unsqueeze_dim(0)) * self.inv_std.val().unsqueeze_dim(0)
+    }
+
+    /// The linear classifier after the standardisation.
+    pub fn classifier(&self) -> &Linear {
+        &self.classify
+    }
+
+    /// The same standardisation with another classifier (one trained further).
+    pub fn with_classifier(self, classify: Linear) -> Self {
+        Self { classify, ..self }
     }
 }
 
@@ -384,8 +434,15 @@ impl SpeechBranch {
 /// What the head reads from the branch's input `[batch, rows, N_MELS]`: the pooled embeddings
 /// of the mel rows, then (with `prosody`) the statistics in the last row, `[batch, inputs]`.
 pub fn head_inputs(net: &SpeechEmbedding, input: Tensor<3>, prosody: bool) -> Tensor<2> {
+    let (mel, stats) = split_input(input, prosody);
+    join_inputs(net.pooled(mel), stats)
+}
+
+/// The branch's input `[batch, rows, N_MELS]` → the mel rows `[batch, frames, N_MELS]` and,
+/// with `prosody`, the statistics of the last row `[batch, prosody::N]`.
+pub fn split_input(input: Tensor<3>, prosody: bool) -> (Tensor<3>, Option<Tensor<2>>) {
     if !prosody {
-        return net.pooled(input);
+        return (input, None);
     }
     let [batch, rows, _] = input.dims();
     let mel = input.clone().narrow(1, 0, rows - 1);
@@ -393,7 +450,15 @@ pub fn head_inputs(net: &SpeechEmbedding, input: Tensor<3>, prosody: bool) -> Te
         .narrow(1, rows - 1, 1)
         .narrow(2, 0, prosody::N)
         .reshape([batch, prosody::N]);
-    Tensor::cat(vec![net.pooled(mel), stats], 1)
+    (mel, Some(stats))
+}
+
+/// Pooled embeddings and the prosody statistics, where there are some → the head's inputs.
+pub fn join_inputs(pooled: Tensor<2>, stats: Option<Tensor<2>>) -> Tensor<2> {
+    match stats {
+        Some(stats) => Tensor::cat(vec![pooled, stats], 1),
+        None => pooled,
+    }
 }
 
 #[cfg(test)]
@@ -413,6 +478,22 @@ mod tests {
             let pooled = net.pooled(mel).into_data().try_to_vec::<f32>().unwrap();
             assert_eq!(pooled.len(), 2 * POOLED);
             assert!(pooled.iter().all(|v| v.is_finite()));
+        }
+    }
+
+    #[test]
+    fn stem_and_tail_split_the_network_anywhere() {
+        let device = Device::flex();
+        let net = SpeechEmbedding::new(&device);
+        let mel = Tensor::<3>::random([2, 120, N_MELS], Distribution::Default, &device);
+        let whole = net.forward(mel.clone());
+        for at in [0, 7, 14, MIDDLE_LAYERS] {
+            let split = net.tail(net.stem(mel.clone(), at), at);
+            let gap: f32 = (split - whole.clone()).abs().max().into_scalar();
+            assert!(
+                gap == 0.0,
+                "split after {at} middle layers differs by {gap}"
+            );
         }
     }
 

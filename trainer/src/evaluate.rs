@@ -141,6 +141,8 @@ pub struct Speech {
     pub net: SpeechEmbedding,
     /// The noisy copies of each training clip the head is fitted on too.
     pub noisy: crate::data::NoisyCopies,
+    /// Whether and how the network's upper layers are tuned with the head.
+    pub tuning: Option<crate::branch_tuning::BranchTuning>,
 }
 
 /// Trains on `split` (or takes `cnn`, a CNN trained before on the same split), adds the
@@ -160,7 +162,11 @@ pub fn run(
         None => train::train(data, split, model_config, config, checkpoint)?,
     };
     if let Some(s) = speech {
-        let heads = (s.noisy, model_config.adapted_head || config.speaker_adapted);
+        let heads = (
+            s.noisy,
+            model_config.adapted_head || config.speaker_adapted,
+            s.tuning.as_ref(),
+        );
         trained.model = speech_head::attach(trained.model, &s.net, data, &split.train, heads);
         let shape = (model_config.n_mels, model_config.n_frames);
         if heads.1 && model_config.adapted_states {
@@ -448,6 +454,9 @@ pub struct Report {
     /// Whether the head saw babble copies (on unless `--no-speech-babble`); absent when off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speech_babble: Option<bool>,
+    /// How the branch's upper layers were tuned (`--tune-branch`); absent when frozen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speech_tuning: Option<crate::branch_tuning::BranchTuning>,
     /// The folder of CNNs taken instead of training (`--cnn-models`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnn_models: Option<PathBuf>,
@@ -525,6 +534,7 @@ impl Report {
             speech_embedding: None,
             speech_noise: None,
             speech_babble: None,
+            speech_tuning: None,
             cnn_models: None,
         }
     }
@@ -679,6 +689,7 @@ pub fn merge(parts: &[Report]) -> Result<Report, String> {
     merged.speech_embedding = first.speech_embedding.clone();
     merged.speech_noise = first.speech_noise;
     merged.speech_babble = first.speech_babble;
+    merged.speech_tuning = first.speech_tuning;
     merged.cnn_models = first.cnn_models.clone();
     Ok(merged)
 }

@@ -19,6 +19,7 @@ use speech_emotion::weights::{Header, WeightsFile};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use trainer::augment::AugmentConfig;
+use trainer::branch_tuning::BranchTuning;
 use trainer::data::{Dataset, NoisyCopies, SpeechInputs};
 use trainer::train::TrainConfig;
 use trainer::{bench, charts, checkpoint, data, evaluate, robustness, speech_onnx, split, train};
@@ -217,6 +218,17 @@ struct TrainArgs {
     /// mean and spread (only the branch's head reads the voice's profile), as before row PS.
     #[arg(long, conflicts_with = "no_speech_embedding")]
     no_adapted_states: bool,
+    /// Tune the speech branch's last N middle layers (of 18) and its last conv together with
+    /// both heads on the training clips and their copies, starting from the pretrained weights
+    /// (the lower layers stay frozen); 0 keeps the whole network frozen, as before row TB.
+    #[arg(long, default_value_t = 4, conflicts_with = "no_speech_embedding")]
+    tune_branch: usize,
+    /// Passes over the training clips and their copies for --tune-branch.
+    #[arg(long, default_value_t = 10)]
+    tune_epochs: usize,
+    /// Adam's learning rate for --tune-branch.
+    #[arg(long, default_value_t = 1e-4)]
+    tune_lr: f64,
     /// The speech branch's head without the window's prosody statistics (F0 by YIN, energy
     /// dynamics, spectral tilt: `speech_emotion::prosody`), as before they were added.
     #[arg(long)]
@@ -320,6 +332,12 @@ impl TrainArgs {
         Ok(Some(evaluate::Speech {
             net,
             noisy: self.noisy_copies(),
+            tuning: (self.tune_branch > 0).then_some(BranchTuning {
+                layers: self.tune_branch,
+                epochs: self.tune_epochs,
+                learning_rate: self.tune_lr,
+                seed: self.seed,
+            }),
         }))
     }
 
@@ -1154,6 +1172,7 @@ fn run_evaluate(
     });
     value.speech_noise = speech.is_some().then_some(!args.no_speech_noise);
     value.speech_babble = (speech.is_some() && !args.no_speech_babble).then_some(true);
+    value.speech_tuning = speech.as_ref().and_then(|s| s.tuning);
     value.cnn_models = cnn_models.map(Path::to_path_buf);
     finish_report(report, &value)
 }

@@ -1,8 +1,10 @@
 //! The speech-embedding branch's trained part: a multinomial logistic regression on the
-//! pooled embeddings of the training clips' analysis windows (the frozen network itself is
-//! never trained). Fitted after the CNN, in a few seconds.
+//! pooled embeddings of the training clips' analysis windows, fitted after the CNN in a few
+//! seconds; then, by default, the network's upper layers tuned with it
+//! ([`crate::branch_tuning`]).
 
 use crate::acoustics::{babble_noise, babble_voices, mix_at_snr};
+use crate::branch_tuning::{self, BranchTuning};
 use crate::data::{BABBLE_SNR_DB, Dataset, NoisyCopies, clip_rng};
 use burn::prelude::*;
 use rand::Rng;
@@ -29,14 +31,17 @@ pub fn clip_head_inputs(
     idx: &[usize],
     prosody: bool,
 ) -> Vec<Vec<f32>> {
+    let inputs: Vec<&[f32]> = idx.iter().map(|&i| mels[i].as_slice()).collect();
+    inputs_of(net, &inputs, prosody)
+}
+
+/// What the head reads for each of the branch's `inputs` (all of one shape).
+pub fn inputs_of(net: &SpeechEmbedding, inputs: &[&[f32]], prosody: bool) -> Vec<Vec<f32>> {
     let device = Device::flex();
-    let mut out = Vec::with_capacity(idx.len());
-    for chunk in idx.chunks(32) {
-        let frames = mels[chunk[0]].len() / N_MELS;
-        let flat: Vec<f32> = chunk
-            .iter()
-            .flat_map(|&i| mels[i].iter().copied())
-            .collect();
+    let mut out = Vec::with_capacity(inputs.len());
+    for chunk in inputs.chunks(32) {
+        let frames = chunk[0].len() / N_MELS;
+        let flat: Vec<f32> = chunk.iter().flat_map(|x| x.iter().copied()).collect();
         let x = Tensor::<3>::from_data(
             TensorData::new(flat, [chunk.len(), frames, N_MELS]),
             &device,
@@ -230,44 +235,72 @@ fn babble_copies(data: &Dataset, train: &[usize]) -> Vec<Vec<f32>> {
 /// With `noisy`, the head also sees noisy copies of each training clip (white noise: the
 /// dataset's `noisy_speech_mels`; babble: [`babble_copies`]), as the CNN sees noise among its
 /// augmentations. With `adapted`, the branch also gets its second head, fitted on the clean
-/// clips' inputs normalised per training speaker ([`speaker_normalised`]).
+/// clips' inputs normalised per training speaker ([`speaker_normalised`]). With `tuning`, the
+/// network's upper layers are then trained with both heads on the same inputs.
 pub fn attach(
     model: EmotionNet,
     net: &SpeechEmbedding,
     data: &Dataset,
     train: &[usize],
-    (noisy, adapted): (NoisyCopies, bool),
+    (noisy, adapted, tuning): (NoisyCopies, bool, Option<&BranchTuning>),
 ) -> EmotionNet {
     let t0 = Instant::now();
-    let mut x = clip_head_inputs(net, &data.speech_mels, train, data.prosody);
     let device = Device::flex();
-    let adapted = adapted.then(|| {
-        let speakers: Vec<&str> = train
-            .iter()
-            .map(|&i| data.clips[i].speaker.as_str())
-            .collect();
-        let all: Vec<usize> = (0..train.len()).collect();
-        let z = speaker_normalised(&x, &speakers, &all);
-        let y: Vec<usize> = train.iter().map(|&i| data.labels[i]).collect();
-        fit(&z, &y, data.label_names.len(), &device)
-    });
-    let mut y: Vec<usize> = train.iter().map(|&i| data.labels[i]).collect();
+    let n_classes = data.label_names.len();
+    let labels: Vec<usize> = train.iter().map(|&i| data.labels[i]).collect();
+    let babble = noisy.babble.then(|| babble_copies(data, train));
+    // Every input the strict head learns from: the clean clips, then their copies.
+    let mut inputs: Vec<&[f32]> = train
+        .iter()
+        .map(|&i| data.speech_mels[i].as_slice())
+        .collect();
     if noisy.white {
-        x.extend(clip_head_inputs(
-            net,
-            &data.noisy_speech_mels,
-            train,
-            data.prosody,
-        ));
-        y.extend(train.iter().map(|&i| data.labels[i]));
+        inputs.extend(train.iter().map(|&i| data.noisy_speech_mels[i].as_slice()));
     }
-    if noisy.babble {
-        let mels = babble_copies(data, train);
+    if let Some(mels) = &babble {
+        inputs.extend(mels.iter().map(Vec::as_slice));
+    }
+    let y: Vec<usize> = labels.iter().cycle().take(inputs.len()).copied().collect();
+    let x = inputs_of(net, &inputs, data.prosody);
+    let mut head = fit(&x, &y, n_classes, &device);
+    let speakers: Vec<&str> = train
+        .iter()
+        .map(|&i| data.clips[i].speaker.as_str())
+        .collect();
+    // Fitted on the clean clips normalised per training speaker.
+    let fit_adapted = |net: &SpeechEmbedding| {
         let all: Vec<usize> = (0..train.len()).collect();
-        x.extend(clip_head_inputs(net, &mels, &all, data.prosody));
-        y.extend(train.iter().map(|&i| data.labels[i]));
+        let clean = inputs_of(net, &inputs[..train.len()], data.prosody);
+        fit(
+            &speaker_normalised(&clean, &speakers, &all),
+            &labels,
+            n_classes,
+            &device,
+        )
+    };
+    let mut adapted = adapted.then(|| fit_adapted(net));
+    let mut net = net.clone();
+    if let Some(tuning) = tuning {
+        // The adapted head is tuned with the network: one fitted afterwards on features the
+        // network was trained to separate on these very clips would trust them too much.
+        let voices = adapted.as_ref().map(|head| {
+            let mut by_speaker: HashMap<&str, Vec<usize>> = HashMap::new();
+            for (k, s) in speakers.iter().enumerate() {
+                by_speaker.entry(s).or_default().push(k);
+            }
+            let mut speakers: Vec<Vec<usize>> = by_speaker.into_values().collect();
+            speakers.sort();
+            branch_tuning::Voices { head, speakers }
+        });
+        let tuned = branch_tuning::tune(
+            (&net, &head, voices.as_ref()),
+            (&inputs, &y),
+            data.prosody,
+            n_classes,
+            tuning,
+        );
+        (net, head, adapted) = (tuned.0, tuned.1, tuned.2.or(adapted));
     }
-    let head = fit(&x, &y, data.label_names.len(), &device);
     eprintln!(
         "speech-embedding head{} fitted on {} clips{} in {:.1} s",
         if adapted.is_some() {
@@ -284,11 +317,7 @@ pub fn attach(
         },
         t0.elapsed().as_secs_f64()
     );
-    model.with_speech(SpeechBranch {
-        net: net.clone(),
-        head,
-        adapted,
-    })
+    model.with_speech(SpeechBranch { net, head, adapted })
 }
 
 #[cfg(test)]
