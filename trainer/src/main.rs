@@ -14,6 +14,7 @@ use speech_emotion::classifier::Classifier;
 use speech_emotion::decode::{isolate, open_file};
 use speech_emotion::features::FeatureConfig;
 use speech_emotion::model::{MAX_WIDTH, ModelConfig};
+use speech_emotion::speech_embedding::MIDDLE_LAYERS;
 use speech_emotion::timeline::{self, Basis};
 use speech_emotion::weights::{Header, WeightsFile};
 use std::path::{Path, PathBuf};
@@ -221,13 +222,14 @@ struct TrainArgs {
     /// Tune the speech branch's last N middle layers (of 18) and its last conv together with
     /// both heads on the training clips and their copies, starting from the pretrained weights
     /// (the lower layers stay frozen); 0 keeps the whole network frozen, as before row TB.
-    #[arg(long, default_value_t = 4, conflicts_with = "no_speech_embedding")]
+    #[arg(long, default_value_t = 4, conflicts_with = "no_speech_embedding",
+          value_parser = ranged(0usize, MIDDLE_LAYERS))]
     tune_branch: usize,
     /// Passes over the training clips and their copies for --tune-branch.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = ranged(1usize, 10_000))]
     tune_epochs: usize,
     /// Adam's learning rate for --tune-branch.
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-4, value_parser = ranged(1e-7, 1.0))]
     tune_lr: f64,
     /// The speech branch's head without the window's prosody statistics (F0 by YIN, energy
     /// dynamics, spectral tilt: `speech_emotion::prosody`), as before they were added.

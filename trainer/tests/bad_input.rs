@@ -55,6 +55,8 @@ fn out_of_range_options_are_refused_by_name() {
         ("--epochs", "0", "outside 1..=10000"),
         ("--lr", "NaN", "outside"),
         ("--channels", "16,0,64", "outside 1..=1024"),
+        ("--tune-branch", "19", "outside 0..=18"),
+        ("--tune-lr", "NaN", "outside"),
     ] {
         refused(
             &["train", "--data", data, "--out", "x.sew", option, value],
