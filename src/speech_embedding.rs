@@ -120,12 +120,12 @@ impl SpeechFrontEnd {
     }
 }
 
-/// One conv layer after the first: (input channels, output channels, kernel along time
-/// (3, no padding) rather than along frequency (3, padded by 1)).
 /// How many middle layers there are ([`SpeechEmbedding::stem`] and [`SpeechEmbedding::tail`]
 /// split the network between two of them).
 pub const MIDDLE_LAYERS: usize = LAYERS.len();
 
+/// One conv layer after the first: (input channels, output channels, kernel along time
+/// (3, no padding) rather than along frequency (3, padded by 1)).
 const LAYERS: [(usize, usize, bool); 18] = [
     (24, 24, false),
     (24, 24, true),

@@ -7,6 +7,7 @@
 //! voice profile normalises a voice. Tuning for the strict head alone cost the adapted view
 //! two points (trainer/EXPERIMENTS.md, row TB).
 
+use crate::speech_head::{L2, balanced_class_weights, input_batch};
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::optim::{AdamConfig, GradientsParams};
@@ -18,7 +19,7 @@ use rand_chacha::ChaCha12Rng;
 use serde::{Deserialize, Serialize};
 use speech_emotion::adapt::MIN_SPREAD;
 use speech_emotion::speech_embedding::{
-    MIDDLE_LAYERS, N_MELS, SpeechEmbedding, SpeechHead, join_inputs, pool, split_input,
+    MIDDLE_LAYERS, SpeechEmbedding, SpeechHead, join_inputs, pool, split_input,
 };
 use std::time::Instant;
 
@@ -58,14 +59,10 @@ struct Stems {
 
 fn stems(net: &SpeechEmbedding, inputs: &[&[f32]], prosody: bool, from: usize) -> Stems {
     let device = Device::flex();
-    let rows = inputs.first().map_or(0, |x| x.len() / N_MELS);
     let (mut values, mut stats) = (Vec::new(), Vec::new());
     let mut shape = [0; 3];
     for chunk in inputs.chunks(BATCH) {
-        let flat: Vec<f32> = chunk.iter().flat_map(|x| x.iter().copied()).collect();
-        let input =
-            Tensor::<3>::from_data(TensorData::new(flat, [chunk.len(), rows, N_MELS]), &device);
-        let (mel, s) = split_input(input, prosody);
+        let (mel, s) = split_input(input_batch(chunk, &device), prosody);
         let x = net.stem(mel, from);
         let [_, c, t, f] = x.dims();
         shape = [c, t, f];
@@ -84,9 +81,10 @@ fn stems(net: &SpeechEmbedding, inputs: &[&[f32]], prosody: bool, from: usize) -
     }
 }
 
-/// Trains the upper layers of `net` and the classifier of `head` on `inputs` (the branch's
-/// inputs, as in the dataset) with their `labels`, classes weighted as in the head's fit and
-/// the classifier's weights under the same L2 penalty. Returns the tuned network and head.
+/// Trains the upper layers of `net` and the classifier of `head` (and of `voices`' adapted
+/// head, where given) on `inputs` (the branch's inputs, as in the dataset) with their
+/// `labels`, classes weighted as in the heads' fit and the classifiers' weights under the same
+/// L2 penalty. Returns the tuned network, strict head and adapted head.
 pub fn tune(
     (net, head, voices): (&SpeechEmbedding, &SpeechHead, Option<&Voices>),
     (inputs, labels): (&[&[f32]], &[usize]),
@@ -99,20 +97,9 @@ pub fn tune(
     let stems = stems(net, inputs, prosody, from);
     let cached = t0.elapsed().as_secs_f64();
     let n = labels.len().max(1) as f64;
-    let mut counts = vec![0usize; n_classes];
-    for &l in labels {
-        counts[l] += 1;
-    }
-    let present = counts.iter().filter(|&&c| c > 0).count().max(1) as f64;
-    let class_weight: Vec<f32> = counts
-        .iter()
-        .map(|&c| {
-            if c == 0 {
-                0.0
-            } else {
-                (n / (present * c as f64)) as f32
-            }
-        })
+    let class_weight: Vec<f32> = balanced_class_weights(labels, n_classes)
+        .into_iter()
+        .map(|w| w as f32)
         .collect();
 
     let device = Device::flex().autodiff();
@@ -163,12 +150,7 @@ pub fn tune(
         let per_clip = (log_softmax(logits, 1) * target).sum_dim(1).neg() * w;
         per_clip.sum_dim(0).div_scalar(b as f32).reshape([1])
     };
-    let penalty = |weights: Tensor<2>| {
-        weights
-            .square()
-            .sum()
-            .mul_scalar(crate::speech_head::L2 as f32 / 2.0)
-    };
+    let penalty = |weights: Tensor<2>| weights.square().sum().mul_scalar(L2 as f32 / 2.0);
     let speakers = voices.map_or(0, |v| v.speakers.len());
     for epoch in 1..=config.epochs {
         order.shuffle(&mut rng);
@@ -250,16 +232,12 @@ mod tests {
     use super::*;
     use crate::speech_head::{fit, inputs_of};
     use rand::Rng;
-    use speech_emotion::speech_embedding::{SpeechEmbedding, head_inputs};
+    use speech_emotion::speech_embedding::{N_MELS, SpeechEmbedding, head_inputs};
     use speech_emotion::weights::WeightsFile;
 
     /// Mean log-probability of each input's own class under `net` and `head`.
     fn fit_of(net: &SpeechEmbedding, head: &SpeechHead, inputs: &[&[f32]], y: &[usize]) -> f32 {
-        let device = Device::flex();
-        let rows = inputs[0].len() / N_MELS;
-        let flat: Vec<f32> = inputs.iter().flat_map(|x| x.iter().copied()).collect();
-        let x =
-            Tensor::<3>::from_data(TensorData::new(flat, [inputs.len(), rows, N_MELS]), &device);
+        let x = input_batch(inputs, &Device::flex());
         let lp = head.log_probs(head_inputs(net, x, false));
         let lp = lp.into_data().try_to_vec::<f32>().unwrap();
         let n_classes = lp.len() / y.len();

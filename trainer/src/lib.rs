@@ -1,7 +1,7 @@
 //! The trainer's parts, in the order a run uses them: the corpus and its features ([`data`],
 //! [`split`]), augmentation ([`augment`], [`acoustics`]), training ([`train`], [`checkpoint`],
-//! [`speech_head`], [`branch_tuning`], [`speech_onnx`]), and what reports it ([`evaluate`], [`metrics`],
-//! [`robustness`], [`charts`], [`bench`]). The `trainer` binary is the command line over them;
+//! [`speech_head`], [`branch_tuning`], [`speech_onnx`]), and what reports it ([`evaluate`],
+//! [`metrics`], [`robustness`], [`charts`], [`bench`]). The `trainer` binary is the command line over them;
 //! the fuzz targets (`fuzz/`) call the manifest reader from here.
 
 pub mod acoustics;

@@ -40,13 +40,7 @@ pub fn inputs_of(net: &SpeechEmbedding, inputs: &[&[f32]], prosody: bool) -> Vec
     let device = Device::flex();
     let mut out = Vec::with_capacity(inputs.len());
     for chunk in inputs.chunks(32) {
-        let frames = chunk[0].len() / N_MELS;
-        let flat: Vec<f32> = chunk.iter().flat_map(|x| x.iter().copied()).collect();
-        let x = Tensor::<3>::from_data(
-            TensorData::new(flat, [chunk.len(), frames, N_MELS]),
-            &device,
-        );
-        let p = head_inputs(net, x, prosody);
+        let p = head_inputs(net, input_batch(chunk, &device), prosody);
         let width = p.dims()[1];
         let p = p.into_data().try_to_vec::<f32>().expect("f32");
         out.extend(p.chunks_exact(width).map(|c| c.to_vec()));
@@ -54,17 +48,16 @@ pub fn inputs_of(net: &SpeechEmbedding, inputs: &[&[f32]], prosody: bool) -> Vec
     out
 }
 
-/// Fits the head on `x` (pooled embeddings) and `y`: features standardised with their own
-/// mean and spread, then softmax regression with balanced class weights (as the CNN's loss)
-/// and [`L2`], by full-batch Adam.
-pub fn fit(x: &[Vec<f32>], y: &[usize], n_classes: usize, device: &Device) -> SpeechHead {
-    let n = x.len().max(1) as f64;
+/// Each class's weight for labels `y`: clips / (classes present × its clips), so every class
+/// present weighs the same in the loss; 0 for a class with no clips.
+pub fn balanced_class_weights(y: &[usize], n_classes: usize) -> Vec<f64> {
+    let n = y.len().max(1) as f64;
     let mut counts = vec![0usize; n_classes];
     for &label in y {
         counts[label] += 1;
     }
     let present = counts.iter().filter(|&&c| c > 0).count().max(1) as f64;
-    let class_weight: Vec<f64> = counts
+    counts
         .iter()
         .map(|&c| {
             if c == 0 {
@@ -73,7 +66,22 @@ pub fn fit(x: &[Vec<f32>], y: &[usize], n_classes: usize, device: &Device) -> Sp
                 n / (present * c as f64)
             }
         })
-        .collect();
+        .collect()
+}
+
+/// The branch's inputs (all of one shape) as one batch `[inputs, rows, N_MELS]`.
+pub fn input_batch(inputs: &[&[f32]], device: &Device) -> Tensor<3> {
+    let rows = inputs.first().map_or(0, |x| x.len() / N_MELS);
+    let flat: Vec<f32> = inputs.iter().flat_map(|x| x.iter().copied()).collect();
+    Tensor::<3>::from_data(TensorData::new(flat, [inputs.len(), rows, N_MELS]), device)
+}
+
+/// Fits the head on `x` (pooled embeddings) and `y`: features standardised with their own
+/// mean and spread, then softmax regression with balanced class weights (as the CNN's loss)
+/// and [`L2`], by full-batch Adam.
+pub fn fit(x: &[Vec<f32>], y: &[usize], n_classes: usize, device: &Device) -> SpeechHead {
+    let n = x.len().max(1) as f64;
+    let class_weight = balanced_class_weights(y, n_classes);
     let d = x.first().map_or(0, |row| row.len());
     let mut mean = vec![0.0f64; d];
     let mut var = vec![0.0f64; d];
