@@ -5,20 +5,23 @@
 # librosa's (bench/librosa_logmel.py), and training against PyTorch (bench/train-speed.sh).
 # Run it on an otherwise idle machine: the figures are wall-clock times.
 #
-#   bash bench/run.sh [--minutes 10,60] [--quick]
+#   bash bench/run.sh [--minutes 10,60] [--quick] [--gpu]
 #
 # --quick: a 10-minute recording only, fewer repetitions, no training epoch.
+# --gpu: also the model on this machine's GPU through Burn's native wgpu backend against the
+#   CPU backend (examples/gpu_bench.rs; its first build takes about half an hour here).
 # librosa (0.11) and PyTorch come from PyPI into virtual environments under the tools folder,
 # once; the site is built first if dist/ is missing.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$ROOT"
 
-minutes=10,60 quick=0
+minutes=10,60 quick=0 gpu=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --minutes) minutes="$2"; shift 2 ;;
     --quick) quick=1; minutes=10; shift ;;
+    --gpu) gpu=1; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -63,4 +66,12 @@ if [ "$quick" = 1 ]; then
   bash bench/train-speed.sh --steps 10 --rounds 1 --no-epoch
 else
   bash bench/train-speed.sh --steps 10 --rounds 2
+fi
+
+if [ "$gpu" = 1 ]; then
+  echo
+  echo "## The model on the GPU (native wgpu) against the CPU backend"
+  echo
+  cargo run -q --release --features native-gpu --example gpu_bench -- \
+    models/speech-emotion.sew "$runs" "${minutes##*,}"
 fi

@@ -20,8 +20,6 @@ use std::pin::Pin;
 
 /// Recordings up to this long are kept whole, for the clip rule.
 pub const CLIP_RULE_MAX_SECONDS: f64 = 30.0;
-/// Windows classified per model call.
-const BATCH: usize = 8;
 
 /// One window of a recording.
 #[derive(Debug, Clone, Serialize)]
@@ -461,7 +459,8 @@ pub async fn analyse_with<I>(
 where
     I: IntoIterator<Item = Result<Vec<Vec<f32>>, DecodeError>>,
 {
-    let batch = if helper.is_some() { 2 * BATCH } else { BATCH };
+    // With a helper each half is one model call's worth.
+    let batch = classifier.batch() * if helper.is_some() { 2 } else { 1 };
     let mut windower = Windower::new(classifier.front_end(), rate, hop_seconds)?;
     let (mut pending, mut done) = (Vec::new(), Vec::new());
     let mut strongest: Strongest = (0..classifier.labels().len()).map(|_| None).collect();
@@ -470,8 +469,11 @@ where
         let chunk = chunk?;
         let slices: Vec<&[f32]> = chunk.iter().map(|c| c.as_slice()).collect();
         pending.extend(windower.push(&slices)?);
-        if pending.len() >= batch {
+        // A batch at a time however long the chunk: a GPU cannot hold an hour's windows at once.
+        while pending.len() >= batch {
+            let rest = pending.split_off(batch);
             classify_windows(classifier, &mut pending, &mut done, &mut strongest, helper).await;
+            pending = rest;
             progress(Progress {
                 seconds: windower.total as f64 / windower.rate,
                 windows: &done[reported..],
@@ -481,7 +483,11 @@ where
     }
     let (last, clip, duration) = windower.finish()?;
     pending.extend(last);
-    classify_windows(classifier, &mut pending, &mut done, &mut strongest, helper).await;
+    while !pending.is_empty() {
+        let rest = pending.split_off(batch.min(pending.len()));
+        classify_windows(classifier, &mut pending, &mut done, &mut strongest, helper).await;
+        pending = rest;
+    }
     progress(Progress {
         seconds: duration,
         windows: &done[reported..],

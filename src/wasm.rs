@@ -5,7 +5,7 @@
 //! offers WebGPU.
 
 use crate::adapt::VoiceProfile;
-use crate::classifier::{Adaptable, Classifier, Prediction};
+use crate::classifier::{Adaptable, CPU_BATCH, Classifier, GPU_BATCH, Prediction};
 use crate::decode::{AudioStream, DecodeError};
 use crate::timeline::{self, AnalysisError, Helper, HelperFuture, Progress};
 use crate::weights::WeightsFile;
@@ -134,8 +134,12 @@ impl Engine {
                 }
             };
             let model = file.model(&device).map_err(|e| coded("bad-weights", e))?;
+            let batch = match backend.as_str() {
+                "webgpu" => GPU_BATCH,
+                _ => CPU_BATCH,
+            };
             Ok(Engine {
-                classifier: Rc::new(Classifier::new(file.header, model, &device)),
+                classifier: Rc::new(Classifier::new(file.header, model, &device).with_batch(batch)),
                 backend,
                 voices: Voices::default(),
             }

@@ -119,6 +119,18 @@ fn a_long_recording_gets_a_window_per_hop_with_silence_gated() {
     for (x, y) in a.windows.iter().zip(&b.windows) {
         assert_eq!(x.probabilities, y.probabilities);
     }
+    // In one piece, three windows a model call: the same windows, still a batch at a time
+    // (a GPU could not hold an hour's windows in one call).
+    let c3 = common::shipped_classifier().with_batch(3);
+    let (d, reports) = run(&c3, &mono, 22_050, mono.len());
+    assert_eq!(a.windows.len(), d.windows.len());
+    assert!(reports >= d.windows.len() / 3, "{reports} reports");
+    for (x, y) in a.windows.iter().zip(&d.windows) {
+        match (&x.probabilities, &y.probabilities) {
+            (Some(p), Some(q)) => assert!(common::max_abs_diff(p, q) < 1e-6),
+            (p, q) => assert_eq!(p, q),
+        }
+    }
 }
 
 #[test]
