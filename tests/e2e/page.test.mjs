@@ -223,6 +223,34 @@ test("a long recording gets a timeline, progress and the CLI's result, and the p
   }
 });
 
+test("a long recording on WebGPU goes through in batches of many windows and gives the CLI's windows", async () => {
+  // About 40 s: some 38 windows in one call (the WebGPU engine takes 64 a call; the CPU 8).
+  const file = longRecording(10);
+  const cli = predict(file, { windows: true });
+  const { context, page, requests } = await openPage("webgpu");
+  try {
+    const t0 = Date.now();
+    const got = await analyse(page, file);
+    assert.equal(got.state, "done", got.text);
+    const windows = await page.evaluate(() => window.speechEmotion.results.at(-1).windows);
+    assert.equal(windows.length, cli.windows.length);
+    let worst = 0;
+    windows.forEach((w, i) => {
+      const c = cli.windows[i];
+      assert.equal(Boolean(w.probabilities), Boolean(c.probabilities), `window ${i}`);
+      if (w.probabilities) worst = Math.max(worst, maxDiff(w.probabilities, c.probabilities));
+    });
+    console.log(
+      `WebGPU long file: ${windows.length} windows in ${((Date.now() - t0) / 1000).toFixed(1)} s, max |page - trainer| = ${worst.toExponential(2)}`,
+    );
+    assert.ok(worst <= TOLERANCE, `${worst}`);
+    assert.ok(maxDiff(got.probabilities, cli.probabilities) <= TOLERANCE);
+    assertSameOrigin(requests);
+  } finally {
+    await context.close();
+  }
+});
+
 test("a recording of several emotions reads as segments and shares, as trainer predict gives them", async () => {
   const { path, blocks } = emotionBlocks();
   const cli = predict(path);
