@@ -196,12 +196,13 @@ pub enum SpeechInputs {
 
 /// The noisy copies of each training clip the branch's head is fitted on besides the clean
 /// clip: white noise (made once per clip; off with `--no-speech-noise`) and babble of other
-/// training speakers (made per training split so that no held-out voice is heard; off with
-/// `--no-speech-babble`).
+/// training speakers (made per training split so that no held-out voice is heard; how many
+/// with `--speech-babble-copies`, none with `--no-speech-babble`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct NoisyCopies {
     pub white: bool,
-    pub babble: bool,
+    /// Babble copies of each clip, each with its own talkers and SNR.
+    pub babble: usize,
 }
 
 impl SpeechInputs {
@@ -300,7 +301,7 @@ pub fn extract_features(
                                     add_noise(&mut white, snr, &mut rng);
                                     out.white = Some(front.mel(&white).map_err(|e| e.to_string())?);
                                 }
-                                out.context = noisy.babble.then_some(context);
+                                out.context = (noisy.babble > 0).then_some(context);
                                 Ok(out)
                             });
                             bar.inc(1);

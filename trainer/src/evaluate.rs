@@ -454,6 +454,9 @@ pub struct Report {
     /// Whether the head saw babble copies (on unless `--no-speech-babble`); absent when off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speech_babble: Option<bool>,
+    /// Babble copies per clip where more than one (`--speech-babble-copies`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speech_babble_copies: Option<usize>,
     /// How the branch's upper layers were tuned (`--tune-branch`); absent when frozen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speech_tuning: Option<crate::branch_tuning::BranchTuning>,
@@ -534,6 +537,7 @@ impl Report {
             speech_embedding: None,
             speech_noise: None,
             speech_babble: None,
+            speech_babble_copies: None,
             speech_tuning: None,
             cnn_models: None,
         }
@@ -689,6 +693,7 @@ pub fn merge(parts: &[Report]) -> Result<Report, String> {
     merged.speech_embedding = first.speech_embedding.clone();
     merged.speech_noise = first.speech_noise;
     merged.speech_babble = first.speech_babble;
+    merged.speech_babble_copies = first.speech_babble_copies;
     merged.speech_tuning = first.speech_tuning;
     merged.cnn_models = first.cnn_models.clone();
     Ok(merged)

@@ -215,6 +215,11 @@ struct TrainArgs {
     /// split (held-out voices are never used). This leaves that copy out.
     #[arg(long, conflicts_with = "no_speech_embedding")]
     no_speech_babble: bool,
+    /// Babble copies of each training clip for the speech branch, each with its own talkers
+    /// and SNR.
+    #[arg(long, default_value_t = 1, conflicts_with = "no_speech_babble",
+          value_parser = ranged(1usize, 8))]
+    speech_babble_copies: usize,
     /// The speaker-adapted view without moving the CNN's pooled states to the training clips'
     /// mean and spread (only the branch's head reads the voice's profile), as before row PS.
     #[arg(long, conflicts_with = "no_speech_embedding")]
@@ -346,7 +351,11 @@ impl TrainArgs {
     fn noisy_copies(&self) -> NoisyCopies {
         NoisyCopies {
             white: !self.no_speech_noise,
-            babble: !self.no_speech_babble,
+            babble: if self.no_speech_babble {
+                0
+            } else {
+                self.speech_babble_copies
+            },
         }
     }
 
@@ -1174,6 +1183,9 @@ fn run_evaluate(
     });
     value.speech_noise = speech.is_some().then_some(!args.no_speech_noise);
     value.speech_babble = (speech.is_some() && !args.no_speech_babble).then_some(true);
+    value.speech_babble_copies = (speech.is_some() && !args.no_speech_babble)
+        .then_some(args.speech_babble_copies)
+        .filter(|&n| n > 1);
     value.speech_tuning = speech.as_ref().and_then(|s| s.tuning);
     value.cnn_models = cnn_models.map(Path::to_path_buf);
     finish_report(report, &value)

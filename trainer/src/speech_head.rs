@@ -208,10 +208,11 @@ fn babble_talkers(speakers: &[&str], train: &[usize], i: usize, rng: &mut impl R
     babble_voices(&others, rng)
 }
 
-/// The branch's inputs for a babble copy of each of the `train` clips: 3 to 6 other training
-/// speakers talking at once under the clip's window, at [`BABBLE_SNR_DB`] (the same copy on
-/// every run with the same split).
-fn babble_copies(data: &Dataset, train: &[usize]) -> Vec<Vec<f32>> {
+/// The branch's inputs for `copies` babble copies of each of the `train` clips, copy by copy:
+/// 3 to 6 other training speakers talking at once under the clip's window, at
+/// [`BABBLE_SNR_DB`], drawn afresh for each copy (the same copies on every run with the same
+/// split; the first is the same whatever the count).
+fn babble_copies(data: &Dataset, train: &[usize], copies: usize) -> Vec<Vec<f32>> {
     let config = &data.feature_config;
     let front = SpeechFrontEnd::new(
         config.sample_rate,
@@ -220,22 +221,30 @@ fn babble_copies(data: &Dataset, train: &[usize]) -> Vec<Vec<f32>> {
         data.prosody,
     );
     let speakers: Vec<&str> = data.clips.iter().map(|c| c.speaker.as_str()).collect();
-    train
+    let per_clip: Vec<Vec<Vec<f32>>> = train
         .par_iter()
         .map(|&i| {
             let mut rng = clip_rng(&data.clips[i].path);
-            let voices: Vec<&[f32]> = babble_talkers(&speakers, train, i, &mut rng)
-                .into_iter()
-                .map(|j| data.speech[j].as_slice())
-                .collect();
-            let context = &data.contexts[i];
-            let noise = babble_noise(&voices, context.len(), &mut rng);
-            let snr = rng.random_range(BABBLE_SNR_DB.0..=BABBLE_SNR_DB.1);
-            // The window was read once already, so its front end cannot fail on it now.
-            front
-                .mel(&mix_at_snr(context, &noise, snr))
-                .unwrap_or_else(|_| data.speech_mels[i].clone())
+            (0..copies)
+                .map(|_| {
+                    let voices: Vec<&[f32]> = babble_talkers(&speakers, train, i, &mut rng)
+                        .into_iter()
+                        .map(|j| data.speech[j].as_slice())
+                        .collect();
+                    let context = &data.contexts[i];
+                    let noise = babble_noise(&voices, context.len(), &mut rng);
+                    let snr = rng.random_range(BABBLE_SNR_DB.0..=BABBLE_SNR_DB.1);
+                    // The window was read once already, so its front end cannot fail on it now.
+                    front
+                        .mel(&mix_at_snr(context, &noise, snr))
+                        .unwrap_or_else(|_| data.speech_mels[i].clone())
+                })
+                .collect()
         })
+        .collect();
+    // Copy by copy, so that each block lines up with the labels of `train`.
+    (0..copies)
+        .flat_map(|k| per_clip.iter().map(move |c| c[k].clone()))
         .collect()
 }
 
@@ -256,7 +265,7 @@ pub fn attach(
     let device = Device::flex();
     let n_classes = data.label_names.len();
     let labels: Vec<usize> = train.iter().map(|&i| data.labels[i]).collect();
-    let babble = noisy.babble.then(|| babble_copies(data, train));
+    let babble = (noisy.babble > 0).then(|| babble_copies(data, train, noisy.babble));
     // Every input the strict head learns from: the clean clips, then their copies.
     let mut inputs: Vec<&[f32]> = train
         .iter()
@@ -317,7 +326,7 @@ pub fn attach(
             ""
         },
         train.len(),
-        match (noisy.white, noisy.babble) {
+        match (noisy.white, noisy.babble > 0) {
             (false, false) => "",
             (true, false) => " and their noisy copies",
             (false, true) => " and their babble copies",

@@ -57,6 +57,7 @@ fn out_of_range_options_are_refused_by_name() {
         ("--channels", "16,0,64", "outside 1..=1024"),
         ("--tune-branch", "19", "outside 0..=18"),
         ("--tune-lr", "NaN", "outside"),
+        ("--speech-babble-copies", "0", "outside 1..=8"),
     ] {
         refused(
             &["train", "--data", data, "--out", "x.sew", option, value],
