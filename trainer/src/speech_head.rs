@@ -340,7 +340,9 @@ pub fn attach(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Clip;
     use rand::{Rng, SeedableRng, rngs::StdRng};
+    use speech_emotion::features::FeatureConfig;
     use speech_emotion::speech_embedding::POOLED;
 
     /// Babble is made of training clips of other speakers only: never the clip's own voice,
@@ -360,6 +362,53 @@ mod tests {
             }
         }
         assert!(babble_talkers(&speakers, &[0, 1], 0, &mut rng).is_empty());
+    }
+
+    /// N babble copies come copy by copy (each block lines up with the clips), the first block
+    /// is the single copy, and the second was drawn afresh.
+    #[test]
+    fn babble_copies_line_up_and_differ() {
+        let config = FeatureConfig::default();
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut audio =
+            |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-0.3f32..0.3)).collect() };
+        let n = 6;
+        let clips: Vec<Clip> = (0..n)
+            .map(|i| Clip {
+                path: format!("clip-{i}.wav").into(),
+                label: i % 2,
+                speaker: format!("{}", i / 2),
+                train_only: false,
+            })
+            .collect();
+        let data = Dataset {
+            clips,
+            speech: (0..n).map(|_| audio(config.sample_rate as usize)).collect(),
+            contexts: (0..n).map(|_| audio(config.window_samples)).collect(),
+            speech_mels: vec![Vec::new(); n],
+            feature_config: config,
+            features: Vec::new(),
+            noisy_speech_mels: Vec::new(),
+            prosody: false,
+            labels: (0..n).map(|i| i % 2).collect(),
+            label_names: vec!["a".into(), "b".into()],
+            skipped: 0,
+            unreadable: Vec::new(),
+            profiles: None,
+        };
+        let train = [0, 1, 2, 3, 5];
+        let one = babble_copies(&data, &train, 1);
+        let two = babble_copies(&data, &train, 2);
+        assert_eq!((one.len(), two.len()), (train.len(), 2 * train.len()));
+        assert_eq!(one[..], two[..train.len()]);
+        for k in 0..train.len() {
+            assert!(!two[k].is_empty());
+            assert_ne!(
+                two[k],
+                two[train.len() + k],
+                "clip {k}'s two copies are the same"
+            );
+        }
     }
 
     /// Three classes that differ in a few of the pooled values, with noise elsewhere: the fitted
