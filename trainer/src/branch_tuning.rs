@@ -33,6 +33,13 @@ pub struct BranchTuning {
     pub seed: u64,
 }
 
+impl BranchTuning {
+    /// The first tuned middle layer: the ones below it stay frozen.
+    pub fn first_tuned(&self) -> usize {
+        MIDDLE_LAYERS - self.layers.min(MIDDLE_LAYERS)
+    }
+}
+
 const BATCH: usize = 32;
 
 #[derive(Module, Debug)]
@@ -50,52 +57,103 @@ pub struct Voices<'a> {
     pub speakers: Vec<Vec<usize>>,
 }
 
-/// The frozen layers' output of each input, flattened, with its prosody statistics.
-struct Stems {
+/// The frozen layers' output of each input, flattened, with its prosody statistics: computed
+/// once, for the heads' first fit ([`Stems::head_inputs`]) and every pass of [`tune`].
+pub struct Stems {
+    /// The first tuned middle layer.
+    from: usize,
     shape: [usize; 3],
     values: Vec<Vec<f32>>,
     stats: Vec<Vec<f32>>,
 }
 
-fn stems(net: &SpeechEmbedding, inputs: &[&[f32]], prosody: bool, from: usize) -> Stems {
-    let device = Device::flex();
-    let (mut values, mut stats) = (Vec::new(), Vec::new());
-    let mut shape = [0; 3];
-    for chunk in inputs.chunks(BATCH) {
-        let (mel, s) = split_input(input_batch(chunk, &device), prosody);
-        let x = net.stem(mel, from);
-        let [_, c, t, f] = x.dims();
-        shape = [c, t, f];
-        let x = x.into_data().try_to_vec::<f32>().expect("f32");
-        values.extend(x.chunks_exact(c * t * f).map(<[f32]>::to_vec));
-        if let Some(s) = s {
-            let w = s.dims()[1];
-            let s = s.into_data().try_to_vec::<f32>().expect("f32");
-            stats.extend(s.chunks_exact(w).map(<[f32]>::to_vec));
+impl Stems {
+    /// `net`'s layers below the ones `config` tunes, run on `inputs` (the branch's inputs, as
+    /// in the dataset).
+    pub fn new(
+        net: &SpeechEmbedding,
+        inputs: &[&[f32]],
+        prosody: bool,
+        config: &BranchTuning,
+    ) -> Self {
+        let device = Device::flex();
+        let from = config.first_tuned();
+        let (mut values, mut stats) = (Vec::new(), Vec::new());
+        let mut shape = [0; 3];
+        for chunk in inputs.chunks(BATCH) {
+            let (mel, s) = split_input(input_batch(chunk, &device), prosody);
+            let x = net.stem(mel, from);
+            let [_, c, t, f] = x.dims();
+            shape = [c, t, f];
+            let x = x.into_data().try_to_vec::<f32>().expect("f32");
+            values.extend(x.chunks_exact(c * t * f).map(<[f32]>::to_vec));
+            if let Some(s) = s {
+                let w = s.dims()[1];
+                let s = s.into_data().try_to_vec::<f32>().expect("f32");
+                stats.extend(s.chunks_exact(w).map(<[f32]>::to_vec));
+            }
+        }
+        Stems {
+            from,
+            shape,
+            values,
+            stats,
         }
     }
-    Stems {
-        shape,
-        values,
-        stats,
+
+    /// The stems and prosody statistics of some inputs, as tensors on `device`.
+    fn batch(&self, batch: &[usize], device: &Device) -> (Tensor<4>, Option<Tensor<2>>) {
+        let [c, t, f] = self.shape;
+        let x: Vec<f32> = batch
+            .iter()
+            .flat_map(|&i| self.values[i].iter().copied())
+            .collect();
+        let x = Tensor::<4>::from_data(TensorData::new(x, [batch.len(), c, t, f]), device);
+        let s = (!self.stats.is_empty()).then(|| {
+            let w = self.stats[batch[0]].len();
+            let s: Vec<f32> = batch
+                .iter()
+                .flat_map(|&i| self.stats[i].iter().copied())
+                .collect();
+            Tensor::<2>::from_data(TensorData::new(s, [batch.len(), w]), device)
+        });
+        (x, s)
+    }
+
+    /// The heads' inputs through `net`'s upper layers: what `speech_head::inputs_of` gives
+    /// for the same inputs, without running the frozen layers again.
+    pub fn head_inputs(&self, net: &SpeechEmbedding) -> Vec<Vec<f32>> {
+        let device = Device::flex();
+        let all: Vec<usize> = (0..self.values.len()).collect();
+        let mut out = Vec::with_capacity(all.len());
+        for batch in all.chunks(BATCH) {
+            let (x, s) = self.batch(batch, &device);
+            let p = join_inputs(pool(net.tail(x, self.from)), s);
+            let width = p.dims()[1];
+            let p = p.into_data().try_to_vec::<f32>().expect("f32");
+            out.extend(p.chunks_exact(width).map(<[f32]>::to_vec));
+        }
+        out
     }
 }
 
 /// Trains the upper layers of `net` and the classifier of `head` (and of `voices`' adapted
-/// head, where given) on `inputs` (the branch's inputs, as in the dataset) with their
-/// `labels`, classes weighted as in the heads' fit and the classifiers' weights under the same
-/// L2 penalty. Returns the tuned network, strict head and adapted head.
+/// head, where given) on the inputs whose `stems` are given, with their `labels`, classes
+/// weighted as in the heads' fit and the classifiers' weights under the same L2 penalty.
+/// Returns the tuned network, strict head and adapted head.
 pub fn tune(
     (net, head, voices): (&SpeechEmbedding, &SpeechHead, Option<&Voices>),
-    (inputs, labels): (&[&[f32]], &[usize]),
-    prosody: bool,
+    (stems, labels): (&Stems, &[usize]),
     n_classes: usize,
     config: &BranchTuning,
 ) -> (SpeechEmbedding, SpeechHead, Option<SpeechHead>) {
     let t0 = Instant::now();
-    let from = MIDDLE_LAYERS - config.layers.min(MIDDLE_LAYERS);
-    let stems = stems(net, inputs, prosody, from);
-    let cached = t0.elapsed().as_secs_f64();
+    let from = stems.from;
+    assert_eq!(
+        from,
+        config.first_tuned(),
+        "stems cut where the tuning starts"
+    );
     let n = labels.len().max(1) as f64;
     let class_weight: Vec<f32> = balanced_class_weights(labels, n_classes)
         .into_iter()
@@ -117,25 +175,7 @@ pub fn tune(
     let mut optim = AdamConfig::new().init();
     let mut rng = ChaCha12Rng::seed_from_u64(config.seed);
     let mut order: Vec<usize> = (0..labels.len()).collect();
-    let [c, t, f] = stems.shape;
-    // The stems and prosody statistics of some inputs, as tensors.
-    let batch_of = |batch: &[usize]| {
-        let b = batch.len();
-        let x: Vec<f32> = batch
-            .iter()
-            .flat_map(|&i| stems.values[i].iter().copied())
-            .collect();
-        let x = Tensor::<4>::from_data(TensorData::new(x, [b, c, t, f]), &device);
-        let s = prosody.then(|| {
-            let w = stems.stats[batch[0]].len();
-            let s: Vec<f32> = batch
-                .iter()
-                .flat_map(|&i| stems.stats[i].iter().copied())
-                .collect();
-            Tensor::<2>::from_data(TensorData::new(s, [b, w]), &device)
-        });
-        (x, s)
-    };
+    let batch_of = |batch: &[usize]| stems.batch(batch, &device);
     // Class-weighted cross-entropy of `logits` for `batch`, mean over the batch.
     let cross_entropy = |logits: Tensor<2>, batch: &[usize]| {
         let b = batch.len();
@@ -211,7 +251,7 @@ pub fn tune(
         );
     }
     eprintln!(
-        "speech branch's top {} layers tuned on {} inputs in {:.0} s ({cached:.0} s for the frozen layers)",
+        "speech branch's top {} layers tuned on {} inputs in {:.0} s",
         config.layers,
         labels.len(),
         t0.elapsed().as_secs_f64()
@@ -276,14 +316,24 @@ mod tests {
             .collect();
         let inputs: Vec<&[f32]> = mels.iter().map(Vec::as_slice).collect();
         let y: Vec<usize> = (0..n).map(|i| i % 2).collect();
-        let head = fit(&inputs_of(&net, &inputs, false), &y, 2, &device);
         let config = BranchTuning {
             layers: 3,
             epochs: 8,
             learning_rate: 1e-4,
             seed: 1,
         };
-        let (tuned, tuned_head, _) = tune((&net, &head, None), (&inputs, &y), false, 2, &config);
+        let stems = Stems::new(&net, &inputs, false, &config);
+        // The cached lower layers and the upper ones give the whole network's head inputs.
+        let x = inputs_of(&net, &inputs, false);
+        let gap = x
+            .iter()
+            .flatten()
+            .zip(stems.head_inputs(&net).iter().flatten())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(gap < 1e-4, "{gap}");
+        let head = fit(&x, &y, 2, &device);
+        let (tuned, tuned_head, _) = tune((&net, &head, None), (&stems, &y), 2, &config);
         let (before, after) = (
             fit_of(&net, &head, &inputs, &y),
             fit_of(&tuned, &tuned_head, &inputs, &y),

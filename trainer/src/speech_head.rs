@@ -278,26 +278,29 @@ pub fn attach(
         inputs.extend(mels.iter().map(Vec::as_slice));
     }
     let y: Vec<usize> = labels.iter().cycle().take(inputs.len()).copied().collect();
-    let x = inputs_of(net, &inputs, data.prosody);
+    // With tuning, the frozen layers run once for the first fit and every pass of the tuning.
+    let stems = tuning.map(|t| branch_tuning::Stems::new(net, &inputs, data.prosody, t));
+    let x = match &stems {
+        Some(stems) => stems.head_inputs(net),
+        None => inputs_of(net, &inputs, data.prosody),
+    };
     let mut head = fit(&x, &y, n_classes, &device);
     let speakers: Vec<&str> = train
         .iter()
         .map(|&i| data.clips[i].speaker.as_str())
         .collect();
-    // Fitted on the clean clips normalised per training speaker.
-    let fit_adapted = |net: &SpeechEmbedding| {
+    // Fitted on the clean clips (the first inputs) normalised per training speaker.
+    let mut adapted = adapted.then(|| {
         let all: Vec<usize> = (0..train.len()).collect();
-        let clean = inputs_of(net, &inputs[..train.len()], data.prosody);
         fit(
-            &speaker_normalised(&clean, &speakers, &all),
+            &speaker_normalised(&x[..train.len()], &speakers, &all),
             &labels,
             n_classes,
             &device,
         )
-    };
-    let mut adapted = adapted.then(|| fit_adapted(net));
+    });
     let mut net = net.clone();
-    if let Some(tuning) = tuning {
+    if let (Some(tuning), Some(stems)) = (tuning, &stems) {
         // The adapted head is tuned with the network: one fitted afterwards on features the
         // network was trained to separate on these very clips would trust them too much.
         let voices = adapted.as_ref().map(|head| {
@@ -311,8 +314,7 @@ pub fn attach(
         });
         let tuned = branch_tuning::tune(
             (&net, &head, voices.as_ref()),
-            (&inputs, &y),
-            data.prosody,
+            (stems, &y),
             n_classes,
             tuning,
         );
