@@ -121,11 +121,14 @@ impl Engine {
     pub fn create(weights: Vec<u8>, backend: String) -> Promise {
         future_to_promise(async move {
             let file = WeightsFile::from_bytes(&weights).map_err(|e| coded("bad-weights", e))?;
-            let device = match backend.as_str() {
-                "cpu" => Device::flex(),
-                "webgpu" => webgpu_device()
-                    .await
-                    .map_err(|e| coded("webgpu-unavailable", e))?,
+            let (device, batch) = match backend.as_str() {
+                "cpu" => (Device::flex(), CPU_BATCH),
+                "webgpu" => (
+                    webgpu_device()
+                        .await
+                        .map_err(|e| coded("webgpu-unavailable", e))?,
+                    GPU_BATCH,
+                ),
                 other => {
                     return Err(coded(
                         "invalid-argument",
@@ -134,10 +137,6 @@ impl Engine {
                 }
             };
             let model = file.model(&device).map_err(|e| coded("bad-weights", e))?;
-            let batch = match backend.as_str() {
-                "webgpu" => GPU_BATCH,
-                _ => CPU_BATCH,
-            };
             Ok(Engine {
                 classifier: Rc::new(Classifier::new(file.header, model, &device).with_batch(batch)),
                 backend,

@@ -175,7 +175,6 @@ pub fn tune(
     let mut optim = AdamConfig::new().init();
     let mut rng = ChaCha12Rng::seed_from_u64(config.seed);
     let mut order: Vec<usize> = (0..labels.len()).collect();
-    let batch_of = |batch: &[usize]| stems.batch(batch, &device);
     // Class-weighted cross-entropy of `logits` for `batch`, mean over the batch.
     let cross_entropy = |logits: Tensor<2>, batch: &[usize]| {
         let b = batch.len();
@@ -203,7 +202,7 @@ pub fn tune(
         for step in steps {
             let loss = match step {
                 Some(batch) => {
-                    let (x, s) = batch_of(batch);
+                    let (x, s) = stems.batch(batch, &device);
                     let inputs = join_inputs(pool(model.net.tail(x, from)), s);
                     let logits = model.classify.forward(scale.standardise(inputs));
                     let predicted = logits.clone().argmax(1).into_data();
@@ -224,7 +223,7 @@ pub fn tune(
                     );
                     let batch = &voices.speakers[next_speaker];
                     next_speaker += 1;
-                    let (x, s) = batch_of(batch);
+                    let (x, s) = stems.batch(batch, &device);
                     let inputs = join_inputs(pool(model.net.tail(x, from)), s);
                     // As a profile of all the speaker's clips normalises them.
                     let mean = inputs.clone().mean_dim(0);

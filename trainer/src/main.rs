@@ -1183,9 +1183,7 @@ fn run_evaluate(
     });
     value.speech_noise = speech.is_some().then_some(!args.no_speech_noise);
     value.speech_babble = (speech.is_some() && !args.no_speech_babble).then_some(true);
-    value.speech_babble_copies = (speech.is_some() && !args.no_speech_babble)
-        .then_some(args.speech_babble_copies)
-        .filter(|&n| n > 1);
+    value.speech_babble_copies = speech.as_ref().map(|s| s.noisy.babble).filter(|&n| n > 1);
     value.speech_tuning = speech.as_ref().and_then(|s| s.tuning);
     value.cnn_models = cnn_models.map(Path::to_path_buf);
     finish_report(report, &value)

@@ -243,9 +243,15 @@ fn babble_copies(data: &Dataset, train: &[usize], copies: usize) -> Vec<Vec<f32>
         })
         .collect();
     // Copy by copy, so that each block lines up with the labels of `train`.
-    (0..copies)
-        .flat_map(|k| per_clip.iter().map(move |c| c[k].clone()))
-        .collect()
+    let mut blocks: Vec<Vec<Vec<f32>>> = (0..copies)
+        .map(|_| Vec::with_capacity(train.len()))
+        .collect();
+    for clip in per_clip {
+        for (block, mel) in blocks.iter_mut().zip(clip) {
+            block.push(mel);
+        }
+    }
+    blocks.into_iter().flatten().collect()
 }
 
 /// `model` with the speech-embedding branch: `net` and a head fitted on the `train` clips.
