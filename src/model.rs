@@ -386,8 +386,25 @@ impl EmotionNet {
     /// the profile heard enough moods ([`crate::adapt::moves_states`]) a model with
     /// [`StateStats`] moves the states onto the training clips' mean and spread before the
     /// CNN's classifier; otherwise the CNN reads the states as they are.
+    ///
+    /// The result is the adapted view weighted by the profile's
+    /// [`VoiceProfile::adapted_share`] against the strict view of the same values
+    /// ([`Self::blended_log_probs`]).
     pub fn adapted_log_probs(&self, values: Tensor<2>, voice: &VoiceProfile) -> Option<Tensor<2>> {
-        let head = self.speech.as_ref()?.adapted.as_ref()?;
+        self.blended_log_probs(values, voice, voice.adapted_share())
+    }
+
+    /// The adapted view's joint log-probabilities times `share`, plus the strict view's times
+    /// `1 − share` (a geometric mean of the two views' probabilities, unnormalised); as
+    /// [`Self::adapted_log_probs`] otherwise. `share` 1: the adapted view alone.
+    pub fn blended_log_probs(
+        &self,
+        values: Tensor<2>,
+        voice: &VoiceProfile,
+        share: f32,
+    ) -> Option<Tensor<2>> {
+        let branch = self.speech.as_ref()?;
+        let head = branch.adapted.as_ref()?;
         let [_, width] = values.dims();
         let inputs = head.inputs();
         let (mean, spread) = voice.mean_spread();
@@ -404,9 +421,20 @@ impl EmotionNet {
                 z.clone().narrow(1, inputs, width - inputs) * s.spread.val().unsqueeze_dim(0)
                     + s.mean.val().unsqueeze_dim(0)
             }
-            _ => values.narrow(1, inputs, width - inputs),
+            _ => values.clone().narrow(1, inputs, width - inputs),
         };
-        Some(log_softmax(self.classify_pooled(states), 1) + head.log_probs(z.narrow(1, 0, inputs)))
+        let adapted =
+            log_softmax(self.classify_pooled(states), 1) + head.log_probs(z.narrow(1, 0, inputs));
+        let share = share.clamp(0.0, 1.0);
+        if share == 1.0 {
+            return Some(adapted);
+        }
+        let strict = self.strict_log_probs(
+            self.classify_pooled(values.clone().narrow(1, inputs, width - inputs)),
+            values.narrow(1, 0, inputs),
+            branch,
+        );
+        Some(adapted * share + strict * (1.0 - share))
     }
 
     /// This model with the training clips' [`StateStats`] (the trainer computes them after the

@@ -146,6 +146,9 @@ pub struct Adaptation {
     /// Whether the results are adapted (the profile had heard enough,
     /// [`VoiceProfile::is_ready`]); false: they are the strict ones.
     pub applied: bool,
+    /// How much the adapted view weighs against the strict one in adapted results
+    /// ([`VoiceProfile::adapted_share`]); 0 where they are not adapted.
+    pub share: f32,
     /// The overall probabilities before adaptation.
     pub strict: Option<Vec<f32>>,
 }
@@ -672,6 +675,7 @@ pub async fn adapt(
     analysis.adaptation = Some(Adaptation {
         seconds: voice.seconds(),
         applied,
+        share: if applied { voice.adapted_share() } else { 0.0 },
         strict,
     });
 }

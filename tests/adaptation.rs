@@ -1,7 +1,7 @@
 //! Speaker adaptation through the page's path: a model with the adapted head keeps each
 //! window's parts (the head inputs and the CNN's pooled states), a voice profile fills as clips
-//! are heard, and once it has heard enough the results are the adapted view's; a model without
-//! that head is left as it was.
+//! are heard, and once it has heard enough the results are the adapted view's, weighted against
+//! the strict one by the speech heard; a model without that head is left as it was.
 
 mod common;
 
@@ -77,7 +77,7 @@ fn head_weight(seed: f32) -> Vec<f32> {
         .collect()
 }
 
-/// softmax(cnn + log_softmax(x · W)), by hand.
+/// cnn + log_softmax(x · W), by hand: a view's joint log-probabilities, unnormalised.
 fn joint(cnn_log_probs: &[f32], x: &[f32], weight: &[f32]) -> Vec<f32> {
     let logits: Vec<f32> = (0..8)
         .map(|k| {
@@ -87,17 +87,45 @@ fn joint(cnn_log_probs: &[f32], x: &[f32], weight: &[f32]) -> Vec<f32> {
                 .sum()
         })
         .collect();
-    let log_softmax = |v: &[f32]| {
-        let top = v.iter().cloned().fold(f32::MIN, f32::max);
-        let sum: f32 = v.iter().map(|x| (x - top).exp()).sum();
-        v.iter().map(|x| x - top - sum.ln()).collect::<Vec<f32>>()
-    };
-    let sum: Vec<f32> = cnn_log_probs
+    cnn_log_probs
         .iter()
-        .zip(log_softmax(&logits))
+        .zip(log_softmax_of(&logits))
         .map(|(a, b)| a + b)
+        .collect()
+}
+
+fn log_softmax_of(v: &[f32]) -> Vec<f32> {
+    let top = v.iter().cloned().fold(f32::MIN, f32::max);
+    let sum: f32 = v.iter().map(|x| (x - top).exp()).sum();
+    v.iter().map(|x| x - top - sum.ln()).collect()
+}
+
+/// Probabilities of unnormalised log-probabilities.
+fn softmax_of(v: &[f32]) -> Vec<f32> {
+    log_softmax_of(v).iter().map(|v| v.exp()).collect()
+}
+
+/// The page's adapted result by hand: the adapted view's joint log-probabilities weighted by
+/// `voice`'s adapted share against the strict view's (the strict head on the raw inputs, the
+/// CNN on the raw states).
+fn blended(
+    model: &EmotionNet,
+    voice: &VoiceProfile,
+    adapted: &[f32],
+    parts: &Adaptable,
+) -> Vec<f32> {
+    let strict = joint(
+        &cnn_log_probs(model, &parts.cnn_states),
+        &parts.head_inputs,
+        &head_weight(0.37),
+    );
+    let w = voice.adapted_share();
+    let mix: Vec<f32> = adapted
+        .iter()
+        .zip(&strict)
+        .map(|(a, s)| w * a + (1.0 - w) * s)
         .collect();
-    log_softmax(&sum).iter().map(|v| v.exp()).collect()
+    softmax_of(&mix)
 }
 
 fn close(a: &[f32], b: &[f32]) -> bool {
@@ -177,11 +205,12 @@ fn adapts_once_heard(states: bool) {
         } else {
             parts.cnn_states.clone()
         };
-        let by_hand = joint(
+        let adapted = joint(
             &cnn_log_probs(&model, &cnn_states),
             head_z,
             &head_weight(0.71),
         );
+        let by_hand = blended(&model, &voice, &adapted, &parts);
         assert!(
             close(&overall.probabilities, &by_hand),
             "{:?} {by_hand:?}",
@@ -230,11 +259,12 @@ fn a_voice_heard_in_one_mood_keeps_the_cnn_states_as_they_are() {
     assert!(!moves_states(&mean[POOLED + parts.cnn_states.len()..]));
     let adapted = block_on(c.adapt(&[&parts], &voice)).unwrap().remove(0);
     let z = voice.normalise(&parts.profile_values()).unwrap();
-    let by_hand = joint(
+    let adapted_view = joint(
         &cnn_log_probs(&model, &parts.cnn_states),
         &z[..POOLED],
         &head_weight(0.71),
     );
+    let by_hand = blended(&model, &voice, &adapted_view, &parts);
     assert!(close(&adapted, &by_hand), "{adapted:?} {by_hand:?}");
 }
 
@@ -285,11 +315,11 @@ fn the_strict_result_is_the_sum_of_the_parts() {
     let parts = p.adaptable.clone().unwrap();
     assert_eq!(parts.head_inputs.len(), POOLED);
     assert_eq!(parts.cnn_states.len(), 2 * small_config().lstm_hidden);
-    let by_hand = joint(
+    let by_hand = softmax_of(&joint(
         &cnn_log_probs(&model, &parts.cnn_states),
         &parts.head_inputs,
         &head_weight(0.37),
-    );
+    ));
     assert!(
         close(&p.probabilities, &by_hand),
         "{:?} {by_hand:?}",

@@ -314,8 +314,9 @@ $("export-json").addEventListener("click", () => download("speech-emotion.json",
 
 // --- the voice ----------------------------------------------------------------------------
 // A model with the adapted head learns the speaker's voice (unlabelled) and, after 8 windows and 12 s of
-// their speech, reads each recording against that voice's own habit. The microphone and the
-// files marked "one speaker" are two voices, kept in the model's worker.
+// their speech, reads each recording against that voice's own habit, weighted against the
+// strict view more as more is heard. The microphone and the files marked "one speaker" are two
+// voices, kept in the model's worker.
 const MIC_VOICE = "microphone";
 const FILES_VOICE = "files";
 
@@ -327,7 +328,7 @@ function showVoice(adaptation) {
     return;
   }
   $("voice-status").textContent = adaptation.applied
-    ? `adapted to this voice, ${adaptation.seconds.toFixed(0)} s`
+    ? `adapted to this voice, ${adaptation.seconds.toFixed(0)} s (weight ${Math.round(100 * adaptation.share)} %)`
     : `learning this voice: ${adaptation.seconds.toFixed(0)} s of speech (adapts after 8 sentences and 12 s)`;
   $("voice-status").dataset.applied = String(adaptation.applied);
 }
@@ -336,7 +337,7 @@ function showFilesVoice(adaptation) {
   $("files-voice").textContent = !adaptation
     ? ""
     : adaptation.applied
-      ? `— adapted, ${adaptation.seconds.toFixed(0)} s of this voice heard`
+      ? `— adapted, ${adaptation.seconds.toFixed(0)} s of this voice heard (weight ${Math.round(100 * adaptation.share)} %)`
       : `— ${adaptation.seconds.toFixed(0)} s of this voice heard, not adapted yet`;
 }
 

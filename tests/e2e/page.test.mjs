@@ -563,7 +563,7 @@ test("the microphone adapts to the voice after some seconds of speech, and forge
       timeout: 120_000,
     });
     const status = await page.$eval("#voice-status", (e) => e.textContent);
-    assert.match(status, /^adapted to this voice, \d+ s$/);
+    assert.match(status, /^adapted to this voice, \d+ s \(weight \d+ %\)$/);
     assert.ok(Number(status.match(/(\d+) s/)[1]) >= 12, status);
     // Adapted results are the adapted head's: not the strict probabilities they replace.
     const live = await page.evaluate(async () => {

@@ -174,7 +174,7 @@ pub fn run(
             trained.model = trained.model.with_state_stats(stats);
         }
         if config.speaker_adapted && !split.test.is_empty() {
-            let metrics = adapted_metrics(data, split, &trained, model_config, s, config);
+            let metrics = adapted_metrics(data, split, &trained, model_config, config);
             return Ok((trained, Some(metrics)));
         }
     }
@@ -226,43 +226,30 @@ fn scored(data: &Dataset, split: &Split, pred: &[usize], what: &str) -> Metrics 
 }
 
 /// Test metrics of the model's speaker-adapted view (`EmotionNet::adapted_log_probs`, as the
-/// page reads it): the test clips' head inputs and CNN states normalised with their speaker's
+/// page reads it: the adapted view weighted against the strict one by how much speech the
+/// profile heard): the test clips' head inputs and CNN states normalised with their speaker's
 /// profile, built from all that speaker's clips, from `config.adapt_clips` of them drawn at
 /// random (what a page would have heard before), or from those of `config.adapt_emotion`.
+/// With several clip counts, each is measured and printed, and the first is returned. Each
+/// also prints the UA of fixed blends of the two views and of other [`speech_emotion::adapt::EVEN_SECONDS`].
 fn adapted_metrics(
     data: &Dataset,
     split: &Split,
     trained: &train::Trained,
     model_config: &ModelConfig,
-    speech: &Speech,
     config: &TrainConfig,
 ) -> Metrics {
     use burn::prelude::*;
     use burn::tensor::activation::softmax;
-    use rand::{SeedableRng, seq::SliceRandom};
     let device = Device::flex();
-    let inputs =
-        speech_head::clip_head_inputs(&speech.net, &data.speech_mels, &split.test, data.prosody);
+    // The model's own network: tuned with its heads (`speech.net` is the pretrained one).
+    let net = &trained.model.speech().expect("the branch").net;
+    let inputs = speech_head::clip_head_inputs(net, &data.speech_mels, &split.test, data.prosody);
     let speakers: Vec<&str> = split
         .test
         .iter()
         .map(|&i| data.clips[i].speaker.as_str())
         .collect();
-    let mut heard: Vec<usize> = (0..split.test.len()).collect();
-    if let Some(k) = config.adapt_clips {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed);
-        heard.shuffle(&mut rng);
-        let mut taken: std::collections::HashMap<&str, usize> = Default::default();
-        heard.retain(|&i| {
-            let n = taken.entry(speakers[i]).or_default();
-            *n += 1;
-            *n <= k
-        });
-    }
-    if let Some(emotion) = &config.adapt_emotion {
-        // A voice heard in one mood only (a person reading one angry letter).
-        heard.retain(|&i| data.label_names[data.labels[split.test[i]]] == *emotion);
-    }
     let shape = (model_config.n_mels, model_config.n_frames);
     let states = pooled_states(data, &split.test, trained, shape);
     let tensor = |rows: &[&[f32]]| {
@@ -283,44 +270,154 @@ fn adapted_metrics(
             values.push([x.as_slice(), s, p].concat());
         }
     }
-    let profiles = speech_head::speaker_profiles(&values, &speakers, &heard);
+    let rate = data.feature_config.sample_rate as f64;
+    let seconds = |i: usize| data.speech[split.test[i]].len() as f64 / rate;
     let width = inputs.first().map_or(0, Vec::len) + states.first().map_or(0, Vec::len);
-    let mut pred = vec![0; split.test.len()];
-    for (speaker, profile) in &profiles {
-        let mine: Vec<usize> = (0..split.test.len())
-            .filter(|&i| speakers[i] == *speaker)
-            .collect();
-        let moods = &profile.mean_spread().0[width..];
-        eprintln!(
-            "  speaker {speaker}: {:.1} moods heard, states {}",
-            moods_heard(moods),
-            if moves_states(moods) { "moved" } else { "kept" }
-        );
-        for chunk in mine.chunks(64) {
-            let v: Vec<&[f32]> = chunk.iter().map(|&i| &values[i][..width]).collect();
-            let joint = trained
-                .model
-                .adapted_log_probs(tensor(&v), profile)
-                .expect("attach fits the adapted head under --speaker-adapted");
-            for (&i, p) in chunk.iter().zip(joint.argmax(1).into_data().iter::<i64>()) {
-                pred[i] = p as usize;
+    let counts: Vec<Option<usize>> = match config.adapt_clips.as_slice() {
+        [] => vec![None],
+        ks => ks.iter().map(|&k| Some(k)).collect(),
+    };
+    let mut first = None;
+    for k in counts {
+        let heard = heard_clips(data, split, &speakers, k, config);
+        let profiles = speech_head::speaker_profiles(&values, &speakers, &heard, seconds);
+        // Each clip's log-probabilities: the adapted view alone, the strict one, the page's blend.
+        let n = split.test.len();
+        let (mut adapted, mut strict, mut pred) =
+            (vec![Vec::new(); n], vec![Vec::new(); n], vec![0; n]);
+        for (speaker, profile) in &profiles {
+            let mine: Vec<usize> = (0..n).filter(|&i| speakers[i] == *speaker).collect();
+            let moods = &profile.mean_spread().0[width..];
+            eprintln!(
+                "  speaker {speaker}: {:.0} s of speech in {} clips, {:.1} moods heard, states {}, adapted share {:.2}",
+                profile.seconds(),
+                profile.windows(),
+                moods_heard(moods),
+                if moves_states(moods) { "moved" } else { "kept" },
+                profile.adapted_share()
+            );
+            for chunk in mine.chunks(64) {
+                let v: Vec<&[f32]> = chunk.iter().map(|&i| &values[i][..width]).collect();
+                let views = [1.0, 0.0].map(|share| {
+                    let joint = trained
+                        .model
+                        .blended_log_probs(tensor(&v), profile, share)
+                        .expect("attach fits the adapted head under --speaker-adapted");
+                    let classes = joint.dims()[1];
+                    let flat: Vec<f32> = joint.into_data().iter::<f32>().collect();
+                    flat.chunks(classes)
+                        .map(<[f32]>::to_vec)
+                        .collect::<Vec<_>>()
+                });
+                let joint = trained
+                    .model
+                    .adapted_log_probs(tensor(&v), profile)
+                    .expect("attach fits the adapted head under --speaker-adapted");
+                let [a, s] = views;
+                for (((&i, a), s), p) in chunk
+                    .iter()
+                    .zip(a)
+                    .zip(s)
+                    .zip(joint.argmax(1).into_data().iter::<i64>())
+                {
+                    (adapted[i], strict[i], pred[i]) = (a, s, p as usize);
+                }
             }
         }
+        print_blends(data, split, &speakers, &profiles, &adapted, &strict);
+        let clips = match k {
+            Some(k) => format!("{k} of their clips"),
+            None => "all their clips".into(),
+        };
+        let heard = match &config.adapt_emotion {
+            Some(e) => format!("each speaker's profile from {clips} labelled {e} only"),
+            None => format!("each speaker's profile from {clips}"),
+        };
+        let m = scored(
+            data,
+            split,
+            &pred,
+            &format!("{}, speaker-adapted ({heard})", split.protocol),
+        );
+        first.get_or_insert(m);
     }
-    let clips = match config.adapt_clips {
-        Some(k) => format!("{k} of their clips"),
-        None => "all their clips".into(),
+    first.expect("at least one clip count")
+}
+
+/// The test clips (indices into `split.test`) a speaker's profile hears: `k` of each
+/// speaker's drawn at random with the seed (the same draw for every `k`, so a smaller `k`'s
+/// clips are among a larger one's), or all; only those of `config.adapt_emotion` if set.
+fn heard_clips(
+    data: &Dataset,
+    split: &Split,
+    speakers: &[&str],
+    k: Option<usize>,
+    config: &TrainConfig,
+) -> Vec<usize> {
+    use rand::{SeedableRng, seq::SliceRandom};
+    let mut heard: Vec<usize> = (0..split.test.len()).collect();
+    if let Some(k) = k {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed);
+        heard.shuffle(&mut rng);
+        let mut taken: std::collections::HashMap<&str, usize> = Default::default();
+        heard.retain(|&i| {
+            let n = taken.entry(speakers[i]).or_default();
+            *n += 1;
+            *n <= k
+        });
+    }
+    if let Some(emotion) = &config.adapt_emotion {
+        // A voice heard in one mood only (a person reading one angry letter).
+        heard.retain(|&i| data.label_names[data.labels[split.test[i]]] == *emotion);
+    }
+    heard
+}
+
+/// Prints the test UA of the two views blended with fixed shares, and with each speaker's
+/// share `s / (s + even)` for other `even` than [`speech_emotion::adapt::EVEN_SECONDS`] (`s`: the seconds their
+/// profile heard): what the page's rule was chosen from.
+fn print_blends(
+    data: &Dataset,
+    split: &Split,
+    speakers: &[&str],
+    profiles: &std::collections::HashMap<&str, VoiceProfile>,
+    adapted: &[Vec<f32>],
+    strict: &[Vec<f32>],
+) {
+    let truth: Vec<usize> = split.test.iter().map(|&i| data.labels[i]).collect();
+    let ua = |share: &dyn Fn(usize) -> f32| {
+        let pred: Vec<usize> = (0..truth.len())
+            .map(|i| {
+                let w = share(i);
+                let blend: Vec<f32> = adapted[i]
+                    .iter()
+                    .zip(&strict[i])
+                    .map(|(a, s)| w * a + (1.0 - w) * s)
+                    .collect();
+                (0..blend.len())
+                    .max_by(|&a, &b| blend[a].total_cmp(&blend[b]))
+                    .unwrap_or(0)
+            })
+            .collect();
+        let c = confusion(&truth, &pred, data.label_names.len());
+        Metrics::from_confusion(c, &data.label_names).ua
     };
-    let heard = match &config.adapt_emotion {
-        Some(e) => format!("each speaker's profile from {clips} labelled {e} only"),
-        None => format!("each speaker's profile from {clips}"),
-    };
-    scored(
-        data,
-        split,
-        &pred,
-        &format!("{}, speaker-adapted ({heard})", split.protocol),
-    )
+    let fixed: Vec<String> = [0.0, 0.25, 0.5, 0.75, 1.0]
+        .iter()
+        .map(|&w| format!("{w}: {:.3}", ua(&|_| w)))
+        .collect();
+    eprintln!("  blend, adapted share fixed  {}", fixed.join("  "));
+    let by_seconds: Vec<String> = [5.0, 10.0, 20.0, 30.0, 60.0, 120.0]
+        .iter()
+        .map(|&even: &f64| {
+            let share = |i: usize| {
+                let s = profiles.get(speakers[i]).map_or(0.0, VoiceProfile::seconds);
+                (s / (s + even)) as f32
+            };
+            format!("{even} s: {:.3}", ua(&share))
+        })
+        .collect();
+    eprintln!("  blend, share s/(s+even)  {}", by_seconds.join("  "));
 }
 
 fn slices(rows: &[Vec<f32>]) -> Vec<&[f32]> {

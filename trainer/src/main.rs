@@ -190,8 +190,10 @@ struct TrainArgs {
     adapt_branch_only: bool,
     /// With --adapt-branch-only: each test speaker's profile from this many of their clips,
     /// drawn at random (what a page has heard after that many recordings), not from all of them.
-    #[arg(long, requires = "adapt_branch_only", value_parser = ranged(1usize, 10_000))]
-    adapt_clips: Option<usize>,
+    /// A list (8,16,30) measures each and prints them; the report holds the first.
+    #[arg(long, requires = "adapt_branch_only", value_delimiter = ',',
+          value_parser = ranged(1usize, 10_000))]
+    adapt_clips: Vec<usize>,
     /// With --adapt-branch-only: each test speaker's profile from their clips of this emotion
     /// only (a voice heard in one mood, as a person reading one angry letter); every clip is
     /// still scored.
@@ -282,7 +284,7 @@ impl TrainArgs {
             subtract_band_means: self.band_mean_norm,
             speaker_adapted: self.speaker_adapted,
             adapt_log_mels: !self.adapt_branch_only,
-            adapt_clips: self.adapt_clips,
+            adapt_clips: self.adapt_clips.clone(),
             adapt_emotion: self.adapt_emotion.clone(),
             halve_every: (self.halve_every > 0).then_some(self.halve_every),
             cosine: self.cosine,
@@ -789,7 +791,11 @@ fn predict(
             Basis::None => "no window passed the speech gate".to_string(),
         };
         let adapted = match &a.adaptation {
-            Some(x) if x.applied => format!(", adapted to the voice's {:.0} s", x.seconds),
+            Some(x) if x.applied => format!(
+                ", adapted to the voice's {:.0} s, weight {:.0} %",
+                x.seconds,
+                100.0 * x.share
+            ),
             _ => String::new(),
         };
         println!(

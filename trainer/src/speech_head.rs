@@ -168,7 +168,7 @@ pub fn speaker_normalised(
     speakers: &[&str],
     profile_from: &[usize],
 ) -> Vec<Vec<f32>> {
-    let profiles = speaker_profiles(inputs, speakers, profile_from);
+    let profiles = speaker_profiles(inputs, speakers, profile_from, |_| 0.0);
     inputs
         .iter()
         .zip(speakers)
@@ -181,18 +181,20 @@ pub fn speaker_normalised(
         .collect()
 }
 
-/// Each speaker's [`VoiceProfile`] of `values`, from the rows in `profile_from`.
+/// Each speaker's [`VoiceProfile`] of `values`, from the rows in `profile_from`, row `i`
+/// bringing `seconds(i)` of speech.
 pub fn speaker_profiles<'a>(
     values: &[Vec<f32>],
     speakers: &[&'a str],
     profile_from: &[usize],
+    seconds: impl Fn(usize) -> f64,
 ) -> HashMap<&'a str, VoiceProfile> {
     let mut profiles: HashMap<&str, VoiceProfile> = HashMap::new();
     for &i in profile_from {
         profiles
             .entry(speakers[i])
             .or_default()
-            .add(&values[i], 0.0);
+            .add(&values[i], seconds(i));
     }
     profiles
 }

@@ -87,9 +87,10 @@ pub struct TrainConfig {
     #[config(default = true)]
     pub adapt_log_mels: bool,
     /// With `speaker_adapted`: each test speaker's profile from this many of their clips (drawn
-    /// with `seed`), as a page adapting after a few recordings; `None`: all their clips.
-    #[config(default = "None")]
-    pub adapt_clips: Option<usize>,
+    /// with `seed`), as a page adapting after a few recordings; empty: all their clips. With
+    /// several counts each is measured and printed, and the first is reported.
+    #[config(default = "Vec::new()")]
+    pub adapt_clips: Vec<usize>,
     /// With `speaker_adapted`: each test speaker's profile from their clips of this emotion
     /// only (a voice heard in one mood); all clips are still scored.
     #[config(default = "None")]

@@ -142,6 +142,10 @@ export interface Adaptation {
    * recording can adapt on its own). Until then
    * results are the strict ones. */
   applied: boolean;
+  /** How much the voice's adapted view weighs in adapted results, from 0 to 1 (0 when not
+   * applied): seconds / (seconds + 10), as a voice heard longer is known better; the rest is
+   * the strict view's. */
+  share: number;
   /** The overall probabilities before adaptation. */
   strictProbabilities: number[] | null;
 }

@@ -555,7 +555,12 @@ function toResult({ analysis: a, ms, workers }, labels, backend) {
     segments: (a.segments || []).map(({ start, end, label, confidence }) => ({ start, end, label, confidence })),
     shares: a.shares || labels.map(() => 0),
     adaptation: a.adaptation
-      ? { seconds: a.adaptation.seconds, applied: a.adaptation.applied, strictProbabilities: a.adaptation.strict ?? null }
+      ? {
+          seconds: a.adaptation.seconds,
+          applied: a.adaptation.applied,
+          share: a.adaptation.share,
+          strictProbabilities: a.adaptation.strict ?? null,
+        }
       : null,
     focus: a.focus
       ? {
