@@ -15,9 +15,11 @@ use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 use serde::Serialize;
 use speech_emotion::audio::{prepare_mono, speech_span};
-use speech_emotion::classifier::Classifier;
+use speech_emotion::classifier::{Adaptable, Classifier};
 use speech_emotion::decode::decode_file;
+use speech_emotion::model::EmotionNet;
 use speech_emotion::timeline::analyse_clip;
+use speech_emotion::weights::WeightsFile;
 use std::path::Path;
 
 /// The model's rate: conditions are applied to the recording after it is brought there, so that
@@ -152,6 +154,25 @@ pub struct ConditionResult {
     pub gated: usize,
     pub classified: usize,
     pub per_class_recall: Vec<(String, f64)>,
+    /// The UA of each of the two views alone, the CNN's and the speech branch's strict head
+    /// (their log-probabilities are added for the result), where the model keeps the parts
+    /// (models with the adapted head): which view a condition breaks.
+    pub ua_cnn_alone: Option<f64>,
+    pub ua_branch_alone: Option<f64>,
+}
+
+/// The CNN's and the branch's strict head's own labels for a window's parts.
+fn view_labels(net: &EmotionNet, parts: &Adaptable) -> Option<[usize; 2]> {
+    use burn::prelude::*;
+    let branch = net.speech()?;
+    let device = Device::flex();
+    let row =
+        |v: &[f32]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), [1, v.len()]), &device);
+    let top = |t: Tensor<2>| t.argmax(1).into_data().iter::<i64>().next().unwrap_or(0) as usize;
+    Some([
+        top(net.classify_pooled(row(&parts.cnn_states))),
+        top(branch.head.log_probs(row(&parts.head_inputs))),
+    ])
 }
 
 /// Scores every condition for the clips of `clips` under `k`-fold models `models/fold-N.sew`.
@@ -171,6 +192,8 @@ pub fn evaluate(
     // per condition: per fold (truth, predicted) and gate counts
     let mut truth = vec![vec![Vec::new(); k]; conditions.len()];
     let mut predicted = vec![vec![Vec::new(); k]; conditions.len()];
+    // The same for each view alone ([`view_labels`]).
+    let mut by_view = [predicted.clone(), predicted.clone()];
     for &fold in &folds {
         let test = &plan.test[fold];
         let path = models.join(format!("fold-{}.sew", fold + 1));
@@ -180,6 +203,9 @@ pub fn evaluate(
         if classifier.labels() != labels {
             return Err(format!("{}: other labels than the corpus", path.display()));
         }
+        let net = WeightsFile::from_bytes(&bytes)
+            .and_then(|f| f.model(&device))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         let in_test: Vec<usize> = (0..clips.len())
             .filter(|&i| test.contains(&clips[i].speaker))
             .collect();
@@ -207,17 +233,28 @@ pub fn evaluate(
             .map(|&i| decode(i))
             .collect::<Result<_, _>>()?;
         for (c, condition) in conditions.iter().enumerate() {
+            // Each condition's draws follow its place in the full list, so that a run of a few
+            // conditions scores them under the same noise as a run of all.
+            let draw = Condition::all()
+                .iter()
+                .position(|x| x.name() == condition.name())
+                .unwrap_or(c);
             for (j, (&i, audio)) in in_test.iter().zip(&audios).enumerate() {
-                let mut rng = StdRng::seed_from_u64(seed ^ ((i as u64) << 16) ^ c as u64);
+                let mut rng = StdRng::seed_from_u64(seed ^ ((i as u64) << 16) ^ draw as u64);
                 let babble: Vec<&[f32]> = (0..6)
                     .map(|t| talkers[(j * 7 + t * 13) % talkers.len()].as_slice())
                     .collect();
                 for x in condition.apply(audio, &babble, &mut rng) {
                     let analysis = block_on(analyse_clip(&classifier, &[&x], RATE))?;
-                    let label = analysis
-                        .overall
-                        .filter(|_| analysis.speech)
-                        .map(|p| p.label);
+                    let overall = analysis.overall.filter(|_| analysis.speech);
+                    let views = overall
+                        .as_ref()
+                        .and_then(|p| p.adaptable.as_ref())
+                        .and_then(|parts| view_labels(&net, parts));
+                    for (v, by) in by_view.iter_mut().enumerate() {
+                        by[c][fold].push(views.map(|l| l[v]));
+                    }
+                    let label = overall.map(|p| p.label);
                     truth[c][fold].push(clips[i].label);
                     // None: the gate refused it and nothing was classified, a miss.
                     predicted[c][fold]
@@ -238,12 +275,30 @@ pub fn evaluate(
         let (_, accuracy, per_class) = recalls(&all_t, &all_p, classes);
         let (ua_mean, ua_sd) = mean_sd(&per_fold);
         let clean = results.first().map_or(ua_mean, |r| r.ua_mean);
+        // A view's UA where every classified window had its parts.
+        let [ua_cnn_alone, ua_branch_alone] = [0, 1].map(|v| {
+            let kept = by_view[v][c]
+                .concat()
+                .iter()
+                .filter(|p| p.is_some())
+                .count();
+            (kept > 0 && kept == all_p.iter().filter(|p| p.is_some()).count()).then(|| {
+                let per_fold: Vec<f64> = folds
+                    .iter()
+                    .map(|&f| recalls(&truth[c][f], &by_view[v][c][f], classes).0)
+                    .collect();
+                mean_sd(&per_fold).0
+            })
+        });
+        let alone = |ua: Option<f64>| ua.map_or("–".into(), |u| format!("{:.1} %", 100.0 * u));
         eprintln!(
-            "{:<60} UA {:.1} % ± {:.1}  ({:+.1})",
+            "{:<60} UA {:.1} % ± {:.1}  ({:+.1}); the CNN alone {}, the branch alone {}",
             condition.name(),
             100.0 * ua_mean,
             100.0 * ua_sd,
-            100.0 * (ua_mean - clean)
+            100.0 * (ua_mean - clean),
+            alone(ua_cnn_alone),
+            alone(ua_branch_alone)
         );
         results.push(ConditionResult {
             condition: condition.name(),
@@ -255,6 +310,8 @@ pub fn evaluate(
             gated: all_p.iter().filter(|p| p.is_none()).count(),
             classified: all_t.len(),
             per_class_recall: labels.iter().cloned().zip(per_class).collect(),
+            ua_cnn_alone,
+            ua_branch_alone,
         });
     }
     Ok(results)
@@ -289,6 +346,53 @@ mod tests {
         (0..(seconds * RATE as f64) as usize)
             .map(|i| (2.0 * PI * hz * i as f64 / RATE as f64).sin() as f32 * 0.5)
             .collect()
+    }
+
+    /// Each view is read alone: a branch head whose bias picks class 5 says 5 whatever the
+    /// CNN says, and the CNN's label is its classifier's on the states; a model without the
+    /// branch has no views.
+    #[test]
+    fn each_view_is_read_alone() {
+        use speech_emotion::model::ModelConfig;
+        use speech_emotion::speech_embedding::{POOLED, SpeechBranch, SpeechHead};
+        let device = burn::prelude::Device::flex();
+        let config = ModelConfig {
+            channels: vec![4, 8],
+            d_model: 16,
+            lstm_hidden: 8,
+            attention_hidden: 8,
+            ..ModelConfig::default()
+        };
+        let mut bias = vec![0.0; 8];
+        bias[5] = 50.0;
+        let mut branch = SpeechBranch::new(8, false, false, &device);
+        branch.head = SpeechHead::from_fit(
+            vec![0.0; POOLED],
+            vec![1.0; POOLED],
+            vec![0.0; POOLED * 8],
+            bias,
+            &device,
+        );
+        let strict = config.init(&device);
+        let net = strict.clone().with_speech(branch);
+        let states: Vec<f32> = (0..16).map(|i| (i as f32 * 0.7).sin()).collect();
+        let parts = Adaptable {
+            head_inputs: vec![0.1; POOLED],
+            cnn_states: states.clone(),
+            strict: vec![0.125; 8],
+        };
+        let [cnn, speech] = view_labels(&net, &parts).unwrap();
+        assert_eq!(speech, 5);
+        let x = burn::prelude::Tensor::<2>::from_data(
+            burn::prelude::TensorData::new(states, [1, 16]),
+            &device,
+        );
+        let logits: Vec<f32> = net.classify_pooled(x).into_data().iter::<f32>().collect();
+        let top = (0..8)
+            .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
+            .unwrap();
+        assert_eq!(cnn, top);
+        assert_eq!(view_labels(&strict, &parts), None);
     }
 
     #[test]
