@@ -185,6 +185,11 @@ impl Classifier {
         &self.header
     }
 
+    /// The network, for reading a prediction's parts apart (its two views).
+    pub fn model(&self) -> &EmotionNet {
+        &self.model
+    }
+
     pub fn front_end(&self) -> &FrontEnd {
         &self.front
     }

@@ -416,12 +416,13 @@ impl EmotionNet {
             |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device);
         let z = (values.clone() - vector(&mean[..width]).unsqueeze_dim(0))
             / vector(&spread[..width]).unsqueeze_dim(0);
+        let raw_states = values.clone().narrow(1, inputs, width - inputs);
         let states = match &self.states {
             Some(s) if moves_states(&mean[width..]) => {
                 z.clone().narrow(1, inputs, width - inputs) * s.spread.val().unsqueeze_dim(0)
                     + s.mean.val().unsqueeze_dim(0)
             }
-            _ => values.clone().narrow(1, inputs, width - inputs),
+            _ => raw_states.clone(),
         };
         let adapted =
             log_softmax(self.classify_pooled(states), 1) + head.log_probs(z.narrow(1, 0, inputs));
@@ -430,7 +431,7 @@ impl EmotionNet {
             return Some(adapted);
         }
         let strict = self.strict_log_probs(
-            self.classify_pooled(values.clone().narrow(1, inputs, width - inputs)),
+            self.classify_pooled(raw_states),
             values.narrow(1, 0, inputs),
             branch,
         );

@@ -416,8 +416,8 @@ fn log_helper_failure(e: &str) {
     eprintln!("the helper failed, its windows run here: {e}");
 }
 
-/// The index of the largest probability.
-pub(crate) fn argmax(p: &[f32]) -> usize {
+/// The index of the largest probability (or score).
+pub fn argmax(p: &[f32]) -> usize {
     (0..p.len())
         .max_by(|&a, &b| p[a].total_cmp(&p[b]))
         .unwrap_or(0)

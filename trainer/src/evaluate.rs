@@ -394,9 +394,7 @@ fn print_blends(
                     .zip(&strict[i])
                     .map(|(a, s)| w * a + (1.0 - w) * s)
                     .collect();
-                (0..blend.len())
-                    .max_by(|&a, &b| blend[a].total_cmp(&blend[b]))
-                    .unwrap_or(0)
+                speech_emotion::timeline::argmax(&blend)
             })
             .collect();
         let c = confusion(&truth, &pred, data.label_names.len());

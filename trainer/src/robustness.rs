@@ -19,7 +19,6 @@ use speech_emotion::classifier::{Adaptable, Classifier};
 use speech_emotion::decode::decode_file;
 use speech_emotion::model::EmotionNet;
 use speech_emotion::timeline::analyse_clip;
-use speech_emotion::weights::WeightsFile;
 use std::path::Path;
 
 /// The model's rate: conditions are applied to the recording after it is brought there, so that
@@ -194,6 +193,7 @@ pub fn evaluate(
     let mut predicted = vec![vec![Vec::new(); k]; conditions.len()];
     // The same for each view alone ([`view_labels`]).
     let mut by_view = [predicted.clone(), predicted.clone()];
+    let all = Condition::all();
     for &fold in &folds {
         let test = &plan.test[fold];
         let path = models.join(format!("fold-{}.sew", fold + 1));
@@ -203,9 +203,6 @@ pub fn evaluate(
         if classifier.labels() != labels {
             return Err(format!("{}: other labels than the corpus", path.display()));
         }
-        let net = WeightsFile::from_bytes(&bytes)
-            .and_then(|f| f.model(&device))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
         let in_test: Vec<usize> = (0..clips.len())
             .filter(|&i| test.contains(&clips[i].speaker))
             .collect();
@@ -235,10 +232,7 @@ pub fn evaluate(
         for (c, condition) in conditions.iter().enumerate() {
             // Each condition's draws follow its place in the full list, so that a run of a few
             // conditions scores them under the same noise as a run of all.
-            let draw = Condition::all()
-                .iter()
-                .position(|x| x.name() == condition.name())
-                .unwrap_or(c);
+            let draw = all.iter().position(|x| x == condition).unwrap_or(c);
             for (j, (&i, audio)) in in_test.iter().zip(&audios).enumerate() {
                 let mut rng = StdRng::seed_from_u64(seed ^ ((i as u64) << 16) ^ draw as u64);
                 let babble: Vec<&[f32]> = (0..6)
@@ -250,7 +244,7 @@ pub fn evaluate(
                     let views = overall
                         .as_ref()
                         .and_then(|p| p.adaptable.as_ref())
-                        .and_then(|parts| view_labels(&net, parts));
+                        .and_then(|parts| view_labels(classifier.model(), parts));
                     for (v, by) in by_view.iter_mut().enumerate() {
                         by[c][fold].push(views.map(|l| l[v]));
                     }
@@ -388,10 +382,7 @@ mod tests {
             &device,
         );
         let logits: Vec<f32> = net.classify_pooled(x).into_data().iter::<f32>().collect();
-        let top = (0..8)
-            .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
-            .unwrap();
-        assert_eq!(cnn, top);
+        assert_eq!(cnn, speech_emotion::timeline::argmax(&logits));
         assert_eq!(view_labels(&strict, &parts), None);
     }
 
